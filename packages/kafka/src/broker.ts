@@ -1,0 +1,89 @@
+/**
+ * Gives a Kafka broker to tests, benchmarks and `npm start`, in this order:
+ *
+ * 1. `KAFKA_BROKERS` (comma-separated host:port) when set: use it, start nothing.
+ * 2. testcontainers, when a Docker engine answers (`docker info` succeeds) and
+ *    FANOUT_KAFKA_NO_DOCKER is not set.
+ * 3. A local single-node KRaft Kafka from Maven jars with Java 17 (local-kafka.ts).
+ *
+ * Whatever was started is stopped by `stop()`, and also when the process exits.
+ */
+import { spawnSync } from 'node:child_process';
+import { Kafka, logLevel } from 'kafkajs';
+import { startLocalKafka, BrokerUnavailableError } from './local-kafka.js';
+
+export interface BrokerHandle {
+  brokers: string[];
+  source: 'env' | 'testcontainers' | 'local';
+  stop(): Promise<void>;
+}
+
+export interface GetBrokerOptions {
+  log?: (msg: string) => void;
+  /** Port for a locally started broker (0 = any free port). */
+  port?: number;
+}
+
+function dockerAnswers(): boolean {
+  if (process.env.FANOUT_KAFKA_NO_DOCKER) return false;
+  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 5000 });
+  return r.status === 0;
+}
+
+async function startWithTestcontainers(): Promise<BrokerHandle> {
+  // Loaded only where a Docker engine answers; the package is optional.
+  const mod = (await import('@testcontainers/kafka' as string).catch(() => null)) as
+    | { KafkaContainer: new (image: string) => { withKraft(): { start(): Promise<{ getHost(): string; getMappedPort(p: number): number; stop(): Promise<unknown> }> } } }
+    | null;
+  if (!mod) throw new BrokerUnavailableError('a Docker engine answers but @testcontainers/kafka is not installed (npm install @testcontainers/kafka)');
+  const container = await new mod.KafkaContainer('confluentinc/cp-kafka:7.9.0').withKraft().start();
+  return {
+    brokers: [`${container.getHost()}:${container.getMappedPort(9093)}`],
+    source: 'testcontainers',
+    stop: async () => {
+      await container.stop();
+    },
+  };
+}
+
+/** Waits until the broker answers a metadata request (a listening port is not enough). */
+export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Promise<void> {
+  const kafka = new Kafka({ brokers, clientId: 'fanout-wait', logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+      await admin.disconnect();
+      return;
+    } catch (err) {
+      lastErr = err;
+      await admin.disconnect().catch(() => {});
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new BrokerUnavailableError(`Kafka at ${brokers.join(',')} did not answer within ${timeoutMs} ms: ${String(lastErr)}`);
+}
+
+export async function getBroker(opts: GetBrokerOptions = {}): Promise<BrokerHandle> {
+  const fromEnv = process.env.KAFKA_BROKERS?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (fromEnv && fromEnv.length > 0) {
+    await waitForBroker(fromEnv);
+    return { brokers: fromEnv, source: 'env', stop: async () => {} };
+  }
+  if (dockerAnswers()) {
+    const h = await startWithTestcontainers();
+    await waitForBroker(h.brokers);
+    return h;
+  }
+  const local = await startLocalKafka({ port: opts.port ?? 0, ...(opts.log ? { log: opts.log } : {}) });
+  try {
+    await waitForBroker(local.brokers);
+  } catch (err) {
+    await local.stop();
+    throw err;
+  }
+  return { brokers: local.brokers, source: 'local', stop: local.stop };
+}

@@ -1,0 +1,6 @@
+export * from './record-format.js';
+export * from './partitioner.js';
+export * from './client.js';
+export * from './topics.js';
+export * from './broker.js';
+export { startLocalKafka, ensureKafkaJars, BrokerUnavailableError, KAFKA_VERSION, freePort } from './local-kafka.js';

@@ -1,0 +1,45 @@
+/**
+ * Configuration: one defaults object per service; each key maps to an environment variable by a
+ * fixed rule (`maxEventBytes` -> `FANOUT_MAX_EVENT_BYTES`). Values are validated at start-up and the
+ * result frozen. A bad setting stops the process with a ConfigError naming the variable.
+ */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function envName(key: string): string {
+  return 'FANOUT_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+type Shape = Record<string, string | number | boolean | string[]>;
+
+/**
+ * Overlays `env` onto `defaults` (and `overrides` onto that), converting each value to the type of
+ * its default. Numbers must be finite and non-negative; booleans are true/false/1/0; lists are
+ * comma-separated.
+ */
+export function loadConfig<T extends Shape>(defaults: T, overrides: Partial<T> = {}, env: NodeJS.ProcessEnv = process.env): Readonly<T> {
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [key, def] of Object.entries(defaults)) {
+    const name = envName(key);
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (typeof def === 'number') {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n < 0) throw new ConfigError(name, `expected a non-negative number, got ${JSON.stringify(raw)}`);
+      out[key] = n;
+    } else if (typeof def === 'boolean') {
+      if (!/^(true|false|1|0)$/i.test(raw)) throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+      out[key] = /^(true|1)$/i.test(raw);
+    } else if (Array.isArray(def)) {
+      out[key] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    } else {
+      out[key] = raw;
+    }
+  }
+  for (const [key, v] of Object.entries(overrides)) if (v !== undefined) out[key] = v;
+  return Object.freeze(out) as Readonly<T>;
+}

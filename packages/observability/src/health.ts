@@ -1,0 +1,38 @@
+/**
+ * Liveness and readiness. `/healthz` answers 200 while the process works; `/readyz` answers 200
+ * only once every named check has passed and the service is not draining.
+ */
+export class Health {
+  private readonly pending = new Set<string>();
+  private draining = false;
+
+  constructor(checks: string[] = []) {
+    for (const c of checks) this.pending.add(c);
+  }
+
+  /** Marks a start-up check as passed (e.g. `kafka`, `listen`). */
+  pass(check: string): void {
+    this.pending.delete(check);
+  }
+
+  fail(check: string): void {
+    this.pending.add(check);
+  }
+
+  drain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  get ready(): boolean {
+    return !this.draining && this.pending.size === 0;
+  }
+
+  /** Body for /readyz. */
+  report(): { ready: boolean; draining: boolean; waiting_for: string[] } {
+    return { ready: this.ready, draining: this.draining, waiting_for: [...this.pending] };
+  }
+}

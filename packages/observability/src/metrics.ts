@@ -1,0 +1,16 @@
+import { Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Metric names start with this prefix (Prometheus naming: app prefix, base units, `_total`). */
+export const METRIC_PREFIX = 'fanout_';
+
+/**
+ * A registry per service (not prom-client's global one, so tests can run several services in one
+ * process), with the default process metrics under the `fanout_` prefix and constant labels
+ * naming the service, region and node. Never a user or channel id as a label.
+ */
+export function createRegistry(labels: Record<string, string>): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels(labels);
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  return registry;
+}

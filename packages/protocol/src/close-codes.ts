@@ -1,0 +1,24 @@
+/**
+ * WebSocket close codes, in two documented ranges (after centrifuge's disconnect.go):
+ *
+ * - 4000-4499: the client should reconnect (with backoff and jitter) and resume from its positions.
+ * - 4500-4999: the client should not reconnect without changing something (credentials, code).
+ *
+ * The table is repeated in docs/protocol.md; keep both in step.
+ */
+export const CLOSE = {
+  /** The gateway is shutting down (deploy, scale-in). Reconnect after the delay in the reconnect frame. */
+  SERVICE_RESTART: { code: 4000, reason: 'service restart', reconnect: true },
+  /** The connection could not keep up and its queue overflowed. Reconnect and resume. */
+  SLOW_CONSUMER: { code: 4001, reason: 'slow consumer', reconnect: true },
+  /** The partition owning this connection's user moved to another gateway. Ask the router, reconnect. */
+  REBALANCE: { code: 4002, reason: 'rebalance', reconnect: true },
+  /** Too many protocol errors in a short time. Fix the client before reconnecting. */
+  PROTOCOL_VIOLATION: { code: 4500, reason: 'protocol violation', reconnect: false },
+  /** The connect token is missing, invalid or expired. Get a new token first. */
+  UNAUTHORIZED: { code: 4501, reason: 'unauthorized', reconnect: false },
+} as const;
+
+export function shouldReconnect(code: number): boolean {
+  return code < 4000 || (code >= 4000 && code < 4500);
+}

@@ -1,0 +1,58 @@
+/**
+ * The error-code registry. Every error a client can see carries one of these stable codes, an HTTP
+ * status (for HTTP APIs), whether retrying the same request can succeed, and a message that says
+ * what to do. Codes never change meaning; new ones are only added.
+ */
+export const ERRORS = {
+  // Authentication and authorization
+  unauthorized: { status: 401, retriable: false, message: 'Missing or unknown API key: send it as "Authorization: Bearer <key>" or "x-api-key".' },
+  // Request shape
+  invalid_json: { status: 400, retriable: false, message: 'The body is not valid JSON.' },
+  invalid_event: { status: 400, retriable: false, message: 'The event is malformed: send {"channel": "<namespace>:<name>", "data": <JSON>, "id"?: "<event id>"}.' },
+  invalid_channel: { status: 400, retriable: false, message: 'Channel names are "<namespace>:<name>": namespace [a-z][a-z0-9-]{0,31}, name [A-Za-z0-9._=@-]{1,200}.' },
+  invalid_event_id: { status: 400, retriable: false, message: 'Event ids are 1 to 128 of [A-Za-z0-9._:-]; omit the id to have one generated.' },
+  payload_too_large: { status: 413, retriable: false, message: 'The body or an event is larger than the configured limit; split it or send less data.' },
+  batch_too_large: { status: 413, retriable: false, message: 'Too many events in one batch; send at most the configured number per request.' },
+  unsupported_media_type: { status: 415, retriable: false, message: 'Send the body as application/json.' },
+  not_found: { status: 404, retriable: false, message: 'No such route; see docs/publisher.md for the API.' },
+  method_not_allowed: { status: 405, retriable: false, message: 'This route does not accept that method.' },
+  // Server side
+  kafka_unavailable: { status: 503, retriable: true, message: 'Kafka did not acknowledge the write. Retry with the same event ids: an event id is its idempotency key.' },
+  not_ready: { status: 503, retriable: true, message: 'The service is starting or draining; retry shortly.' },
+  internal: { status: 500, retriable: true, message: 'Unexpected error; retry, and report it if it persists.' },
+  // WebSocket protocol (sent in error frames; the connection stays open)
+  bad_frame: { status: 400, retriable: false, message: 'Frames are JSON objects with an "op" field; see docs/protocol.md.' },
+  unknown_op: { status: 400, retriable: false, message: 'Unknown "op"; known ops are subscribe and unsubscribe.' },
+  frame_too_large: { status: 413, retriable: false, message: 'The frame is larger than the gateway accepts; send smaller frames.' },
+  too_many_channels: { status: 400, retriable: false, message: 'This connection has reached its subscription limit; unsubscribe from something first.' },
+  forbidden_channel: { status: 403, retriable: false, message: 'This connection may not subscribe to that channel.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class FanoutError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retriable: boolean;
+  readonly detail?: unknown;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; detail?: unknown }) {
+    super(message ?? ERRORS[code].message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'FanoutError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.retriable = ERRORS[code].retriable;
+    this.detail = options?.detail;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; retriable: boolean; detail?: unknown } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        retriable: this.retriable,
+        ...(this.detail !== undefined ? { detail: this.detail } : {}),
+      },
+    };
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * WebSocket frames. Every frame is one JSON text message.
+ *
+ * Client to gateway: `{"op": "subscribe" | "unsubscribe" | "ping", "id"?: <request id>, ...}`.
+ * Gateway to client: `{"t": "welcome" | "subscribed" | "unsubscribed" | "msg" | "error" | "reconnect" | "pong", ...}`.
+ *
+ * docs/protocol.md documents each frame with an example.
+ */
+import { ERRORS, type ErrorCode } from './errors.js';
+import { isValidChannel, parseNamespacePattern } from './channels.js';
+
+/** A client-chosen request id, echoed in the answer: a number or a short string. */
+export type RequestId = number | string;
+
+export type ClientFrame =
+  | { op: 'subscribe'; id?: RequestId; channels: string[] }
+  | { op: 'unsubscribe'; id?: RequestId; channels: string[] }
+  | { op: 'ping'; id?: RequestId };
+
+export interface FrameError {
+  code: ErrorCode;
+  message: string;
+  id?: RequestId;
+}
+
+/** Channels named in one subscribe/unsubscribe frame, at most. */
+export const MAX_CHANNELS_PER_FRAME = 100;
+
+function requestId(v: unknown): RequestId | undefined | null {
+  if (v === undefined) return undefined;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && v.length <= 64) return v;
+  return null;
+}
+
+/**
+ * Parses and validates a client frame. Never throws: a bad frame comes back as a FrameError with a
+ * stable code, so the gateway can answer with an error frame and keep the connection.
+ */
+export function parseClientFrame(text: string): ClientFrame | FrameError {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { code: 'bad_frame', message: 'The frame is not valid JSON. ' + ERRORS.bad_frame.message };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { code: 'bad_frame', message: ERRORS.bad_frame.message };
+  }
+  const obj = raw as Record<string, unknown>;
+  const id = requestId(obj.id);
+  if (id === null) return { code: 'bad_frame', message: '"id" must be an integer or a string of at most 64 characters.' };
+  const withId = <T extends object>(f: T): T => (id === undefined ? f : { ...f, id });
+  switch (obj.op) {
+    case 'subscribe':
+    case 'unsubscribe': {
+      const channels = obj.channels;
+      if (!Array.isArray(channels) || channels.length === 0 || channels.length > MAX_CHANNELS_PER_FRAME) {
+        return withId({ code: 'bad_frame' as const, message: `"channels" must be an array of 1 to ${MAX_CHANNELS_PER_FRAME} channel names.` });
+      }
+      for (const c of channels) {
+        if (!isValidChannel(c) && parseNamespacePattern(c) === null) {
+          return withId({ code: 'invalid_channel' as const, message: `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message} A namespace wildcard is "<namespace>:*".` });
+        }
+      }
+      return withId({ op: obj.op, channels: [...new Set(channels as string[])] });
+    }
+    case 'ping':
+      return withId({ op: 'ping' as const });
+    case undefined:
+      return withId({ code: 'bad_frame' as const, message: 'The frame has no "op". ' + ERRORS.bad_frame.message });
+    default:
+      return withId({ code: 'unknown_op' as const, message: `Unknown op ${JSON.stringify(String(obj.op).slice(0, 40))}; known ops are subscribe, unsubscribe and ping.` });
+  }
+}
+
+export function isFrameError(f: ClientFrame | FrameError): f is FrameError {
+  return 'code' in f;
+}
+
+export function errorFrame(code: ErrorCode, message?: string, id?: RequestId): string {
+  return JSON.stringify({ t: 'error', code, message: message ?? ERRORS[code].message, ...(id !== undefined ? { id } : {}) });
+}
+
+export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer', delayMs: number): string {
+  return JSON.stringify({ t: 'reconnect', reason, delay_ms: delayMs });
+}
+
+/** Server frames as a client sees them, for typed clients and tests. */
+export type ServerFrame =
+  | { t: 'welcome'; node: string; region: string; heartbeat_s: number; max_frame_bytes: number }
+  | { t: 'subscribed'; id?: RequestId; channels: string[] }
+  | { t: 'unsubscribed'; id?: RequestId; channels: string[] }
+  | { t: 'msg'; ch: string; id: string; pos: string; ts: number; data: unknown }
+  | { t: 'error'; code: ErrorCode; message: string; id?: RequestId }
+  | { t: 'reconnect'; reason: string; delay_ms: number }
+  | { t: 'pong'; id?: RequestId };

@@ -1,0 +1,46 @@
+import { loadConfig, ConfigError } from '@fanout/observability';
+
+/** Publisher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. apiKeys -> FANOUT_API_KEYS). */
+export const PUBLISHER_DEFAULTS = {
+  /** HTTP listen host. */
+  host: '127.0.0.1',
+  /** HTTP listen port; 0 picks a free one. */
+  port: 8080,
+  /** Comma-separated Kafka bootstrap servers (KAFKA_BROKERS is also read). */
+  brokers: [] as string[],
+  /** API keys accepted by the publish API (comma-separated). Empty refuses to start. */
+  apiKeys: [] as string[],
+  /** Largest request body, in bytes (1 MiB). */
+  maxBodyBytes: 1024 * 1024,
+  /** Largest event data, in bytes of its JSON (64 KiB). */
+  maxEventBytes: 64 * 1024,
+  /** Most events in one batch request. */
+  maxBatchEvents: 500,
+  /** Partition count of the broadcast topic when the publisher creates it. */
+  broadcastPartitions: 6,
+  /** Partition count of the users topic when the publisher creates it. */
+  userPartitions: 12,
+  /** Broadcast topic name. */
+  topicBroadcast: 'fanout.broadcast',
+  /** Users topic name. */
+  topicUsers: 'fanout.users',
+  /** Stream epoch reported in positions; change it when the topics are recreated. */
+  streamEpoch: '1',
+  /** How long SIGTERM waits for in-flight requests, in milliseconds. */
+  shutdownGraceMs: 10_000,
+};
+
+export type PublisherConfig = typeof PUBLISHER_DEFAULTS;
+
+export function publisherConfig(overrides: Partial<PublisherConfig> = {}): Readonly<PublisherConfig> {
+  const c = loadConfig(PUBLISHER_DEFAULTS, overrides);
+  const brokers = c.brokers.length > 0 ? c.brokers : (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
+  if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
+  if (c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  if (!Number.isInteger(c.broadcastPartitions) || c.broadcastPartitions < 1) throw new ConfigError('FANOUT_BROADCAST_PARTITIONS', 'must be a positive integer');
+  if (!Number.isInteger(c.userPartitions) || c.userPartitions < 1) throw new ConfigError('FANOUT_USER_PARTITIONS', 'must be a positive integer');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
+  return Object.freeze({ ...c, brokers });
+}

@@ -1,0 +1,99 @@
+/**
+ * The publish API:
+ *
+ * - `POST /v1/publish`        one event `{"channel", "data", "id"?}` -> `{"id","channel","position","partition","offset"}`
+ * - `POST /v1/publish/batch`  `{"events": [...]}` -> `{"results": [...]}`; all are validated before any is written
+ * - `GET /healthz`, `GET /readyz`, `GET /metrics`
+ *
+ * Errors are `{"error": {"code", "message", "retriable"}}` with the code's HTTP status.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { FanoutError, validateEvent } from '@fanout/protocol';
+import type { Health, Logger } from '@fanout/observability';
+import type { PublisherClient } from '../producer/publisher-client.js';
+import type { PublisherConfig } from '../config.js';
+import type { publisherMetrics } from '../metrics.js';
+import { ApiKeys } from './auth.js';
+import { readJsonBody } from './body.js';
+
+export interface PublishApiDeps {
+  config: Readonly<PublisherConfig>;
+  client: PublisherClient;
+  logger: Logger;
+  health: Health;
+  registry: Registry;
+  metrics: ReturnType<typeof publisherMetrics>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export function createPublishServer(deps: PublishApiDeps): Server {
+  const { config, client, logger, health, registry, metrics } = deps;
+  const keys = new ApiKeys(config.apiKeys);
+  const log = logger.child({ module: 'http' });
+
+  async function publishOne(req: IncomingMessage): Promise<unknown> {
+    const body = await readJsonBody(req, config.maxBodyBytes);
+    const event = validateEvent(body, config.maxEventBytes);
+    const [result] = await client.publishValidated([event]);
+    return result;
+  }
+
+  async function publishBatch(req: IncomingMessage): Promise<unknown> {
+    const body = await readJsonBody(req, config.maxBodyBytes);
+    if (typeof body !== 'object' || body === null || !Array.isArray((body as { events?: unknown }).events)) {
+      throw new FanoutError('invalid_event', 'A batch is {"events": [<event>, ...]}.');
+    }
+    const events = (body as { events: unknown[] }).events;
+    if (events.length === 0) throw new FanoutError('invalid_event', 'The batch has no events.');
+    if (events.length > config.maxBatchEvents) {
+      throw new FanoutError('batch_too_large', `The batch has ${events.length} events; the limit is ${config.maxBatchEvents}.`);
+    }
+    const valid = events.map((e, i) => validateEvent(e, config.maxEventBytes, i));
+    return { results: await client.publishValidated(valid) };
+  }
+
+  const routes: Record<string, { method: string; auth: boolean; handle: (req: IncomingMessage) => Promise<unknown>; events?: (r: unknown) => number }> = {
+    '/v1/publish': { method: 'POST', auth: true, handle: publishOne, events: () => 1 },
+    '/v1/publish/batch': { method: 'POST', auth: true, handle: publishBatch, events: (r) => (r as { results: unknown[] }).results.length },
+  };
+
+  return createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0]!;
+    if (req.method === 'GET' && url === '/healthz') return send(res, 200, { ok: true });
+    if (req.method === 'GET' && url === '/readyz') return send(res, health.ready ? 200 : 503, health.report());
+    if (req.method === 'GET' && url === '/metrics') {
+      void registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
+    const route = routes[url];
+    const started = process.hrtime.bigint();
+    const fail = (err: unknown) => {
+      const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+      if (e.code === 'internal') log.error({ err }, 'unexpected error');
+      metrics.requests.inc({ route: route ? url : 'other', code: e.status });
+      metrics.events.inc({ outcome: e.code === 'kafka_unavailable' ? 'failed' : 'rejected' });
+      // Drain what is left of a refused body so the client reads our answer, not a reset.
+      req.resume();
+      send(res, e.status, e.toJSON());
+    };
+    if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${url.slice(0, 100)}; publish with POST /v1/publish or /v1/publish/batch.`));
+    if (req.method !== route.method) return fail(new FanoutError('method_not_allowed', `Use ${route.method} ${url}.`));
+    if (route.auth && !keys.accepts(req)) return fail(new FanoutError('unauthorized'));
+    if (health.isDraining || !client.isConnected) return fail(new FanoutError('not_ready'));
+    route.handle(req).then((result) => {
+      metrics.requests.inc({ route: url, code: 200 });
+      metrics.events.inc({ outcome: 'published' }, route.events?.(result) ?? 1);
+      metrics.writeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      send(res, 200, result);
+    }, fail);
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * The producer library: publish events to Kafka in-process, without HTTP. The publisher's HTTP API
+ * is a thin layer over it, and the market-data producer uses it directly.
+ *
+ * Writes use an idempotent producer with acks=all; a publish resolves only once Kafka has
+ * acknowledged it, with the event's position. Concurrent publishes made in the same event-loop
+ * turn are sent together in one request (per-partition order is the call order).
+ */
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { formatPosition, validateEvent, DEFAULT_MAX_EVENT_BYTES, FanoutError, type EventInput, type ValidEvent } from '@fanout/protocol';
+import { createKafka, ensureTopics, partitionFor, toRecord, topicFor, keyFor, DEFAULT_TOPICS, type Topics } from '@fanout/kafka';
+import type { Logger } from '@fanout/observability';
+
+export interface PublishedEvent {
+  id: string;
+  channel: string;
+  /** `<epoch>:<partition>:<offset>`, the same cursor clients see. */
+  position: string;
+  partition: number;
+  offset: number;
+}
+
+export interface PublisherClientOptions {
+  brokers: string[];
+  logger: Logger;
+  clientId?: string;
+  topics?: Topics;
+  /** Partition counts used when this client creates the topics. */
+  broadcastPartitions?: number;
+  userPartitions?: number;
+  /** The stream epoch reported in positions (see docs/protocol.md). */
+  epoch?: string;
+  maxEventBytes?: number;
+  /** Most records in one produce request. */
+  maxBatch?: number;
+  /** Create missing topics on connect (default true). */
+  createTopics?: boolean;
+}
+
+interface Pending {
+  event: ValidEvent;
+  publishedAt: number;
+  resolve: (p: PublishedEvent) => void;
+  reject: (e: unknown) => void;
+}
+
+export class PublisherClient {
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly topics: Topics;
+  private readonly epoch: string;
+  private readonly maxEventBytes: number;
+  private readonly maxBatch: number;
+  private partitions = new Map<string, number>();
+  private queue: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private connected = false;
+
+  constructor(private readonly opts: PublisherClientOptions) {
+    this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId ?? 'fanout-publisher', logger: opts.logger });
+    // Idempotent: retries after a lost acknowledgement cannot duplicate or reorder a record.
+    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.topics = opts.topics ?? DEFAULT_TOPICS;
+    this.epoch = opts.epoch ?? '1';
+    this.maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    this.maxBatch = opts.maxBatch ?? 1000;
+  }
+
+  async connect(): Promise<void> {
+    if (this.opts.createTopics !== false) {
+      this.partitions = await ensureTopics(
+        this.kafka,
+        [
+          { topic: this.topics.broadcast, numPartitions: this.opts.broadcastPartitions ?? 6 },
+          { topic: this.topics.users, numPartitions: this.opts.userPartitions ?? 12 },
+        ],
+        this.opts.logger,
+      );
+    } else {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      const meta = await admin.fetchTopicMetadata({ topics: [this.topics.broadcast, this.topics.users] });
+      await admin.disconnect();
+      for (const t of meta.topics) this.partitions.set(t.name, t.partitions.length);
+    }
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Validates one event and publishes it; throws FanoutError on bad input (nothing is written). */
+  publish(input: EventInput): Promise<PublishedEvent> {
+    const event = validateEvent(input, this.maxEventBytes);
+    return this.enqueue([event])[0]!;
+  }
+
+  /** Validates every event first; if any is bad, throws and writes none of them. */
+  publishBatch(inputs: EventInput[]): Promise<PublishedEvent[]> {
+    const events = inputs.map((e, i) => validateEvent(e, this.maxEventBytes, i));
+    return Promise.all(this.enqueue(events));
+  }
+
+  /** Publishes events that are already validated (the HTTP layer validates before enqueueing). */
+  publishValidated(events: ValidEvent[]): Promise<PublishedEvent[]> {
+    return Promise.all(this.enqueue(events));
+  }
+
+  private enqueue(events: ValidEvent[]): Promise<PublishedEvent>[] {
+    if (!this.connected) {
+      return events.map(() => Promise.reject(new FanoutError('not_ready', 'The publisher is not connected to Kafka; call connect() first.')));
+    }
+    const now = Date.now();
+    const promises = events.map(
+      (event) =>
+        new Promise<PublishedEvent>((resolve, reject) => {
+          this.queue.push({ event, publishedAt: now, resolve, reject });
+        }),
+    );
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    return promises;
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        await this.send(batch);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    // Group by topic and partition, keeping call order; the partition is computed here (Kafka's
+    // default partitioner) so that each record's offset is known from the partition's base offset.
+    const byTopic = new Map<string, Map<number, Pending[]>>();
+    for (const p of batch) {
+      const topic = topicFor(p.event.channel, this.topics);
+      const n = this.partitions.get(topic) ?? 1;
+      const partition = partitionFor(keyFor(p.event.channel), n);
+      let parts = byTopic.get(topic);
+      if (!parts) byTopic.set(topic, (parts = new Map()));
+      let list = parts.get(partition);
+      if (!list) parts.set(partition, (list = []));
+      list.push(p);
+    }
+    try {
+      const meta = await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, parts]) => ({
+          topic,
+          messages: [...parts].flatMap(([partition, list]) => list.map((p) => ({ ...toRecord(p.event, p.publishedAt), partition }))),
+        })),
+      });
+      for (const [topic, parts] of byTopic) {
+        for (const [partition, list] of parts) {
+          const m = meta.find((r) => r.topicName === topic && r.partition === partition);
+          if (!m || m.baseOffset === undefined) throw new Error(`no acknowledgement for ${topic}/${partition}`);
+          const base = Number(m.baseOffset);
+          list.forEach((p, i) => {
+            const offset = base + i;
+            p.resolve({ id: p.event.id, channel: p.event.channel, partition, offset, position: formatPosition({ epoch: this.epoch, partition, offset }) });
+          });
+        }
+      }
+    } catch (err) {
+      this.opts.logger.error({ err, events: batch.length }, 'kafka write failed');
+      const e = new FanoutError('kafka_unavailable', undefined, { cause: err });
+      for (const p of batch) p.reject(e);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 10));
+    this.connected = false;
+    await this.producer.disconnect();
+  }
+}
