@@ -1,0 +1,1 @@
+const s=document.getElementById('state'); s.textContent='placeholder';

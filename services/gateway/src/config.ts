@@ -1,0 +1,76 @@
+import { loadConfig, ConfigError } from '@fanout/observability';
+
+/**
+ * Gateway settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. idleTimeoutS -> FANOUT_IDLE_TIMEOUT_S).
+ * `--region` and `--node` on the command line override the environment.
+ */
+export const GATEWAY_DEFAULTS = {
+  /** Region this gateway serves (e.g. `eu`). */
+  region: 'local',
+  /** Node name, unique in the region; default `gw-<region>-<pid>`. */
+  node: '',
+  /** Listen host and port (WebSocket, page, health, metrics); port 0 picks a free one. */
+  host: '127.0.0.1',
+  port: 9000,
+  /** URL clients use to reach this node (reported to the router); default http://<host>:<port>. */
+  publicUrl: '',
+  /** Kafka bootstrap servers (KAFKA_BROKERS is also read). */
+  brokers: [] as string[],
+  topicBroadcast: 'fanout.broadcast',
+  topicUsers: 'fanout.users',
+  /** Stream epoch reported in positions; must match the publisher's. */
+  streamEpoch: '1',
+  /** Seconds without a frame (or pong) from the client before it is considered dead; uWS rounds to 4 s, minimum 8. */
+  idleTimeoutS: 32,
+  /** Largest client frame answered normally, in bytes; larger (up to maxPayloadBytes) get frame_too_large. */
+  maxFrameBytes: 4096,
+  /** Largest client frame uWS accepts at all, in bytes; beyond it uWS closes the socket (1009). */
+  maxPayloadBytes: 64 * 1024,
+  /** Subscriptions one connection may hold. */
+  maxSubscriptions: 1000,
+  /** Bytes buffered in the socket (uWS) above which the gateway stops writing and queues. */
+  socketBufferBytes: 256 * 1024,
+  /** Per-connection queue bounds (messages and bytes) beyond which the connection is closed as a slow consumer. */
+  queueMaxMessages: 10_000,
+  queueMaxBytes: 4 * 1024 * 1024,
+  /** Protocol errors per connection in 10 s before it is closed (4500). */
+  maxErrorsPer10s: 50,
+  /** On SIGTERM: clients get a reconnect frame with a delay drawn from [0, drainJitterMs]. */
+  drainJitterMs: 2000,
+  /** On SIGTERM: time from the reconnect frames to closing the remaining sockets (4000), in ms. */
+  drainDelayMs: 3000,
+  /** Hard limit for the whole shutdown, in ms; keep it under the pod's grace period. */
+  shutdownGraceMs: 20_000,
+  /** Serve the live ticks page at `/`. */
+  servePage: true,
+};
+
+export type GatewayConfig = typeof GATEWAY_DEFAULTS;
+
+function arg(name: string, argv: string[]): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  if (i >= 0) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith(`--${name}=`));
+  return eq?.slice(name.length + 3);
+}
+
+export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: string[] = []): Readonly<GatewayConfig> {
+  const cli: Partial<GatewayConfig> = {};
+  const region = arg('region', argv);
+  const node = arg('node', argv);
+  const port = arg('port', argv);
+  if (region !== undefined) cli.region = region;
+  if (node !== undefined) cli.node = node;
+  if (port !== undefined) cli.port = Number(port);
+  const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...overrides });
+  const brokers = c.brokers.length > 0 ? c.brokers : (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  if (!/^[a-z0-9-]{1,32}$/.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
+  if (!Number.isInteger(c.port) || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');
+  if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
+  if (c.drainDelayMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
+  const node2 = c.node || `gw-${c.region}-${process.pid}`;
+  return Object.freeze({ ...c, brokers, node: node2 });
+}

@@ -1,0 +1,87 @@
+/**
+ * What a connection may do, whatever its transport: subscribe, unsubscribe, ping; and the
+ * bookkeeping of opening and closing. Transports turn wire events into these calls.
+ */
+import { ERRORS, errorFrame, isFrameError, isUserChannel, parseClientFrame, parseNamespacePattern, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
+import type { Logger } from '@fanout/observability';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+
+export interface SessionHooks {
+  onOpen?(conn: Connection): void;
+  onClose?(conn: Connection, code: number): void;
+  onProtocolError?(code: ErrorCode): void;
+}
+
+export interface SessionOptions {
+  hub: Hub;
+  logger: Logger;
+  node: string;
+  region: string;
+  heartbeatS: number;
+  maxFrameBytes: number;
+  maxSubscriptions: number;
+  maxErrorsPer10s: number;
+  hooks?: SessionHooks;
+}
+
+export class Session {
+  constructor(private readonly opts: SessionOptions) {}
+
+  open(conn: Connection): void {
+    this.opts.hub.add(conn);
+    conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes }));
+    this.opts.hooks?.onOpen?.(conn);
+  }
+
+  closed(conn: Connection, code: number): void {
+    conn.markClosed();
+    this.opts.hub.remove(conn);
+    this.opts.hooks?.onClose?.(conn, code);
+  }
+
+  drained(conn: Connection): void {
+    this.opts.hub.drain(conn);
+  }
+
+  /** Answers a bad frame with an error frame; too many in a short time close the connection. */
+  reject(conn: Connection, code: ErrorCode, message?: string, id?: RequestId): void {
+    this.opts.hooks?.onProtocolError?.(code);
+    if (conn.countError(this.opts.maxErrorsPer10s)) return;
+    conn.sendControl(errorFrame(code, message ?? ERRORS[code].message, id));
+  }
+
+  handle(conn: Connection, text: string): void {
+    const frame = parseClientFrame(text);
+    if (isFrameError(frame)) return this.reject(conn, frame.code, frame.message, frame.id);
+    const idPart = frame.id !== undefined ? { id: frame.id } : {};
+    switch (frame.op) {
+      case 'ping':
+        conn.sendControl(JSON.stringify({ t: 'pong', ...idPart }));
+        return;
+      case 'subscribe': {
+        for (const ch of frame.channels) {
+          const ns = parseNamespacePattern(ch);
+          if (ns === USER_NAMESPACE || (ns === null && isUserChannel(ch))) {
+            return this.reject(conn, 'forbidden_channel', `${ch} is a user channel; user channels need a connect token naming that user (see docs/protocol.md).`, frame.id);
+          }
+        }
+        const total = conn.channels.size + conn.namespaces.size;
+        const adding = frame.channels.filter((ch) => {
+          const ns = parseNamespacePattern(ch);
+          return ns !== null ? !conn.namespaces.has(ns) : !conn.channels.has(ch);
+        }).length;
+        if (total + adding > this.opts.maxSubscriptions) {
+          return this.reject(conn, 'too_many_channels', `This connection holds ${total} subscriptions; the limit is ${this.opts.maxSubscriptions}.`, frame.id);
+        }
+        for (const ch of frame.channels) this.opts.hub.subscribe(conn, ch, parseNamespacePattern(ch));
+        conn.sendControl(JSON.stringify({ t: 'subscribed', ...idPart, channels: frame.channels }));
+        return;
+      }
+      case 'unsubscribe':
+        for (const ch of frame.channels) this.opts.hub.unsubscribe(conn, ch, parseNamespacePattern(ch));
+        conn.sendControl(JSON.stringify({ t: 'unsubscribed', ...idPart, channels: frame.channels }));
+        return;
+    }
+  }
+}

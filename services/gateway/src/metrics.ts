@@ -1,0 +1,95 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Hub } from './delivery/hub.js';
+
+/** Gateway metrics. Gauges are computed at scrape time from the hub (collect()). */
+export function gatewayMetrics(registry: Registry, hub: Hub) {
+  const registers = [registry];
+  let reported = 0;
+  return {
+    connections: new Gauge({
+      name: 'fanout_gateway_connections',
+      help: 'Open client connections.',
+      labelNames: ['transport'],
+      registers,
+      collect() {
+        const counts = new Map<string, number>();
+        for (const c of hub.connections) counts.set(c.meta.transport, (counts.get(c.meta.transport) ?? 0) + 1);
+        this.reset();
+        for (const [t, n] of counts) this.set({ transport: t }, n);
+        if (counts.size === 0) this.set({ transport: 'websocket' }, 0);
+      },
+    }),
+    subscriptions: new Gauge({ name: 'fanout_gateway_subscriptions', help: 'Subscriptions held by open connections (exact and wildcard).', registers, collect() { this.set(hub.subscriptionCount); } }),
+    channels: new Gauge({ name: 'fanout_gateway_channels', help: 'Channels with at least one exact subscriber on this gateway.', registers, collect() { this.set(hub.channelCount); } }),
+    queuedMessages: new Gauge({
+      name: 'fanout_gateway_queued_messages',
+      help: 'Messages owed to connections but not yet written to their sockets.',
+      registers,
+      collect() {
+        let n = 0;
+        for (const c of hub.connections) n += c.queuedMessages;
+        this.set(n);
+      },
+    }),
+    queuedBytes: new Gauge({
+      name: 'fanout_gateway_queued_bytes',
+      help: 'Bytes owed to connections but not yet written to their sockets.',
+      registers,
+      collect() {
+        let n = 0;
+        for (const c of hub.connections) n += c.queuedByteCount;
+        this.set(n);
+      },
+    }),
+    deliveries: new Counter({
+      name: 'fanout_gateway_deliveries_total',
+      help: 'Messages written to client sockets.',
+      registers,
+      collect() {
+        // The hot path counts in a plain field; the counter catches up at scrape time.
+        const d = hub.stats.written - reported;
+        if (d > 0) this.inc(d);
+        reported = hub.stats.written;
+      },
+    }),
+    consumed: new Counter({ name: 'fanout_gateway_kafka_messages_total', help: 'Kafka records read, by topic kind and whether any local client wanted them.', labelNames: ['stream', 'wanted'], registers }),
+    skipped: new Counter({ name: 'fanout_gateway_kafka_skipped_total', help: 'Kafka records without a usable channel (no fanout-channel header and no key).', registers }),
+    fanoutLatency: new Histogram({
+      name: 'fanout_gateway_fanout_latency_seconds',
+      help: 'Time from publish (fanout-ts) to the gateway queueing the message for its subscribers.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    opened: new Counter({ name: 'fanout_gateway_connections_opened_total', help: 'Connections opened.', labelNames: ['transport'], registers }),
+    closed: new Counter({ name: 'fanout_gateway_connections_closed_total', help: 'Connections closed, by close-code class.', labelNames: ['transport', 'reason'], registers }),
+    protocolErrors: new Counter({ name: 'fanout_gateway_protocol_errors_total', help: 'Error frames sent to clients, by error code.', labelNames: ['code'], registers }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
+
+/** Maps a close code to a bounded label value. */
+export function closeReason(code: number): string {
+  switch (code) {
+    case 1000:
+      return 'normal';
+    case 1001:
+      return 'going_away';
+    case 1006:
+      return 'abnormal';
+    case 1009:
+      return 'message_too_big';
+    case 4000:
+      return 'service_restart';
+    case 4001:
+      return 'slow_consumer';
+    case 4002:
+      return 'rebalance';
+    case 4500:
+      return 'protocol_violation';
+    case 4501:
+      return 'unauthorized';
+    default:
+      return 'other';
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * One gateway node: Kafka in, WebSocket out. Wires the parts named in docs/architecture.md.
+ */
+import type { us_listen_socket } from 'uWebSockets.js';
+import { encodeEnvelope, formatPosition } from '@fanout/protocol';
+import { createKafka, ensureTopics, type IncomingEvent } from '@fanout/kafka';
+import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
+import { gatewayConfig, type GatewayConfig } from './config.js';
+import { loadNativeUws } from './native-uws.js';
+import { Hub } from './delivery/hub.js';
+import { Session } from './delivery/session.js';
+import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
+import { attachWebSocket } from './transports/websocket.js';
+import { attachHttpRoutes } from './http/routes.js';
+import { gatewayMetrics, closeReason } from './metrics.js';
+import { drain } from './lifecycle/drain.js';
+
+export interface RunningGateway {
+  config: Readonly<GatewayConfig>;
+  port: number;
+  url: string;
+  wsUrl: string;
+  hub: Hub;
+  health: Health;
+  /** Idempotent graceful drain; resolves when everything is closed. */
+  shutdown(): Promise<void>;
+}
+
+export async function startGateway(overrides: Partial<GatewayConfig> = {}, logger?: Logger, argv: string[] = []): Promise<RunningGateway> {
+  const config = gatewayConfig(overrides, argv);
+  const log = logger ?? createLogger('gateway', { region: config.region, node: config.node });
+  const uws = loadNativeUws();
+  const health = new Health(['kafka', 'listen']);
+  const registry = createRegistry({ service: 'gateway', region: config.region });
+  const hub = new Hub();
+  const metrics = gatewayMetrics(registry, hub);
+  const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
+
+  await ensureTopics(kafka, [
+    { topic: config.topicBroadcast, numPartitions: 6 },
+    { topic: config.topicUsers, numPartitions: 12 },
+  ], log);
+
+  const session = new Session({
+    hub,
+    logger: log,
+    node: config.node,
+    region: config.region,
+    heartbeatS: config.idleTimeoutS,
+    maxFrameBytes: config.maxFrameBytes,
+    maxSubscriptions: config.maxSubscriptions,
+    maxErrorsPer10s: config.maxErrorsPer10s,
+    hooks: {
+      onOpen: (c) => metrics.opened.inc({ transport: c.meta.transport }),
+      onClose: (c, code) => metrics.closed.inc({ transport: c.meta.transport, reason: closeReason(code) }),
+      onProtocolError: (code) => metrics.protocolErrors.inc({ code }),
+    },
+  });
+
+  // The hot path: one envelope per message per gateway, the same bytes to every subscriber.
+  const epoch = config.streamEpoch;
+  const onEvent = (e: IncomingEvent, partition: number, offset: number) => {
+    if (!hub.wants(e.channel)) {
+      metrics.consumed.inc({ stream: 'broadcast', wanted: 'false' });
+      return;
+    }
+    metrics.consumed.inc({ stream: 'broadcast', wanted: 'true' });
+    const frame = Buffer.from(encodeEnvelope({ channel: e.channel, eventId: e.id, position: formatPosition({ epoch, partition, offset }), publishedAt: e.publishedAt, dataJson: e.dataJson }));
+    hub.dispatch(e.channel, frame);
+    metrics.fanoutLatency.observe(Math.max(0, Date.now() - e.publishedAt) / 1000);
+  };
+  const broadcast = new BroadcastConsumer({ kafka, topic: config.topicBroadcast, node: config.node, logger: log, onEvent, onSkipped: () => metrics.skipped.inc() });
+
+  const app = uws.App();
+  attachWebSocket(app, {
+    path: '/v1/ws',
+    idleTimeoutS: config.idleTimeoutS,
+    maxPayloadBytes: config.maxPayloadBytes,
+    maxFrameBytes: config.maxFrameBytes,
+    limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
+    accepting: () => !health.isDraining,
+    session,
+  });
+  attachHttpRoutes(app, {
+    health,
+    registry,
+    servePage: config.servePage,
+    info: () => ({ node: config.node, region: config.region, ready: health.ready, connections: hub.connections.size, epoch }),
+  });
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${config.host}:${config.port}`))));
+  });
+  const port = uws.us_socket_local_port(listenSocket);
+  health.pass('listen');
+
+  await broadcast.start();
+  await broadcast.joined;
+  health.pass('kafka');
+  const url = config.publicUrl || `http://${config.host}:${port}`;
+  log.info({ port, url, region: config.region }, 'gateway ready');
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      const hardStop = setTimeout(() => {
+        log.error({ grace_ms: config.shutdownGraceMs }, 'drain exceeded the grace period; exiting');
+        process.exit(1);
+      }, config.shutdownGraceMs);
+      hardStop.unref();
+      await drain({
+        hub,
+        health,
+        logger: log,
+        jitterMs: config.drainJitterMs,
+        delayMs: config.drainDelayMs,
+        closeResources: async () => {
+          uws.us_listen_socket_close(listenSocket);
+          await broadcast.stop().catch((err) => log.warn({ err }, 'kafka consumer did not stop cleanly'));
+        },
+      });
+      clearTimeout(hardStop);
+    })());
+
+  return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, shutdown };
+}

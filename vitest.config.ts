@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // One real Kafka for the whole run, started (or found) before any test file.
+    globalSetup: ['./test/kafka-global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Two cores: test files that each start gateways and clients run two at a time.
+    maxWorkers: 2,
+    fileParallelism: true,
+    env: { FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+  },
+});
