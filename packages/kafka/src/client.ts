@@ -7,6 +7,9 @@ function pinoLogCreator(logger: Logger) {
   return () =>
     ({ level, log }: LogEntry) => {
       const { message, ...extra } = log;
+      // Retries are bounded on purpose (a publish answers 503 rather than hang); kafkajs warns
+      // about that on every producer start, which is noise, not news.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return kafkaLogger.debug(extra, message);
       if (level === logLevel.ERROR) kafkaLogger.error(extra, message);
       else if (level === logLevel.WARN) kafkaLogger.warn(extra, message);
       else if (level === logLevel.INFO) kafkaLogger.info(extra, message);
