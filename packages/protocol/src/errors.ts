@@ -25,7 +25,11 @@ export const ERRORS = {
   unknown_op: { status: 400, retriable: false, message: 'Unknown "op"; known ops are subscribe and unsubscribe.' },
   frame_too_large: { status: 413, retriable: false, message: 'The frame is larger than the gateway accepts; send smaller frames.' },
   too_many_channels: { status: 400, retriable: false, message: 'This connection has reached its subscription limit; unsubscribe from something first.' },
-  forbidden_channel: { status: 403, retriable: false, message: 'This connection may not subscribe to that channel.' },
+  forbidden_channel: { status: 403, retriable: false, message: 'This connection may not subscribe to that channel: its connect token does not allow it.' },
+  // Connect tokens (JWT)
+  token_required: { status: 401, retriable: false, message: 'This needs a connect token: pass it as ?token=<JWT> (or Authorization: Bearer <JWT>).' },
+  token_invalid: { status: 401, retriable: false, message: 'The connect token is malformed, unsigned, signed with a disallowed algorithm or by an unknown key; get a new token.' },
+  token_expired: { status: 401, retriable: false, message: 'The connect token has expired; get a new token and reconnect.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
