@@ -42,14 +42,14 @@ export class TestClient {
     });
   }
 
-  static async connect(url: string): Promise<TestClient> {
+  static async connect(url: string, opts: { waitWelcome?: boolean } = {}): Promise<TestClient> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     const c = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    await waitFor(() => c.frames.find((f) => f.t === 'welcome'), 'welcome frame');
+    if (opts.waitWelcome !== false) await waitFor(() => c.frames.find((f) => f.t === 'welcome'), 'welcome frame');
     return c;
   }
 

@@ -53,7 +53,7 @@ describe('RS256 connect tokens from a JWKS', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
     const v = new TokenVerifier({ jwksUrl: url });
-    const sign = (key: CryptoKey, kid: string) => new SignJWT({ channels: ['news:*'] }).setProtectedHeader({ alg: 'RS256', kid }).setSubject('u-7').setExpirationTime('5m').sign(key);
+    const sign = (key: Parameters<SignJWT['sign']>[0], kid: string) => new SignJWT({ channels: ['news:*'] }).setProtectedHeader({ alg: 'RS256', kid }).setSubject('u-7').setExpirationTime('5m').sign(key);
     expect(await v.verify(await sign(privateKey, 'k1'))).toEqual({ userId: 'u-7', patterns: ['news:*'] });
     expect(await codeOf(v.verify(await sign(other.privateKey, 'k1')))).toBe('token_invalid');
     // An HS256 token is refused when only RS256 is configured (no algorithm confusion).

@@ -41,6 +41,15 @@ export const GATEWAY_DEFAULTS = {
   drainDelayMs: 3000,
   /** Hard limit for the whole shutdown, in ms; keep it under the pod's grace period. */
   shutdownGraceMs: 20_000,
+  /** HS256 secret for connect tokens (at least 32 bytes); empty disables HS256. */
+  tokenSecret: '',
+  /** JWKS URL for RS256 connect tokens; empty disables RS256. */
+  tokenJwksUrl: '',
+  /** Required `iss` / `aud` of connect tokens, when set. */
+  tokenIssuer: '',
+  tokenAudience: '',
+  /** Broadcast namespaces anyone may read without a token (comma-separated; `*` = all). Others need a token pattern. */
+  publicNamespaces: ['*'] as string[],
   /** Serve the live ticks page at `/`. */
   servePage: true,
 };
@@ -71,6 +80,8 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
   if (c.drainDelayMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
+  if (c.tokenSecret && Buffer.byteLength(c.tokenSecret) < 32) throw new ConfigError('FANOUT_TOKEN_SECRET', 'must be at least 32 bytes');
+  if (c.tokenJwksUrl && !/^https?:\/\//.test(c.tokenJwksUrl)) throw new ConfigError('FANOUT_TOKEN_JWKS_URL', 'must be an http(s) URL');
   const node2 = c.node || `gw-${c.region}-${process.pid}`;
   return Object.freeze({ ...c, brokers, node: node2 });
 }

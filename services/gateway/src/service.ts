@@ -5,6 +5,7 @@ import type { us_listen_socket } from 'uWebSockets.js';
 import { encodeEnvelope, formatPosition } from '@fanout/protocol';
 import { createKafka, ensureTopics, type IncomingEvent } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
+import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import { gatewayConfig, type GatewayConfig } from './config.js';
 import { loadNativeUws } from './native-uws.js';
 import { Hub } from './delivery/hub.js';
@@ -50,6 +51,14 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxFrameBytes: config.maxFrameBytes,
     maxSubscriptions: config.maxSubscriptions,
     maxErrorsPer10s: config.maxErrorsPer10s,
+    permissions: new ChannelPermissions(config.publicNamespaces),
+    tokens: new TokenVerifier({
+      hs256Secret: config.tokenSecret,
+      ...(config.tokenJwksUrl ? { jwksUrl: config.tokenJwksUrl } : {}),
+      ...(config.tokenIssuer ? { issuer: config.tokenIssuer } : {}),
+      ...(config.tokenAudience ? { audience: config.tokenAudience } : {}),
+    }),
+    userChannels: false,
     hooks: {
       onOpen: (c) => metrics.opened.inc({ transport: c.meta.transport }),
       onClose: (c, code) => metrics.closed.inc({ transport: c.meta.transport, reason: closeReason(code) }),

@@ -8,6 +8,7 @@
  * means the client cannot keep up: it is closed as a slow consumer (4001) rather than grow memory.
  */
 import { CLOSE } from '@fanout/protocol';
+import { ANONYMOUS, type Principal } from '@fanout/auth';
 import { WriteResult, type Sink } from './sink.js';
 
 export interface ConnectionLimits {
@@ -29,6 +30,10 @@ export class Connection {
   /** Namespace wildcard subscriptions (`prices:*` -> `prices`). */
   readonly namespaces = new Set<string>();
   closed = false;
+  /** Who is connected: set from the connect token once verified; anonymous without one. */
+  principal: Principal = ANONYMOUS;
+  /** False until the connect token (if any) is verified; frames wait until then. */
+  authenticated = false;
   /** Set while the connection sits in the hub's dirty list (so it is listed once per turn). */
   dirty = false;
   private queue: Buffer[] = [];

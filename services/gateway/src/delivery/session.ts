@@ -2,7 +2,8 @@
  * What a connection may do, whatever its transport: subscribe, unsubscribe, ping; and the
  * bookkeeping of opening and closing. Transports turn wire events into these calls.
  */
-import { ERRORS, errorFrame, isFrameError, isUserChannel, parseClientFrame, parseNamespacePattern, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
+import { CLOSE, ERRORS, errorFrame, FanoutError, isFrameError, isUserChannel, parseClientFrame, parseNamespacePattern, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
+import type { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import type { Logger } from '@fanout/observability';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
@@ -22,16 +23,39 @@ export interface SessionOptions {
   maxFrameBytes: number;
   maxSubscriptions: number;
   maxErrorsPer10s: number;
+  permissions: ChannelPermissions;
+  tokens: TokenVerifier;
+  /** Whether this gateway serves user channels (`user:<id>`). */
+  userChannels: boolean;
   hooks?: SessionHooks;
 }
 
 export class Session {
   constructor(private readonly opts: SessionOptions) {}
 
-  open(conn: Connection): void {
+  open(conn: Connection, token: string | null): void {
     this.opts.hub.add(conn);
-    conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes }));
     this.opts.hooks?.onOpen?.(conn);
+    const welcome = () => {
+      conn.authenticated = true;
+      conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes, user: conn.principal.userId }));
+    };
+    if (token === null) return welcome();
+    if (!this.opts.tokens.enabled) return this.refuseToken(conn, new FanoutError('token_invalid', 'This gateway has no token keys configured; connect without a token.'));
+    this.opts.tokens.verify(token).then(
+      (principal) => {
+        if (conn.closed) return;
+        conn.principal = principal;
+        welcome();
+      },
+      (err: unknown) => this.refuseToken(conn, err instanceof FanoutError ? err : new FanoutError('token_invalid')),
+    );
+  }
+
+  private refuseToken(conn: Connection, err: FanoutError): void {
+    this.opts.hooks?.onProtocolError?.(err.code);
+    conn.sendControl(errorFrame(err.code, err.message));
+    conn.closeWith(CLOSE.UNAUTHORIZED.code, CLOSE.UNAUTHORIZED.reason);
   }
 
   closed(conn: Connection, code: number): void {
@@ -52,6 +76,7 @@ export class Session {
   }
 
   handle(conn: Connection, text: string): void {
+    if (!conn.authenticated) return this.reject(conn, 'bad_frame', 'Wait for the welcome frame before sending frames.');
     const frame = parseClientFrame(text);
     if (isFrameError(frame)) return this.reject(conn, frame.code, frame.message, frame.id);
     const idPart = frame.id !== undefined ? { id: frame.id } : {};
@@ -62,8 +87,13 @@ export class Session {
       case 'subscribe': {
         for (const ch of frame.channels) {
           const ns = parseNamespacePattern(ch);
-          if (ns === USER_NAMESPACE || (ns === null && isUserChannel(ch))) {
-            return this.reject(conn, 'forbidden_channel', `${ch} is a user channel; user channels need a connect token naming that user (see docs/protocol.md).`, frame.id);
+          const user = ns === USER_NAMESPACE || (ns === null && isUserChannel(ch));
+          if (user && !this.opts.userChannels) {
+            return this.reject(conn, 'forbidden_channel', `${ch} is a user channel; this gateway does not serve user channels.`, frame.id);
+          }
+          if (!this.opts.permissions.allows(conn.principal, ch)) {
+            const why = user ? 'a user channel is readable only with a connect token whose sub is that user' : 'its namespace is not public and the connect token has no pattern matching it';
+            return this.reject(conn, 'forbidden_channel', `Not allowed to subscribe to ${ch}: ${why}.`, frame.id);
           }
         }
         const total = conn.channels.size + conn.namespaces.size;

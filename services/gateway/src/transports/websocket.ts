@@ -14,6 +14,8 @@ import type { Session } from '../delivery/session.js';
 interface UserData {
   conn?: Connection;
   remote: string;
+  /** The connect token, verified once the socket is open. */
+  token: string | null;
 }
 
 export interface WebSocketTransportOptions {
@@ -67,8 +69,11 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
         return;
       }
       const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      // Browsers cannot set headers on a WebSocket, so the token may come in the query string.
+      const auth = req.getHeader('authorization');
+      const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? (auth.startsWith('Bearer ') ? auth.slice(7).trim() : null);
       res.upgrade<UserData>(
-        { remote },
+        { remote, token: token || null },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -80,7 +85,9 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       const data = ws.getUserData();
       const conn = new Connection(new UwsSink(ws), opts.limits, { transport: 'websocket', remote: data.remote });
       data.conn = conn;
-      session.open(conn);
+      // Token failures are told over the socket (an error frame, then close 4501), because a
+      // browser cannot read the body of a refused handshake.
+      session.open(conn, data.token);
     },
 
     message: (ws, message, isBinary) => {
