@@ -22,8 +22,10 @@ export const ERRORS = {
   internal: { status: 500, retriable: true, message: 'Unexpected error; retry, and report it if it persists.' },
   // WebSocket protocol (sent in error frames; the connection stays open)
   bad_frame: { status: 400, retriable: false, message: 'Frames are JSON objects with an "op" field; see docs/protocol.md.' },
-  unknown_op: { status: 400, retriable: false, message: 'Unknown "op"; known ops are subscribe and unsubscribe.' },
+  unknown_op: { status: 400, retriable: false, message: 'Unknown "op"; known ops are subscribe, unsubscribe, credit and ping.' },
   frame_too_large: { status: 413, retriable: false, message: 'The frame is larger than the gateway accepts; send smaller frames.' },
+  invalid_credit: { status: 400, retriable: false, message: 'A credit frame is {"op":"credit","n":<integer 1..1000000>} or {"op":"credit","unlimited":true}; nothing was changed.' },
+  unlimited_not_allowed: { status: 403, retriable: false, message: 'This gateway does not grant unlimited credits; grant a number of messages with {"op":"credit","n":<n>}.' },
   too_many_channels: { status: 400, retriable: false, message: 'This connection has reached its subscription limit; unsubscribe from something first.' },
   forbidden_channel: { status: 403, retriable: false, message: 'This connection may not subscribe to that channel: its connect token does not allow it.' },
   // Connect tokens (JWT)

@@ -15,6 +15,8 @@ export type RequestId = number | string;
 export type ClientFrame =
   | { op: 'subscribe'; id?: RequestId; channels: string[] }
   | { op: 'unsubscribe'; id?: RequestId; channels: string[] }
+  | { op: 'credit'; id?: RequestId; n: number }
+  | { op: 'credit'; id?: RequestId; unlimited: true }
   | { op: 'ping'; id?: RequestId };
 
 export interface FrameError {
@@ -25,6 +27,9 @@ export interface FrameError {
 
 /** Channels named in one subscribe/unsubscribe frame, at most. */
 export const MAX_CHANNELS_PER_FRAME = 100;
+
+/** Most credits one credit frame may grant (and most a connection may hold). */
+export const MAX_CREDIT_GRANT = 1_000_000;
 
 function requestId(v: unknown): RequestId | undefined | null {
   if (v === undefined) return undefined;
@@ -65,12 +70,21 @@ export function parseClientFrame(text: string): ClientFrame | FrameError {
       }
       return withId({ op: obj.op, channels: [...new Set(channels as string[])] });
     }
+    case 'credit': {
+      const keys = Object.keys(obj).filter((k) => k !== 'op' && k !== 'id');
+      if (keys.length === 1 && obj.unlimited === true) return withId({ op: 'credit' as const, unlimited: true as const });
+      const n = obj.n;
+      if (keys.length !== 1 || typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CREDIT_GRANT) {
+        return withId({ code: 'invalid_credit' as const, message: ERRORS.invalid_credit.message });
+      }
+      return withId({ op: 'credit' as const, n });
+    }
     case 'ping':
       return withId({ op: 'ping' as const });
     case undefined:
       return withId({ code: 'bad_frame' as const, message: 'The frame has no "op". ' + ERRORS.bad_frame.message });
     default:
-      return withId({ code: 'unknown_op' as const, message: `Unknown op ${JSON.stringify(String(obj.op).slice(0, 40))}; known ops are subscribe, unsubscribe and ping.` });
+      return withId({ code: 'unknown_op' as const, message: `Unknown op ${JSON.stringify(String(obj.op).slice(0, 40))}; known ops are subscribe, unsubscribe, credit and ping.` });
   }
 }
 
@@ -82,13 +96,24 @@ export function errorFrame(code: ErrorCode, message?: string, id?: RequestId): s
   return JSON.stringify({ t: 'error', code, message: message ?? ERRORS[code].message, ...(id !== undefined ? { id } : {}) });
 }
 
+/**
+ * Tells a client that `count` messages of `ch` were dropped from its queue (policy `drop`, or
+ * memory shedding): the positions `from`..`to` (inclusive) are the first and last missed. The
+ * client can fetch them over HTTP, or treat the channel's state as stale.
+ */
+export function gapFrame(channel: string, from: string, to: string, count: number): string {
+  return JSON.stringify({ t: 'gap', ch: channel, from, to, count });
+}
+
 export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer', delayMs: number): string {
   return JSON.stringify({ t: 'reconnect', reason, delay_ms: delayMs });
 }
 
 /** Server frames as a client sees them, for typed clients and tests. */
 export type ServerFrame =
-  | { t: 'welcome'; node: string; region: string; heartbeat_s: number; max_frame_bytes: number }
+  | { t: 'welcome'; node: string; region: string; heartbeat_s: number; max_frame_bytes: number; user: string | null; credits: number | 'unlimited' }
+  | { t: 'credits'; id?: RequestId; credits: number | 'unlimited' }
+  | { t: 'gap'; ch: string; from: string; to: string; count: number }
   | { t: 'subscribed'; id?: RequestId; channels: string[] }
   | { t: 'unsubscribed'; id?: RequestId; channels: string[] }
   | { t: 'msg'; ch: string; id: string; pos: string; ts: number; data: unknown }

@@ -1,4 +1,5 @@
 import { loadConfig, ConfigError } from '@fanout/observability';
+import { QueuePolicies } from './delivery/queue-policy.js';
 
 /**
  * Gateway settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. idleTimeoutS -> FANOUT_IDLE_TIMEOUT_S).
@@ -33,6 +34,20 @@ export const GATEWAY_DEFAULTS = {
   /** Per-connection queue bounds (messages and bytes) beyond which the connection is closed as a slow consumer. */
   queueMaxMessages: 10_000,
   queueMaxBytes: 4 * 1024 * 1024,
+  /** Credits a connection starts with unless it asks with ?credits=: a message count or `unlimited`. */
+  initialCredits: 'unlimited',
+  /** Whether a client may ask for unlimited credits. When false, initialCredits must be a number. */
+  allowUnlimitedCredits: true,
+  /** Queue policy per namespace: `<ns>=conflate[:<field>]|drop|disconnect`, comma-separated. */
+  queuePolicies: ['prices=conflate'] as string[],
+  /** Queue policy for namespaces not listed in queuePolicies. */
+  defaultQueuePolicy: 'drop',
+  /** Gateway-wide budget for queued bytes (all connections); reaching it pauses Kafka consumption (256 MiB). */
+  memoryBudgetBytes: 256 * 1024 * 1024,
+  /** Consumption resumes below this fraction of the budget. */
+  memoryLowWater: 0.8,
+  /** Paused this long (ms) and still over the low-water mark: shed the largest queues first. */
+  shedAfterMs: 1000,
   /** Protocol errors per connection in 10 s before it is closed (4500). */
   maxErrorsPer10s: 50,
   /** On SIGTERM: clients get a reconnect frame with a delay drawn from [0, drainJitterMs]. */
@@ -82,6 +97,15 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
   if (c.tokenSecret && Buffer.byteLength(c.tokenSecret) < 32) throw new ConfigError('FANOUT_TOKEN_SECRET', 'must be at least 32 bytes');
   if (c.tokenJwksUrl && !/^https?:\/\//.test(c.tokenJwksUrl)) throw new ConfigError('FANOUT_TOKEN_JWKS_URL', 'must be an http(s) URL');
+  if (c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits)) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');
+  if (c.initialCredits === 'unlimited' && !c.allowUnlimitedCredits) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number when FANOUT_ALLOW_UNLIMITED_CREDITS is false');
+  if (c.memoryLowWater <= 0 || c.memoryLowWater >= 1) throw new ConfigError('FANOUT_MEMORY_LOW_WATER', 'must be a fraction between 0 and 1');
+  if (c.queueMaxBytes > c.memoryBudgetBytes) throw new ConfigError('FANOUT_QUEUE_MAX_BYTES', 'must not exceed FANOUT_MEMORY_BUDGET_BYTES (one slow client must not pause Kafka for everyone)');
+  try {
+    new QueuePolicies(c.queuePolicies, c.defaultQueuePolicy);
+  } catch (err) {
+    throw new ConfigError('FANOUT_QUEUE_POLICIES', (err as Error).message);
+  }
   const node2 = c.node || `gw-${c.region}-${process.pid}`;
   return Object.freeze({ ...c, brokers, node: node2 });
 }

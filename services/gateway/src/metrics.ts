@@ -1,10 +1,27 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Hub } from './delivery/hub.js';
+import type { MemoryBudget } from './delivery/memory-budget.js';
+import type { DeliveryCounters } from './delivery/connection.js';
 
 /** Gateway metrics. Gauges are computed at scrape time from the hub (collect()). */
-export function gatewayMetrics(registry: Registry, hub: Hub) {
-  const registers = [registry];
+/** A counter that follows one of the hub's plain counters (the hot path never calls prom-client). */
+function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounters, name: string, help: string): Counter {
   let reported = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const d = hub.stats[field] - reported;
+      if (d > 0) this.inc(d);
+      reported = hub.stats[field];
+    },
+  });
+}
+
+export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number) {
+  const registers = [registry];
+  let pausesReported = 0;
   return {
     connections: new Gauge({
       name: 'fanout_gateway_connections',
@@ -41,17 +58,25 @@ export function gatewayMetrics(registry: Registry, hub: Hub) {
         this.set(n);
       },
     }),
-    deliveries: new Counter({
-      name: 'fanout_gateway_deliveries_total',
-      help: 'Messages written to client sockets.',
+    deliveries: followCounter(registry, hub, 'written', 'fanout_gateway_deliveries_total', 'Messages written to client sockets.'),
+    conflated: followCounter(registry, hub, 'conflated', 'fanout_gateway_conflated_total', 'Queued messages replaced by a newer one with the same key (policy conflate).'),
+    dropped: followCounter(registry, hub, 'dropped', 'fanout_gateway_dropped_total', 'Queued messages dropped (policy drop, overflow of conflate, or memory shedding); clients got a gap frame.'),
+    slowConsumerCloses: followCounter(registry, hub, 'slowConsumerCloses', 'fanout_gateway_slow_consumer_disconnects_total', 'Connections closed with 4001 because their queue could not make room.'),
+    creditStalls: followCounter(registry, hub, 'creditStalls', 'fanout_gateway_credit_stalls_total', 'Flushes that stopped because the connection had no credits left.'),
+    socketStalls: followCounter(registry, hub, 'socketStalls', 'fanout_gateway_socket_stalls_total', 'Flushes that stopped because the socket buffer was full (TCP backpressure).'),
+    budgetUsed: new Gauge({ name: 'fanout_gateway_memory_budget_used_bytes', help: 'Bytes queued across all connections, counted against the memory budget.', registers, collect() { this.set(budget.used); } }),
+    budgetMax: new Gauge({ name: 'fanout_gateway_memory_budget_bytes', help: 'The memory budget for queued bytes.', registers, collect() { this.set(budget.maxBytes); } }),
+    budgetPauses: new Counter({
+      name: 'fanout_gateway_memory_budget_pauses_total',
+      help: 'Times Kafka consumption was paused because the memory budget was reached.',
       registers,
       collect() {
-        // The hot path counts in a plain field; the counter catches up at scrape time.
-        const d = hub.stats.written - reported;
+        const d = budget.pauses - pausesReported;
         if (d > 0) this.inc(d);
-        reported = hub.stats.written;
+        pausesReported = budget.pauses;
       },
     }),
+    pausedPartitions: new Gauge({ name: 'fanout_gateway_kafka_paused_partitions', help: 'Kafka partitions whose consumption is paused by the memory budget.', registers, collect() { this.set(pausedPartitions()); } }),
     consumed: new Counter({ name: 'fanout_gateway_kafka_messages_total', help: 'Kafka records read, by topic kind and whether any local client wanted them.', labelNames: ['stream', 'wanted'], registers }),
     skipped: new Counter({ name: 'fanout_gateway_kafka_skipped_total', help: 'Kafka records without a usable channel (no fanout-channel header and no key).', registers }),
     fanoutLatency: new Histogram({

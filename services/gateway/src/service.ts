@@ -2,7 +2,7 @@
  * One gateway node: Kafka in, WebSocket out. Wires the parts named in docs/architecture.md.
  */
 import type { us_listen_socket } from 'uWebSockets.js';
-import { encodeEnvelope, formatPosition } from '@fanout/protocol';
+import { encodeEnvelope, formatPosition, namespaceOf } from '@fanout/protocol';
 import { createKafka, ensureTopics, type IncomingEvent } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
@@ -10,6 +10,8 @@ import { gatewayConfig, type GatewayConfig } from './config.js';
 import { loadNativeUws } from './native-uws.js';
 import { Hub } from './delivery/hub.js';
 import { Session } from './delivery/session.js';
+import { QueuePolicies } from './delivery/queue-policy.js';
+import { MemoryBudget } from './delivery/memory-budget.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { attachWebSocket } from './transports/websocket.js';
 import { attachHttpRoutes } from './http/routes.js';
@@ -23,6 +25,7 @@ export interface RunningGateway {
   wsUrl: string;
   hub: Hub;
   health: Health;
+  budget: MemoryBudget;
   /** Idempotent graceful drain; resolves when everything is closed. */
   shutdown(): Promise<void>;
 }
@@ -34,7 +37,26 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   const health = new Health(['kafka', 'listen']);
   const registry = createRegistry({ service: 'gateway', region: config.region });
   const hub = new Hub();
-  const metrics = gatewayMetrics(registry, hub);
+  const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
+  // Set once the consumer exists; the budget pauses and resumes it.
+  let broadcastRef: BroadcastConsumer | null = null;
+  const budget = new MemoryBudget({
+    maxBytes: config.memoryBudgetBytes,
+    lowWater: config.memoryLowWater,
+    shedAfterMs: config.shedAfterMs,
+    pause: () => {
+      log.warn({ used_bytes: budget.used, budget_bytes: config.memoryBudgetBytes }, 'memory budget reached: pausing Kafka consumption');
+      broadcastRef?.pause();
+    },
+    resume: () => {
+      log.info({ used_bytes: budget.used }, 'under the low-water mark: resuming Kafka consumption');
+      broadcastRef?.resume();
+    },
+    connections: () => hub.connections,
+  });
+  // Checked after each flush round, when the queues hold only what could not be written.
+  hub.afterFlush = () => budget.check();
+  const metrics = gatewayMetrics(registry, hub, budget, () => broadcastRef?.pausedPartitions() ?? 0);
   const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
 
   await ensureTopics(kafka, [
@@ -59,6 +81,10 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
       ...(config.tokenAudience ? { audience: config.tokenAudience } : {}),
     }),
     userChannels: false,
+    limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
+    budget,
+    initialCredits: config.initialCredits === 'unlimited' ? Infinity : Number(config.initialCredits),
+    allowUnlimitedCredits: config.allowUnlimitedCredits,
     hooks: {
       onOpen: (c) => metrics.opened.inc({ transport: c.meta.transport }),
       onClose: (c, code) => metrics.closed.inc({ transport: c.meta.transport, reason: closeReason(code) }),
@@ -74,11 +100,14 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
       return;
     }
     metrics.consumed.inc({ stream: 'broadcast', wanted: 'true' });
-    const frame = Buffer.from(encodeEnvelope({ channel: e.channel, eventId: e.id, position: formatPosition({ epoch, partition, offset }), publishedAt: e.publishedAt, dataJson: e.dataJson }));
-    hub.dispatch(e.channel, frame);
+    const position = formatPosition({ epoch, partition, offset });
+    const frame = Buffer.from(encodeEnvelope({ channel: e.channel, eventId: e.id, position, publishedAt: e.publishedAt, dataJson: e.dataJson }));
+    const ns = policies.forNamespace(namespaceOf(e.channel));
+    hub.dispatch({ frame, channel: e.channel, position, policy: ns.policy, conflateKey: ns.policy === 'conflate' ? QueuePolicies.conflateKey(e.channel, ns.keyField, e.dataJson) : null });
     metrics.fanoutLatency.observe(Math.max(0, Date.now() - e.publishedAt) / 1000);
   };
   const broadcast = new BroadcastConsumer({ kafka, topic: config.topicBroadcast, node: config.node, logger: log, onEvent, onSkipped: () => metrics.skipped.inc() });
+  broadcastRef = broadcast;
 
   const app = uws.App();
   attachWebSocket(app, {
@@ -124,6 +153,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         jitterMs: config.drainJitterMs,
         delayMs: config.drainDelayMs,
         closeResources: async () => {
+          budget.stop();
           uws.us_listen_socket_close(listenSocket);
           await broadcast.stop().catch((err) => log.warn({ err }, 'kafka consumer did not stop cleanly'));
         },
@@ -131,5 +161,5 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
       clearTimeout(hardStop);
     })());
 
-  return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, shutdown };
+  return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, budget, shutdown };
 }

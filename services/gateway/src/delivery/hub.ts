@@ -7,13 +7,12 @@
  * one syscall per connection per batch, not per message.
  */
 import { namespaceOf } from '@fanout/protocol';
-import type { Connection } from './connection.js';
+import { newCounters, type Connection, type DeliveryCounters } from './connection.js';
+import type { Outgoing } from './outgoing.js';
 
-export interface HubStats {
-  /** Frames appended to connection queues. */
+export interface HubStats extends DeliveryCounters {
+  /** Messages appended to connection queues. */
   enqueued: number;
-  /** Frames written to sockets. */
-  written: number;
   /** Flush rounds (event-loop turns with something to write). */
   flushes: number;
 }
@@ -24,7 +23,10 @@ export class Hub {
   private dirty: Connection[] = [];
   private flushScheduled = false;
   readonly connections = new Set<Connection>();
-  readonly stats: HubStats = { enqueued: 0, written: 0, flushes: 0 };
+  /** Counters shared with every connection (they count writes, drops, stalls into it). */
+  readonly stats: HubStats = { ...newCounters(), enqueued: 0, flushes: 0 };
+  /** Called after every flush round (the memory budget uses it to resume promptly). */
+  afterFlush: (() => void) | null = null;
 
   add(conn: Connection): void {
     this.connections.add(conn);
@@ -64,21 +66,21 @@ export class Hub {
     return this.byChannel.has(channel) || this.byNamespace.has(namespaceOf(channel));
   }
 
-  /** Queues one encoded frame for every subscriber of `channel`. Returns the number of recipients. */
-  dispatch(channel: string, frame: Buffer): number {
+  /** Queues one message for every subscriber of its channel. Returns the number of recipients. */
+  dispatch(o: Outgoing): number {
     let n = 0;
-    const exact = this.byChannel.get(channel);
+    const exact = this.byChannel.get(o.channel);
     if (exact) {
       for (const c of exact) {
-        if (c.enqueue(frame)) n += this.markDirty(c);
+        if (c.enqueue(o)) n += this.markDirty(c);
       }
     }
-    const wild = this.byNamespace.get(namespaceOf(channel));
+    const wild = this.byNamespace.get(namespaceOf(o.channel));
     if (wild) {
       for (const c of wild) {
         // A connection holding both `prices:*` and `prices:AAPL` gets the message once.
         if (exact?.has(c)) continue;
-        if (c.enqueue(frame)) n += this.markDirty(c);
+        if (c.enqueue(o)) n += this.markDirty(c);
       }
     }
     this.stats.enqueued += n;
@@ -87,7 +89,13 @@ export class Hub {
 
   /** Flushes one connection now (the transport's drain event). */
   drain(conn: Connection): void {
-    this.stats.written += conn.flush();
+    conn.flush();
+    this.afterFlush?.();
+  }
+
+  /** Schedules a flush of one connection (after it was granted credits). */
+  wake(conn: Connection): void {
+    this.markDirty(conn);
   }
 
   get subscriptionCount(): number {
@@ -118,13 +126,12 @@ export class Hub {
     this.flushScheduled = false;
     const list = this.dirty;
     this.dirty = [];
-    let written = 0;
     for (const c of list) {
       c.dirty = false;
-      written += c.flush();
+      c.flush();
     }
-    this.stats.written += written;
     this.stats.flushes++;
+    this.afterFlush?.();
   };
 
   private index(map: Map<string, Set<Connection>>, key: string, conn: Connection): void {

@@ -2,11 +2,13 @@
  * What a connection may do, whatever its transport: subscribe, unsubscribe, ping; and the
  * bookkeeping of opening and closing. Transports turn wire events into these calls.
  */
-import { CLOSE, ERRORS, errorFrame, FanoutError, isFrameError, isUserChannel, parseClientFrame, parseNamespacePattern, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
+import { CLOSE, ERRORS, errorFrame, FanoutError, isFrameError, isUserChannel, MAX_CREDIT_GRANT, parseClientFrame, parseNamespacePattern, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
 import type { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import type { Logger } from '@fanout/observability';
-import type { Connection } from './connection.js';
+import { Connection, type ConnectionLimits } from './connection.js';
 import type { Hub } from './hub.js';
+import type { MemoryBudget } from './memory-budget.js';
+import type { Sink } from './sink.js';
 
 export interface SessionHooks {
   onOpen?(conn: Connection): void;
@@ -27,18 +29,48 @@ export interface SessionOptions {
   tokens: TokenVerifier;
   /** Whether this gateway serves user channels (`user:<id>`). */
   userChannels: boolean;
+  limits: ConnectionLimits;
+  budget: MemoryBudget | null;
+  /** Credits a connection starts with when it does not ask (Infinity = unlimited). */
+  initialCredits: number;
+  allowUnlimitedCredits: boolean;
   hooks?: SessionHooks;
+}
+
+/** What a client asked for when connecting (transport-specific parameters, already extracted). */
+export interface ConnectRequest {
+  token: string | null;
+  /** `?credits=`: a number of messages, `unlimited`, or null for the server default. */
+  credits: string | null;
 }
 
 export class Session {
   constructor(private readonly opts: SessionOptions) {}
 
-  open(conn: Connection, token: string | null): void {
+  /** Creates the connection for a new socket, registers it, and authenticates it. */
+  connect(sink: Sink, meta: { transport: string; remote?: string }, req: ConnectRequest): Connection {
+    let credits = this.opts.initialCredits;
+    let creditError: FanoutError | null = null;
+    if (req.credits === 'unlimited') {
+      if (this.opts.allowUnlimitedCredits) credits = Infinity;
+      else creditError = new FanoutError('unlimited_not_allowed', `${ERRORS.unlimited_not_allowed.message} The connection starts with ${this.opts.initialCredits} credits.`);
+    } else if (req.credits !== null) {
+      const n = /^\d{1,7}$/.test(req.credits) ? Number(req.credits) : NaN;
+      if (Number.isInteger(n) && n <= MAX_CREDIT_GRANT) credits = n;
+      else creditError = new FanoutError('invalid_credit', `?credits= must be 0..${MAX_CREDIT_GRANT} or "unlimited"; the connection starts with the default.`);
+    }
+    const conn = new Connection(sink, this.opts.limits, this.opts.hub.stats, this.opts.budget, credits, meta);
+    this.open(conn, req.token, creditError);
+    return conn;
+  }
+
+  private open(conn: Connection, token: string | null, creditError: FanoutError | null): void {
     this.opts.hub.add(conn);
     this.opts.hooks?.onOpen?.(conn);
     const welcome = () => {
       conn.authenticated = true;
-      conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes, user: conn.principal.userId }));
+      conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes, user: conn.principal.userId, credits: creditsOf(conn) }));
+      if (creditError) this.reject(conn, creditError.code, creditError.message);
     };
     if (token === null) return welcome();
     if (!this.opts.tokens.enabled) return this.refuseToken(conn, new FanoutError('token_invalid', 'This gateway has no token keys configured; connect without a token.'));
@@ -81,6 +113,17 @@ export class Session {
     if (isFrameError(frame)) return this.reject(conn, frame.code, frame.message, frame.id);
     const idPart = frame.id !== undefined ? { id: frame.id } : {};
     switch (frame.op) {
+      case 'credit': {
+        if ('unlimited' in frame) {
+          if (!this.opts.allowUnlimitedCredits) return this.reject(conn, 'unlimited_not_allowed', undefined, frame.id);
+          conn.credits = Infinity;
+          this.opts.hub.wake(conn);
+        } else if (conn.grant(frame.n, MAX_CREDIT_GRANT)) {
+          this.opts.hub.wake(conn);
+        }
+        if (frame.id !== undefined) conn.sendControl(JSON.stringify({ t: 'credits', id: frame.id, credits: creditsOf(conn) }));
+        return;
+      }
       case 'ping':
         conn.sendControl(JSON.stringify({ t: 'pong', ...idPart }));
         return;
@@ -114,4 +157,8 @@ export class Session {
         return;
     }
   }
+}
+
+function creditsOf(conn: Connection): number | 'unlimited' {
+  return conn.credits === Infinity ? 'unlimited' : conn.credits;
 }

@@ -82,6 +82,20 @@ export class BroadcastConsumer {
     this.opts.onBatchEnd?.();
   }
 
+  /** Stops fetching every partition (the memory budget is exhausted); records already fetched still arrive. */
+  pause(): void {
+    this.consumer?.pause([{ topic: this.opts.topic }]);
+  }
+
+  resume(): void {
+    this.consumer?.resume([{ topic: this.opts.topic }]);
+  }
+
+  /** Partitions currently paused. */
+  pausedPartitions(): number {
+    return this.consumer?.paused().reduce((n, t) => n + t.partitions.length, 0) ?? 0;
+  }
+
   async stop(): Promise<void> {
     await this.consumer?.disconnect();
   }

@@ -7,7 +7,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { CLOSE, ERRORS, errorFrame } from '@fanout/protocol';
-import { Connection, type ConnectionLimits } from '../delivery/connection.js';
+import type { Connection, ConnectionLimits } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
 import type { Session } from '../delivery/session.js';
 
@@ -16,6 +16,8 @@ interface UserData {
   remote: string;
   /** The connect token, verified once the socket is open. */
   token: string | null;
+  /** `?credits=` as given. */
+  credits: string | null;
 }
 
 export interface WebSocketTransportOptions {
@@ -71,9 +73,10 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
       // Browsers cannot set headers on a WebSocket, so the token may come in the query string.
       const auth = req.getHeader('authorization');
-      const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? (auth.startsWith('Bearer ') ? auth.slice(7).trim() : null);
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      const token = query.get('token') ?? (auth.startsWith('Bearer ') ? auth.slice(7).trim() : null);
       res.upgrade<UserData>(
-        { remote, token: token || null },
+        { remote, token: token || null, credits: query.get('credits') },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -83,11 +86,9 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
 
     open: (ws) => {
       const data = ws.getUserData();
-      const conn = new Connection(new UwsSink(ws), opts.limits, { transport: 'websocket', remote: data.remote });
-      data.conn = conn;
       // Token failures are told over the socket (an error frame, then close 4501), because a
       // browser cannot read the body of a refused handshake.
-      session.open(conn, data.token);
+      data.conn = session.connect(new UwsSink(ws), { transport: 'websocket', remote: data.remote }, { token: data.token, credits: data.credits });
     },
 
     message: (ws, message, isBinary) => {

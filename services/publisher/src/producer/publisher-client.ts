@@ -33,6 +33,8 @@ export interface PublisherClientOptions {
   maxEventBytes?: number;
   /** Most records in one produce request. */
   maxBatch?: number;
+  /** Most bytes (keys, values, headers) in one produce request; keep it under the broker's message.max.bytes (1 MiB by default). */
+  maxBatchBytes?: number;
   /** Create missing topics on connect (default true). */
   createTopics?: boolean;
 }
@@ -51,6 +53,7 @@ export class PublisherClient {
   private readonly epoch: string;
   private readonly maxEventBytes: number;
   private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
   private partitions = new Map<string, number>();
   private queue: Pending[] = [];
   private flushing = false;
@@ -65,6 +68,7 @@ export class PublisherClient {
     this.epoch = opts.epoch ?? '1';
     this.maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.maxBatch = opts.maxBatch ?? 1000;
+    this.maxBatchBytes = opts.maxBatchBytes ?? 512 * 1024;
   }
 
   async connect(): Promise<void> {
@@ -133,8 +137,17 @@ export class PublisherClient {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        await this.send(batch);
+        // Cut by count and by bytes: the broker refuses a request over message.max.bytes.
+        let n = 0;
+        let bytes = 0;
+        while (n < this.queue.length && n < this.maxBatch) {
+          const e = this.queue[n]!.event;
+          const size = e.dataJson.length + e.channel.length * 2 + e.id.length + 128;
+          if (n > 0 && bytes + size > this.maxBatchBytes) break;
+          bytes += size;
+          n++;
+        }
+        await this.send(this.queue.splice(0, n));
       }
     } finally {
       this.flushing = false;
