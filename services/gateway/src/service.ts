@@ -155,6 +155,8 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         closeResources: async () => {
           budget.stop();
           uws.us_listen_socket_close(listenSocket);
+          // Also closes idle keep-alive HTTP connections, which would otherwise hold the port.
+          (app as unknown as { close?: () => void }).close?.();
           await broadcast.stop().catch((err) => log.warn({ err }, 'kafka consumer did not stop cleanly'));
         },
       });

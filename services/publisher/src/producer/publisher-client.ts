@@ -194,8 +194,12 @@ export class PublisherClient {
     }
   }
 
-  async disconnect(): Promise<void> {
-    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 10));
+  /** Waits (up to `timeoutMs`) for queued publishes to be acknowledged, then disconnects. */
+  async disconnect(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.flushing || this.queue.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const left = this.queue.splice(0);
+    for (const p of left) p.reject(new FanoutError('not_ready', 'The publisher is shutting down; this event was not written.'));
     this.connected = false;
     await this.producer.disconnect();
   }

@@ -1,0 +1,221 @@
+/**
+ * The live ticks page in headless Chromium, against an in-process gateway and the run's Kafka:
+ * the page connects, subscribes, shows published prices and counts, and follows a gateway
+ * shutdown (reconnect frame, reconnecting, back to open on a new gateway at the same address).
+ *
+ * The browser reaches the gateways through a small TCP proxy standing in for a load balancer, so
+ * that a replacement gateway can take over the address the page uses.
+ */
+import { createServer, connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createLogger } from '@fanout/observability';
+import { PublisherClient } from '@fanout/publisher';
+import { brokers, uniqueTopics } from '../../../test/helpers.js';
+import { startGateway, type RunningGateway } from '../src/index.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const topics = uniqueTopics('page');
+const logger = createLogger('page-test');
+const SYMBOLS = ['AAPL', 'MSFT', 'GOOG'];
+const BASE_PRICES: Record<string, number> = { AAPL: 189.0, MSFT: 415.3, GOOG: 165.1 };
+
+function gatewayOptions(node: string) {
+  return { brokers: brokers(), port: 0, ...topics, node, region: 'test-eu', drainJitterMs: 300, drainDelayMs: 2000, shutdownGraceMs: 15_000 };
+}
+
+/** A TCP proxy on a fixed local port that forwards new connections to the current target port. */
+async function startProxy(target: number) {
+  const sockets = new Set<Socket>();
+  const state = { target: target as number | null };
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    if (state.target === null) return void client.destroy();
+    const upstream = connect(state.target, '127.0.0.1');
+    sockets.add(upstream);
+    const kill = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(upstream);
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', kill);
+      s.on('close', kill);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+  return {
+    port: address.port,
+    route(port: number | null) {
+      state.target = port;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+interface TickData {
+  sym: string;
+  bid: number;
+  ask: number;
+  last: number;
+  size: number;
+  seq: number;
+}
+
+describe('live ticks page', () => {
+  let publisher: PublisherClient;
+  let gateway: RunningGateway;
+  let second: RunningGateway | undefined;
+  let browser: Browser;
+  let page: Page;
+  let url: string;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  const pageErrors: string[] = [];
+  const seq = new Map<string, number>();
+
+  const tick = (sym: string, bid: number, ask: number, last: number, size = 100): TickData => {
+    const n = (seq.get(sym) ?? 0) + 1;
+    seq.set(sym, n);
+    return { sym, bid, ask, last, size, seq: n };
+  };
+  const publish = (...ticks: TickData[]) => publisher.publishBatch(ticks.map((t) => ({ channel: `prices:${t.sym}`, data: t })));
+  const text = (selector: string) => page.locator(selector).innerText();
+  const waitForState = (state: string, timeout = 15_000) => page.waitForSelector(`#state[data-state="${state}"]`, { timeout });
+
+  beforeAll(async () => {
+    publisher = new PublisherClient({ brokers: brokers(), logger, topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
+    await publisher.connect();
+    gateway = await startGateway(gatewayOptions('gw-page-1'));
+    proxy = await startProxy(gateway.port);
+    url = `http://127.0.0.1:${proxy.port}/?symbols=${SYMBOLS.join(',')}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(m.text())) pageErrors.push(m.text());
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await Promise.all([gateway?.shutdown(), second?.shutdown()]);
+    await publisher?.disconnect();
+    const admin = new Kafka({ brokers: brokers(), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topics.topicBroadcast, topics.topicUsers] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  it('serves the page and its script', async () => {
+    const html = await fetch(`${gateway.url}/`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await html.text()).toContain('/board.js');
+    const js = await fetch(`${gateway.url}/board.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+  });
+
+  it('connects, subscribes and shows published prices, rate, count and latency', async () => {
+    await page.goto(url);
+    await waitForState('open');
+    await page.waitForSelector('#board[data-subscribed="true"]');
+    expect(await text('#node')).toBe('gw-page-1');
+    expect(await text('#region')).toBe('test-eu');
+    expect(await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.symbol))).toEqual(SYMBOLS);
+
+    // A stream for a bit over a second (so the rate shows), then known closing prices.
+    let sent = 0;
+    const started = Date.now();
+    let rateSeen = 0;
+    while (Date.now() - started < 1500) {
+      const ticks = SYMBOLS.map((s) => {
+        const bid = Math.round((BASE_PRICES[s]! + (Math.random() - 0.5) * 0.3) * 100) / 100;
+        return tick(s, bid, Number((bid + 0.02).toFixed(2)), Number((bid + 0.01).toFixed(2)), 100 * (1 + Math.floor(Math.random() * 5)));
+      });
+      await publish(...ticks);
+      sent += ticks.length;
+      rateSeen = Math.max(rateSeen, Number(await page.locator('#rate').getAttribute('data-value')));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await publish(tick('AAPL', 189.12, 189.14, 189.13, 100), tick('MSFT', 415.1, 415.14, 415.12, 300), tick('GOOG', 165.3, 165.32, 165.31, 42));
+    // The board shows each symbol's latest tick once per frame; let these show before the next.
+    await page.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('415.12'), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="AAPL"] .last')?.textContent?.includes('189.13'), undefined, { timeout: 15_000 });
+    await publish(tick('AAPL', 189.19, 189.21, 189.2, 200), tick('MSFT', 414.96, 415.0, 414.98, 500));
+    sent += 5;
+
+    const aapl = '[data-symbol="AAPL"]';
+    const msft = '[data-symbol="MSFT"]';
+    await page.waitForFunction((n) => document.querySelector<HTMLElement>('#total')?.dataset.value === String(n), sent, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="AAPL"] .last')?.textContent?.includes('189.20'), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('414.98'), undefined, { timeout: 15_000 });
+
+    expect(await text(`${aapl} .bid`)).toBe('189.19');
+    expect(await text(`${aapl} .ask`)).toBe('189.21');
+    expect(await text(`${aapl} .last`)).toContain('189.20');
+    expect(await page.locator(`${aapl} .last`).getAttribute('data-dir')).toBe('up');
+    expect(await text(`${aapl} .size`)).toBe('200');
+    expect(await text(`${msft} .bid`)).toBe('414.96');
+    expect(await text(`${msft} .ask`)).toBe('415.00');
+    expect(await page.locator(`${msft} .last`).getAttribute('data-dir')).toBe('down');
+    expect(await text('[data-symbol="GOOG"] .last')).toContain('165.31');
+    expect(Number(await text(`${aapl} .count`))).toBe(seq.get('AAPL'));
+    expect(await text('#total')).toBe(sent.toLocaleString('en-US'));
+
+    // Roughly 3 messages per 50 ms round trip: the rate showed something, and a number.
+    expect(rateSeen).toBeGreaterThan(5);
+    const latency = Number(await page.locator('#latency').getAttribute('data-value'));
+    expect(Number.isFinite(latency)).toBe(true);
+    expect(latency).toBeGreaterThanOrEqual(0);
+    expect(latency).toBeLessThan(10_000);
+
+    await page.waitForTimeout(800); // let the flashes fade before the picture
+    await page.screenshot({ path: '/tmp/board.png', fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('follows a gateway shutdown: reconnecting, then open again on a new gateway at the same address', async () => {
+    const stopping = gateway.shutdown();
+    await waitForState('reconnecting', 10_000);
+    expect(await page.locator('#log').innerText()).toMatch(/reconnect \(shutdown\)/);
+    expect(await page.locator('#board').getAttribute('data-subscribed')).toBe('false');
+    await stopping;
+    // Nothing listens now: the page keeps retrying with backoff and says so.
+    await page.waitForTimeout(1000);
+    expect(await page.locator('#state').getAttribute('data-state')).toBe('reconnecting');
+    expect(await text('#detail')).toMatch(/attempt \d+/);
+
+    second = await startGateway(gatewayOptions('gw-page-2'));
+    proxy.route(second.port);
+    await waitForState('open', 30_000);
+    await page.waitForSelector('#board[data-subscribed="true"]');
+    expect(await text('#node')).toBe('gw-page-2');
+    // Subscribed again: new prices arrive.
+    await publish(tick('GOOG', 166.01, 166.03, 166.02));
+    await page.waitForFunction(() => document.querySelector('[data-symbol="GOOG"] .last')?.textContent?.includes('166.02'), undefined, { timeout: 15_000 });
+    expect(await page.locator('[data-symbol="GOOG"] .last').getAttribute('data-dir')).toBe('up');
+  });
+
+  it('shows closed when disconnected by hand, and reconnects on demand', async () => {
+    await page.click('#toggle');
+    await waitForState('closed', 5_000);
+    await page.waitForFunction(() => document.querySelector('#rate')?.getAttribute('data-value') === '0', undefined, { timeout: 5_000 });
+    await page.click('#toggle');
+    await waitForState('open');
+    expect(pageErrors).toEqual([]);
+  });
+});
