@@ -17,10 +17,10 @@ export function uniqueTopics(prefix: string): { topicBroadcast: string; topicUse
   return { topicBroadcast: `t.${prefix}.${id}.broadcast`, topicUsers: `t.${prefix}.${id}.users` };
 }
 
-export async function waitFor<T>(check: () => T | undefined | false | null, what: string, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(check: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

@@ -8,12 +8,13 @@
  */
 import { ERRORS, type ErrorCode } from './errors.js';
 import { isValidChannel, parseNamespacePattern } from './channels.js';
+import { parsePosition } from './positions.js';
 
 /** A client-chosen request id, echoed in the answer: a number or a short string. */
 export type RequestId = number | string;
 
 export type ClientFrame =
-  | { op: 'subscribe'; id?: RequestId; channels: string[] }
+  | { op: 'subscribe'; id?: RequestId; channels: string[]; positions?: Record<string, string> }
   | { op: 'unsubscribe'; id?: RequestId; channels: string[] }
   | { op: 'credit'; id?: RequestId; n: number }
   | { op: 'credit'; id?: RequestId; unlimited: true }
@@ -68,7 +69,25 @@ export function parseClientFrame(text: string): ClientFrame | FrameError {
           return withId({ code: 'invalid_channel' as const, message: `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message} A namespace wildcard is "<namespace>:*".` });
         }
       }
-      return withId({ op: obj.op, channels: [...new Set(channels as string[])] });
+      const unique = [...new Set(channels as string[])];
+      if (obj.op === 'subscribe' && obj.positions !== undefined) {
+        const pos = obj.positions;
+        if (typeof pos !== 'object' || pos === null || Array.isArray(pos)) {
+          return withId({ code: 'invalid_position' as const, message: '"positions" must be an object mapping channel names to positions.' });
+        }
+        const out: Record<string, string> = {};
+        for (const [ch, p] of Object.entries(pos as Record<string, unknown>)) {
+          if (!unique.includes(ch) || parseNamespacePattern(ch) !== null) {
+            return withId({ code: 'invalid_position' as const, message: `"positions" names ${JSON.stringify(ch.slice(0, 80))}, which is not an exact channel of this subscribe frame.` });
+          }
+          if (parsePosition(p) === null) {
+            return withId({ code: 'invalid_position' as const, message: `${JSON.stringify(String(p).slice(0, 80))} is not a position; positions are "<epoch>:<partition>:<offset>" as received in "pos".` });
+          }
+          out[ch] = p as string;
+        }
+        return withId({ op: 'subscribe' as const, channels: unique, positions: out });
+      }
+      return withId({ op: obj.op, channels: unique });
     }
     case 'credit': {
       const keys = Object.keys(obj).filter((k) => k !== 'op' && k !== 'id');
@@ -105,6 +124,17 @@ export function gapFrame(channel: string, from: string, to: string, count: numbe
   return JSON.stringify({ t: 'gap', ch: channel, from, to, count });
 }
 
+/**
+ * Tells a client that the gateway cannot give it what it missed on `ch` (beyond the replay limit,
+ * no longer in Kafka, an epoch or partition change): it must fetch the channel's state over HTTP.
+ * Live messages follow. `position` is the newest position the gateway knows, or null.
+ */
+export function resetFrame(channel: string, reason: ResetReason, position: string | null): string {
+  return JSON.stringify({ t: 'reset', ch: channel, reason, position });
+}
+
+export type ResetReason = 'beyond_replay_limit' | 'beyond_retention' | 'epoch_changed' | 'partition_changed' | 'replay_failed';
+
 export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer', delayMs: number): string {
   return JSON.stringify({ t: 'reconnect', reason, delay_ms: delayMs });
 }
@@ -114,6 +144,7 @@ export type ServerFrame =
   | { t: 'welcome'; node: string; region: string; heartbeat_s: number; max_frame_bytes: number; user: string | null; credits: number | 'unlimited' }
   | { t: 'credits'; id?: RequestId; credits: number | 'unlimited' }
   | { t: 'gap'; ch: string; from: string; to: string; count: number }
+  | { t: 'reset'; ch: string; reason: ResetReason; position: string | null }
   | { t: 'subscribed'; id?: RequestId; channels: string[] }
   | { t: 'unsubscribed'; id?: RequestId; channels: string[] }
   | { t: 'msg'; ch: string; id: string; pos: string; ts: number; data: unknown }

@@ -3,7 +3,8 @@
  *
  * The epoch names the incarnation of the stream (it changes if the topic is recreated, so offsets
  * from an older incarnation are never confused with new ones). Partition and offset are Kafka's.
- * Clients treat the string as an opaque cursor; it is also the SSE `id:`.
+ * Clients treat the string as an opaque cursor; it is also the SSE `id:`. An offset of -1 means
+ * "before the first record" (a cursor on a partition that has none yet).
  */
 export interface Position {
   epoch: string;
@@ -11,7 +12,7 @@ export interface Position {
   offset: number;
 }
 
-const POSITION_RE = /^([A-Za-z0-9_-]{1,64}):(\d{1,6}):(\d{1,16})$/;
+const POSITION_RE = /^([A-Za-z0-9_-]{1,64}):(\d{1,6}):(-1|\d{1,16})$/;
 
 export function formatPosition(p: Position): string {
   return `${p.epoch}:${p.partition}:${p.offset}`;

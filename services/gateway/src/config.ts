@@ -48,6 +48,19 @@ export const GATEWAY_DEFAULTS = {
   memoryLowWater: 0.8,
   /** Paused this long (ms) and still over the low-water mark: shed the largest queues first. */
   shedAfterMs: 1000,
+  /** In-memory window per channel, for resume and the pull side: messages, bytes, age (ms). */
+  windowMaxMessages: 1000,
+  windowMaxBytes: 1024 * 1024,
+  windowMaxAgeMs: 5 * 60 * 1000,
+  /** All channel windows together, in bytes (64 MiB). */
+  windowTotalBytes: 64 * 1024 * 1024,
+  /** Most offsets of a partition one resume may read back from Kafka; older positions get a reset. */
+  replayMaxOffsets: 100_000,
+  /** Kafka replays running at a time, and the longest one may take (ms). */
+  replayConcurrency: 4,
+  replayTimeoutMs: 10_000,
+  /** SSE comment heartbeat interval, in ms. */
+  sseHeartbeatMs: 25_000,
   /** Protocol errors per connection in 10 s before it is closed (4500). */
   maxErrorsPer10s: 50,
   /** On SIGTERM: clients get a reconnect frame with a delay drawn from [0, drainJitterMs]. */

@@ -85,6 +85,7 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
+    resumes: new Counter({ name: 'fanout_gateway_resumes_total', help: 'Subscriptions with a position, by where the missed messages came from (window, kafka) or reset.', labelNames: ['source'], registers }),
     opened: new Counter({ name: 'fanout_gateway_connections_opened_total', help: 'Connections opened.', labelNames: ['transport'], registers }),
     closed: new Counter({ name: 'fanout_gateway_connections_closed_total', help: 'Connections closed, by close-code class.', labelNames: ['transport', 'reason'], registers }),
     protocolErrors: new Counter({ name: 'fanout_gateway_protocol_errors_total', help: 'Error frames sent to clients, by error code.', labelNames: ['code'], registers }),

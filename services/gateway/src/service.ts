@@ -2,7 +2,7 @@
  * One gateway node: Kafka in, WebSocket out. Wires the parts named in docs/architecture.md.
  */
 import type { us_listen_socket } from 'uWebSockets.js';
-import { encodeEnvelope, formatPosition, namespaceOf } from '@fanout/protocol';
+
 import { createKafka, ensureTopics, type IncomingEvent } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
@@ -12,6 +12,14 @@ import { Hub } from './delivery/hub.js';
 import { Session } from './delivery/session.js';
 import { QueuePolicies } from './delivery/queue-policy.js';
 import { MemoryBudget } from './delivery/memory-budget.js';
+import { OutgoingFactory } from './delivery/outgoing.js';
+import { ChannelWindows } from './delivery/channel-window.js';
+import { Resumer } from './delivery/resume.js';
+import { attachLongPoll, LongPollers } from './transports/long-poll.js';
+import { attachSse } from './transports/sse.js';
+import { attachEtagPoll } from './transports/etag-poll.js';
+import type { PullDeps } from './transports/http-common.js';
+import { ReplayReader } from './kafka/replay-reader.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { attachWebSocket } from './transports/websocket.js';
 import { attachHttpRoutes } from './http/routes.js';
@@ -64,6 +72,31 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     { topic: config.topicUsers, numPartitions: 12 },
   ], log);
 
+  const factory = new OutgoingFactory(config.streamEpoch, policies);
+  const windows = new ChannelWindows({ maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes });
+  const windowTimer = setInterval(() => windows.expireAll(), 5000);
+  windowTimer.unref();
+  const replay = new ReplayReader({ kafka, topic: config.topicBroadcast, node: config.node, logger: log, maxConcurrent: config.replayConcurrency, timeoutMs: config.replayTimeoutMs });
+  const resumer = new Resumer({
+    hub,
+    windows,
+    replay,
+    factory,
+    epoch: config.streamEpoch,
+    partitions: () => broadcastRef?.partitionCount ?? 1,
+    replayMaxOffsets: config.replayMaxOffsets,
+    logger: log,
+    onResume: (source) => metrics.resumes.inc({ source }),
+  });
+  const pollers = new LongPollers();
+  const permissions = new ChannelPermissions(config.publicNamespaces);
+  const tokens = new TokenVerifier({
+    hs256Secret: config.tokenSecret,
+    ...(config.tokenJwksUrl ? { jwksUrl: config.tokenJwksUrl } : {}),
+    ...(config.tokenIssuer ? { issuer: config.tokenIssuer } : {}),
+    ...(config.tokenAudience ? { audience: config.tokenAudience } : {}),
+  });
+
   const session = new Session({
     hub,
     logger: log,
@@ -73,18 +106,14 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxFrameBytes: config.maxFrameBytes,
     maxSubscriptions: config.maxSubscriptions,
     maxErrorsPer10s: config.maxErrorsPer10s,
-    permissions: new ChannelPermissions(config.publicNamespaces),
-    tokens: new TokenVerifier({
-      hs256Secret: config.tokenSecret,
-      ...(config.tokenJwksUrl ? { jwksUrl: config.tokenJwksUrl } : {}),
-      ...(config.tokenIssuer ? { issuer: config.tokenIssuer } : {}),
-      ...(config.tokenAudience ? { audience: config.tokenAudience } : {}),
-    }),
+    permissions,
+    tokens,
     userChannels: false,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
     budget,
     initialCredits: config.initialCredits === 'unlimited' ? Infinity : Number(config.initialCredits),
     allowUnlimitedCredits: config.allowUnlimitedCredits,
+    resumer,
     hooks: {
       onOpen: (c) => metrics.opened.inc({ transport: c.meta.transport }),
       onClose: (c, code) => metrics.closed.inc({ transport: c.meta.transport, reason: closeReason(code) }),
@@ -92,21 +121,33 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     },
   });
 
-  // The hot path: one envelope per message per gateway, the same bytes to every subscriber.
+  // The hot path: one envelope per message per gateway, the same bytes to every subscriber and to
+  // the channel's window (resume, polling, history).
   const epoch = config.streamEpoch;
   const onEvent = (e: IncomingEvent, partition: number, offset: number) => {
+    windows.noteOffset(partition, offset);
+    const now = Date.now();
+    const o = factory.make(e, partition, offset, now);
+    windows.append(o);
+    pollers.notify(o);
     if (!hub.wants(e.channel)) {
       metrics.consumed.inc({ stream: 'broadcast', wanted: 'false' });
       return;
     }
     metrics.consumed.inc({ stream: 'broadcast', wanted: 'true' });
-    const position = formatPosition({ epoch, partition, offset });
-    const frame = Buffer.from(encodeEnvelope({ channel: e.channel, eventId: e.id, position, publishedAt: e.publishedAt, dataJson: e.dataJson }));
-    const ns = policies.forNamespace(namespaceOf(e.channel));
-    hub.dispatch({ frame, channel: e.channel, position, policy: ns.policy, conflateKey: ns.policy === 'conflate' ? QueuePolicies.conflateKey(e.channel, ns.keyField, e.dataJson) : null });
-    metrics.fanoutLatency.observe(Math.max(0, Date.now() - e.publishedAt) / 1000);
+    hub.dispatch(o);
+    metrics.fanoutLatency.observe(Math.max(0, now - e.publishedAt) / 1000);
   };
-  const broadcast = new BroadcastConsumer({ kafka, topic: config.topicBroadcast, node: config.node, logger: log, onEvent, onSkipped: () => metrics.skipped.inc() });
+  const broadcast = new BroadcastConsumer({
+    kafka,
+    topic: config.topicBroadcast,
+    node: config.node,
+    logger: log,
+    onEvent,
+    onStart: (partition, offset) => windows.setStart(partition, offset),
+    onSkipped: () => metrics.skipped.inc(),
+    onSkippedOffset: (partition, offset) => windows.noteOffset(partition, offset),
+  });
   broadcastRef = broadcast;
 
   const app = uws.App();
@@ -119,6 +160,20 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     accepting: () => !health.isDraining,
     session,
   });
+  const pull: PullDeps = {
+    windows,
+    replay,
+    factory,
+    epoch: config.streamEpoch,
+    partitions: () => broadcastRef?.partitionCount ?? 1,
+    replayMaxOffsets: config.replayMaxOffsets,
+    permissions,
+    tokens,
+    accepting: () => !health.isDraining,
+  };
+  const sse = attachSse(app, { ...pull, session, heartbeatMs: config.sseHeartbeatMs });
+  attachLongPoll(app, pull, pollers);
+  attachEtagPoll(app, pull);
   attachHttpRoutes(app, {
     health,
     registry,
@@ -154,6 +209,9 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         delayMs: config.drainDelayMs,
         closeResources: async () => {
           budget.stop();
+          clearInterval(windowTimer);
+          sse.stop();
+          pollers.closeAll();
           uws.us_listen_socket_close(listenSocket);
           // Also closes idle keep-alive HTTP connections, which would otherwise hold the port.
           (app as unknown as { close?: () => void }).close?.();

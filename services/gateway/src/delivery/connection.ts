@@ -70,6 +70,8 @@ export class Connection implements BudgetTarget {
   private readonly latestByKey = new Map<string, number>();
   private readonly gaps = new Map<string, Gap>();
   private errorTimes: number[] = [];
+  /** Channels being resumed from Kafka: live messages wait here until the replay is queued. */
+  private catchingUp: Map<string, Outgoing[]> | null = null;
 
   constructor(
     readonly sink: Sink,
@@ -93,6 +95,13 @@ export class Connection implements BudgetTarget {
   /** Adds a message to what this connection is owed. Returns false if the connection was closed. */
   enqueue(o: Outgoing): boolean {
     if (this.closed) return false;
+    if (this.catchingUp !== null) {
+      const held = this.catchingUp.get(o.channel);
+      if (held) {
+        held.push(o);
+        return false;
+      }
+    }
     if (o.conflateKey !== null && (this.blocked || this.credits <= 0)) {
       const prev = this.latestByKey.get(o.conflateKey);
       if (prev !== undefined && prev - this.base >= this.head) {
@@ -122,6 +131,23 @@ export class Connection implements BudgetTarget {
         return;
       }
     }
+  }
+
+  /** Holds live messages of `channel` until its replay from Kafka is queued (endCatchUp). */
+  beginCatchUp(channel: string): void {
+    (this.catchingUp ??= new Map()).set(channel, []);
+  }
+
+  /**
+   * Queues the replayed messages (offsets up to `upTo`), then the live ones that arrived meanwhile
+   * and come after them, so the client sees every message once, in order.
+   */
+  endCatchUp(channel: string, replayed: Outgoing[], upTo: number): void {
+    const held = this.catchingUp?.get(channel) ?? [];
+    this.catchingUp?.delete(channel);
+    if (this.catchingUp?.size === 0) this.catchingUp = null;
+    for (const o of replayed) this.enqueue(o);
+    for (const o of held) if (o.offset > upTo) this.enqueue(o);
   }
 
   /** Adds credits (capped); true if the connection was waiting for them. */
@@ -165,7 +191,7 @@ export class Connection implements BudgetTarget {
           socketFull = true;
           break;
         }
-        const r = this.sink.write(item.frame);
+        const r = this.sink.write(item.frame, item);
         if (r === WriteResult.Dropped) {
           socketFull = true;
           break;
@@ -283,5 +309,6 @@ export class Connection implements BudgetTarget {
     this.bytes = 0;
     this.latestByKey.clear();
     this.gaps.clear();
+    this.catchingUp = null;
   }
 }

@@ -2,13 +2,14 @@
  * What a connection may do, whatever its transport: subscribe, unsubscribe, ping; and the
  * bookkeeping of opening and closing. Transports turn wire events into these calls.
  */
-import { CLOSE, ERRORS, errorFrame, FanoutError, isFrameError, isUserChannel, MAX_CREDIT_GRANT, parseClientFrame, parseNamespacePattern, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
-import type { ChannelPermissions, TokenVerifier } from '@fanout/auth';
+import { CLOSE, ERRORS, errorFrame, FanoutError, isFrameError, isUserChannel, MAX_CREDIT_GRANT, parseClientFrame, parseNamespacePattern, parsePosition, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
+import type { ChannelPermissions, Principal, TokenVerifier } from '@fanout/auth';
 import type { Logger } from '@fanout/observability';
 import { Connection, type ConnectionLimits } from './connection.js';
 import type { Hub } from './hub.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { Sink } from './sink.js';
+import type { Resumer } from './resume.js';
 
 export interface SessionHooks {
   onOpen?(conn: Connection): void;
@@ -34,6 +35,7 @@ export interface SessionOptions {
   /** Credits a connection starts with when it does not ask (Infinity = unlimited). */
   initialCredits: number;
   allowUnlimitedCredits: boolean;
+  resumer: Resumer | null;
   hooks?: SessionHooks;
 }
 
@@ -42,6 +44,12 @@ export interface ConnectRequest {
   token: string | null;
   /** `?credits=`: a number of messages, `unlimited`, or null for the server default. */
   credits: string | null;
+  /** Already verified by the transport (SSE authorizes before it starts streaming). */
+  principal?: Principal;
+  /** Transports without credits (SSE) always run unlimited, bounded by their queue policy. */
+  forceUnlimited?: boolean;
+  /** Runs once the connection is authenticated and welcomed (SSE subscribes here). */
+  afterWelcome?(conn: Connection): void;
 }
 
 export class Session {
@@ -59,18 +67,24 @@ export class Session {
       if (Number.isInteger(n) && n <= MAX_CREDIT_GRANT) credits = n;
       else creditError = new FanoutError('invalid_credit', `?credits= must be 0..${MAX_CREDIT_GRANT} or "unlimited"; the connection starts with the default.`);
     }
+    if (req.forceUnlimited) {
+      credits = Infinity;
+      creditError = null;
+    }
     const conn = new Connection(sink, this.opts.limits, this.opts.hub.stats, this.opts.budget, credits, meta);
-    this.open(conn, req.token, creditError);
+    if (req.principal) conn.principal = req.principal;
+    this.open(conn, req.token, creditError, req.afterWelcome);
     return conn;
   }
 
-  private open(conn: Connection, token: string | null, creditError: FanoutError | null): void {
+  private open(conn: Connection, token: string | null, creditError: FanoutError | null, afterWelcome?: (conn: Connection) => void): void {
     this.opts.hub.add(conn);
     this.opts.hooks?.onOpen?.(conn);
     const welcome = () => {
       conn.authenticated = true;
       conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes, user: conn.principal.userId, credits: creditsOf(conn) }));
       if (creditError) this.reject(conn, creditError.code, creditError.message);
+      afterWelcome?.(conn);
     };
     if (token === null) return welcome();
     if (!this.opts.tokens.enabled) return this.refuseToken(conn, new FanoutError('token_invalid', 'This gateway has no token keys configured; connect without a token.'));
@@ -147,8 +161,16 @@ export class Session {
         if (total + adding > this.opts.maxSubscriptions) {
           return this.reject(conn, 'too_many_channels', `This connection holds ${total} subscriptions; the limit is ${this.opts.maxSubscriptions}.`, frame.id);
         }
+        const fresh = frame.channels.filter((ch) => !conn.channels.has(ch));
         for (const ch of frame.channels) this.opts.hub.subscribe(conn, ch, parseNamespacePattern(ch));
         conn.sendControl(JSON.stringify({ t: 'subscribed', ...idPart, channels: frame.channels }));
+        // Resume after the answer, in the same turn as the subscription: nothing falls between
+        // the replay and the live stream. A channel already subscribed is not replayed again.
+        if (frame.positions && this.opts.resumer) {
+          for (const [ch, p] of Object.entries(frame.positions)) {
+            if (fresh.includes(ch)) this.opts.resumer.resume(conn, ch, parsePosition(p)!);
+          }
+        }
         return;
       }
       case 'unsubscribe':

@@ -23,10 +23,15 @@ export interface BroadcastConsumerOptions {
   /** Called after each fetched batch has been handed over (the delivery path flushes then). */
   onBatchEnd?(): void;
   onSkipped?(): void;
+  onSkippedOffset?(partition: number, offset: number): void;
+  /** Called before consuming, with the first offset this gateway will read on each partition. */
+  onStart?(partition: number, offset: number): void;
 }
 
 export class BroadcastConsumer {
   private consumer: Consumer | null = null;
+  /** Partitions of the topic (known once started). */
+  partitionCount = 0;
   private joinedResolve!: () => void;
   /** Resolves once the consumer owns every partition and is positioned at its start offsets. */
   readonly joined = new Promise<void>((r) => (this.joinedResolve = r));
@@ -41,6 +46,8 @@ export class BroadcastConsumer {
     await admin.connect();
     const ends = await admin.fetchTopicOffsets(topic);
     await admin.disconnect();
+    this.partitionCount = ends.length;
+    for (const e of ends) this.opts.onStart?.(e.partition, Number(e.high));
 
     const groupId = `fanout-gw-bcast-${node}-${randomBytes(4).toString('hex')}`;
     const consumer = kafka.consumer({
@@ -75,6 +82,7 @@ export class BroadcastConsumer {
       const event = fromRecord(m, batch.partition, false);
       if (event === null) {
         onSkipped?.();
+        this.opts.onSkippedOffset?.(batch.partition, Number(m.offset));
         continue;
       }
       onEvent(event, batch.partition, Number(m.offset));

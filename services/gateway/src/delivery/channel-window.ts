@@ -1,0 +1,159 @@
+/**
+ * The recent history of each channel, kept in memory so that a client that reconnects can get what
+ * it missed without touching Kafka, and so that pollers and history requests are answered from
+ * memory.
+ *
+ * Bounds: per channel by message count, bytes and age (default 5 minutes); across channels by
+ * total bytes (the channel appended to least recently loses its oldest messages first).
+ *
+ * A window covers a position when no message of its channel after that position is missing from
+ * it: the position is at or after the newest message ever evicted from the window, and at or after
+ * the offset at which this gateway started reading the partition.
+ */
+import type { Outgoing } from './outgoing.js';
+
+export interface WindowLimits {
+  maxMessages: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  maxTotalBytes: number;
+}
+
+interface Window {
+  items: Outgoing[];
+  head: number;
+  bytes: number;
+  /** Offset of the newest message evicted from this window, or the partition floor at creation. */
+  evictedOffset: number;
+  partition: number;
+}
+
+export type Coverage =
+  | { kind: 'window'; messages: Outgoing[] }
+  /** Not in memory: read (after, upTo] of the partition from Kafka. */
+  | { kind: 'kafka'; partition: number; after: number; upTo: number };
+
+export class ChannelWindows {
+  private readonly windows = new Map<string, Window>();
+  private totalBytes = 0;
+  /** Per partition: the first offset this gateway read (earlier offsets are only in Kafka). */
+  private readonly startOffsets = new Map<number, number>();
+  /** Per partition: the last offset dispatched. */
+  private readonly lastOffsets = new Map<number, number>();
+  /**
+   * Per partition: the newest offset evicted from a window that was then dropped. A channel with
+   * no window (or a window created later) cannot prove it holds everything after this.
+   */
+  private readonly droppedFloors = new Map<number, number>();
+
+  constructor(private readonly limits: WindowLimits) {}
+
+  /** Records where this gateway started reading a partition (the first offset it will see). */
+  setStart(partition: number, offset: number): void {
+    this.startOffsets.set(partition, offset);
+    this.lastOffsets.set(partition, offset - 1);
+  }
+
+  /** The last offset dispatched on a partition (every record, whatever its channel). */
+  noteOffset(partition: number, offset: number): void {
+    this.lastOffsets.set(partition, offset);
+  }
+
+  lastOffset(partition: number): number | undefined {
+    return this.lastOffsets.get(partition);
+  }
+
+  append(o: Outgoing): void {
+    let w = this.windows.get(o.channel);
+    if (w) {
+      // Keep Map order = least recently appended first.
+      this.windows.delete(o.channel);
+    } else {
+      w = { items: [], head: 0, bytes: 0, evictedOffset: this.droppedFloors.get(o.partition) ?? -1, partition: o.partition };
+    }
+    this.windows.set(o.channel, w);
+    w.items.push(o);
+    w.bytes += o.frame.length;
+    this.totalBytes += o.frame.length;
+    const cutoff = o.at - this.limits.maxAgeMs;
+    while (w.head < w.items.length && (w.items.length - w.head > this.limits.maxMessages || w.bytes > this.limits.maxBytes || w.items[w.head]!.at < cutoff)) {
+      this.evictOne(o.channel, w);
+    }
+    while (this.totalBytes > this.limits.maxTotalBytes && this.windows.size > 0) {
+      const [channel, oldest] = this.windows.entries().next().value as [string, Window];
+      this.evictOne(channel, oldest);
+    }
+  }
+
+  /** The newest message of a channel, if the window holds one (after age eviction). */
+  latest(channel: string, now = Date.now()): Outgoing | undefined {
+    const w = this.windows.get(channel);
+    if (!w) return undefined;
+    this.expire(channel, w, now);
+    return w.head < w.items.length ? w.items[w.items.length - 1] : undefined;
+  }
+
+  /**
+   * What a client that last saw `offset` on `partition` is owed: from the window, or a range to
+   * read from Kafka when the window does not cover it.
+   */
+  since(channel: string, partition: number, offset: number, now = Date.now()): Coverage {
+    const w = this.windows.get(channel);
+    if (w) this.expire(channel, w, now);
+    const start = this.startOffsets.get(partition) ?? Number.MAX_SAFE_INTEGER;
+    const evicted = w && w.partition === partition ? w.evictedOffset : (this.droppedFloors.get(partition) ?? -1);
+    const floor = Math.max(evicted, start - 1);
+    if (offset >= floor) {
+      const messages: Outgoing[] = [];
+      if (w && w.partition === partition) {
+        for (let i = w.head; i < w.items.length; i++) if (w.items[i]!.offset > offset) messages.push(w.items[i]!);
+      }
+      return { kind: 'window', messages };
+    }
+    return { kind: 'kafka', partition, after: offset, upTo: this.lastOffsets.get(partition) ?? offset };
+  }
+
+  /** Every message the window holds for a channel, oldest first. */
+  all(channel: string, now = Date.now()): Outgoing[] {
+    const w = this.windows.get(channel);
+    if (!w) return [];
+    this.expire(channel, w, now);
+    return this.windows.has(channel) ? w.items.slice(w.head) : [];
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get channelCount(): number {
+    return this.windows.size;
+  }
+
+  /** Drops messages past the age bound (also run periodically, so idle channels free memory). */
+  expireAll(now = Date.now()): void {
+    for (const [channel, w] of this.windows) this.expire(channel, w, now);
+  }
+
+  private expire(channel: string, w: Window, now: number): void {
+    const cutoff = now - this.limits.maxAgeMs;
+    while (w.head < w.items.length && w.items[w.head]!.at < cutoff) this.evictOne(channel, w);
+  }
+
+  private evictOne(channel: string, w: Window): void {
+    const o = w.items[w.head]!;
+    w.items[w.head] = undefined as unknown as Outgoing;
+    w.head++;
+    w.bytes -= o.frame.length;
+    this.totalBytes -= o.frame.length;
+    w.evictedOffset = o.offset;
+    if (w.head === w.items.length) {
+      // An empty window is dropped; its eviction mark moves to the partition's floor, so that
+      // older positions are still known not to be covered.
+      this.windows.delete(channel);
+      this.droppedFloors.set(w.partition, Math.max(this.droppedFloors.get(w.partition) ?? -1, w.evictedOffset));
+    } else if (w.head > 256 && w.head * 2 > w.items.length) {
+      w.items = w.items.slice(w.head);
+      w.head = 0;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Short polling with ETags, and the pull half of push-then-pull:
+ *
+ * - `GET /v1/history?channel=<ch>&since=<cursor>&limit=<n>`: the channel's messages after the
+ *   cursor (without one: what the window holds), `{"messages": [...], "cursor": "..."}`.
+ * - `GET /v1/latest?channel=<ch>`: the channel's newest message, `{"message": <envelope> | null}`.
+ *
+ * Both carry an ETag naming the channel's newest position; `If-None-Match` with it answers `304`
+ * with no body, so a poller that finds nothing new costs a header exchange.
+ */
+import type { TemplatedApp } from 'uWebSockets.js';
+import { FanoutError, formatPosition } from '@fanout/protocol';
+import { partitionFor } from '@fanout/kafka';
+import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
+
+function etagFor(deps: PullDeps, channel: string): string {
+  const latest = deps.windows.latest(channel);
+  return `W/"${latest ? latest.position : 'none'}"`;
+}
+
+function matches(ifNoneMatch: string, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  if (ifNoneMatch.trim() === '*') return true;
+  const strip = (t: string) => t.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => strip(t) === strip(etag));
+}
+
+export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
+  app.get('/v1/history', (res, req) => {
+    const info = readRequest(req);
+    const reply = new Reply(res);
+    void (async () => {
+      if (!deps.accepting()) throw new FanoutError('not_ready');
+      const channel = requireChannel(info.query.get('channel'));
+      const limit = intParam(info.query, 'limit', 100, 1, 1000);
+      await authorize(deps, info.token, [channel]);
+      const etag = etagFor(deps, channel);
+      if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
+      const since = info.query.get('since');
+      if (since === null) {
+        const all = deps.windows.all(channel).slice(-limit);
+        const partition = partitionFor(channel, deps.partitions());
+        const cursor = formatPosition({ epoch: deps.epoch, partition, offset: deps.windows.lastOffset(partition) ?? -1 });
+        return reply.json(200, rangeBody({ messages: all, cursor }), { etag });
+      }
+      const r = await readSince(deps, channel, since, limit);
+      reply.json(200, rangeBody(r), { etag });
+    })().catch((err: unknown) => reply.error(err));
+  });
+
+  app.get('/v1/latest', (res, req) => {
+    const info = readRequest(req);
+    const reply = new Reply(res);
+    void (async () => {
+      if (!deps.accepting()) throw new FanoutError('not_ready');
+      const channel = requireChannel(info.query.get('channel'));
+      await authorize(deps, info.token, [channel]);
+      const etag = etagFor(deps, channel);
+      if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
+      const latest = deps.windows.latest(channel);
+      reply.json(200, `{"message":${latest ? latest.frame.toString() : 'null'}}`, { etag });
+    })().catch((err: unknown) => reply.error(err));
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * What the HTTP transports (SSE, long polling, ETag polling) share: reading a uWS request before it
+ * goes away, answering safely after an await (aborted responses are skipped, writes are corked),
+ * authorizing a channel, and reading a channel's messages since a cursor.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ERRORS, FanoutError, isValidChannel, parsePosition, formatPosition, type ErrorCode } from '@fanout/protocol';
+import { partitionFor } from '@fanout/kafka';
+import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier } from '@fanout/auth';
+import type { ChannelWindows } from '../delivery/channel-window.js';
+import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
+import type { ReplayReader } from '../kafka/replay-reader.js';
+
+export interface PullDeps {
+  windows: ChannelWindows;
+  replay: ReplayReader;
+  factory: OutgoingFactory;
+  epoch: string;
+  partitions(): number;
+  replayMaxOffsets: number;
+  permissions: ChannelPermissions;
+  tokens: TokenVerifier;
+  accepting(): boolean;
+}
+
+/** The parts of a request a handler needs, copied out synchronously (uWS reuses the request). */
+export interface RequestInfo {
+  query: URLSearchParams;
+  token: string | null;
+  ifNoneMatch: string;
+  lastEventId: string;
+}
+
+export function readRequest(req: HttpRequest): RequestInfo {
+  const query = new URLSearchParams(req.getQuery() ?? '');
+  const auth = req.getHeader('authorization');
+  return {
+    query,
+    token: query.get('token') || (auth.startsWith('Bearer ') ? auth.slice(7).trim() : null),
+    ifNoneMatch: req.getHeader('if-none-match'),
+    lastEventId: req.getHeader('last-event-id'),
+  };
+}
+
+/** A response that may be answered later: tracks abort, and corks every write. */
+export class Reply {
+  aborted = false;
+  done = false;
+  private onAbort: (() => void) | null = null;
+
+  constructor(readonly res: HttpResponse) {
+    res.onAborted(() => {
+      this.aborted = true;
+      this.onAbort?.();
+    });
+  }
+
+  whenAborted(fn: () => void): void {
+    this.onAbort = fn;
+  }
+
+  json(status: number, body: string, headers: Record<string, string> = {}): void {
+    if (this.aborted || this.done) return;
+    this.done = true;
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache');
+      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
+      this.res.end(body);
+    });
+  }
+
+  notModified(etag: string): void {
+    if (this.aborted || this.done) return;
+    this.done = true;
+    this.res.cork(() => {
+      this.res.writeStatus('304 Not Modified').writeHeader('etag', etag).writeHeader('cache-control', 'no-cache').endWithoutBody();
+    });
+  }
+
+  error(err: unknown): void {
+    const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+    this.json(e.status, JSON.stringify(e.toJSON()));
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
+}
+
+export function paramError(code: ErrorCode, message: string): FanoutError {
+  return new FanoutError(code, message || ERRORS[code].message);
+}
+
+/** Verifies the token (if any) and checks that it may read every channel. */
+export async function authorize(deps: PullDeps, token: string | null, channels: string[]): Promise<Principal> {
+  let principal = ANONYMOUS;
+  if (token) {
+    if (!deps.tokens.enabled) throw new FanoutError('token_invalid', 'This gateway has no token keys configured; call it without a token.');
+    principal = await deps.tokens.verify(token);
+  }
+  for (const ch of channels) {
+    if (!deps.permissions.allows(principal, ch)) {
+      throw new FanoutError(token ? 'forbidden_channel' : 'token_required', `Not allowed to read ${ch}${token ? '' : ' without a connect token'}.`);
+    }
+  }
+  return principal;
+}
+
+export function requireChannel(value: string | null): string {
+  if (!value) throw paramError('invalid_parameter', 'The "channel" parameter is required.');
+  if (!isValidChannel(value)) throw paramError('invalid_channel', `${JSON.stringify(String(value).slice(0, 80))} is not a channel name. ${ERRORS.invalid_channel.message}`);
+  return value;
+}
+
+export function intParam(query: URLSearchParams, name: string, def: number, min: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return def;
+  const n = Number(raw);
+  if (!/^\d{1,9}$/.test(raw) || n < min || n > max) throw paramError('invalid_parameter', `"${name}" must be an integer from ${min} to ${max}.`);
+  return n;
+}
+
+export interface Range {
+  messages: Outgoing[];
+  /** The cursor to continue from: the last message returned, or the partition's end when all were returned. */
+  cursor: string;
+}
+
+/**
+ * A channel's messages after `cursor` (null: from now, i.e. none, with the current end as cursor),
+ * at most `limit`, from the window or, within the replay limit, from Kafka. Answers synchronously
+ * when the window covers the cursor (so a caller can look and register a waiter in one turn).
+ */
+export function readSince(deps: PullDeps, channel: string, cursor: string | null, limit: number): Range | Promise<Range> {
+  const partition = partitionFor(channel, deps.partitions());
+  const end = () => deps.windows.lastOffset(partition) ?? -1;
+  if (cursor === null) return { messages: [], cursor: formatPosition({ epoch: deps.epoch, partition, offset: end() }) };
+  const pos = parsePosition(cursor);
+  if (!pos) throw paramError('invalid_position', `${JSON.stringify(cursor.slice(0, 80))} is not a cursor; cursors are positions "<epoch>:<partition>:<offset>" as returned.`);
+  if (pos.epoch !== deps.epoch || pos.partition !== partition) throw new FanoutError('cursor_expired', `The cursor belongs to another stream (epoch ${pos.epoch}, partition ${pos.partition}); fetch the current state and continue without a cursor.`);
+  const lastNow = end();
+  if (pos.offset > lastNow) return { messages: [], cursor: formatPosition({ ...pos, offset: Math.max(lastNow, -1) }) };
+  const cover = deps.windows.since(channel, partition, pos.offset);
+  const cut = (all: Outgoing[], upTo: number): Range => {
+    if (all.length > limit) {
+      const messages = all.slice(0, limit);
+      return { messages, cursor: messages[messages.length - 1]!.position };
+    }
+    return { messages: all, cursor: formatPosition({ epoch: deps.epoch, partition, offset: Math.max(upTo, pos.offset) }) };
+  };
+  if (cover.kind === 'window') return cut(cover.messages, lastNow);
+  if (cover.upTo - cover.after > deps.replayMaxOffsets) throw new FanoutError('cursor_expired');
+  return deps.replay.read(partition, cover.after, cover.upTo, channel).then(
+    (events) => {
+      const now = Date.now();
+      return cut(events.map((r) => deps.factory.make(r.event, partition, r.offset, now)), cover.upTo);
+    },
+    (err: unknown) => {
+      throw new FanoutError('cursor_expired', `The messages after this cursor could not be read back: ${(err as Error).message}.`);
+    },
+  );
+}
+
+/** `{"messages":[<envelope>,...],"cursor":"..."}` without re-encoding the envelopes. */
+export function rangeBody(r: Range): string {
+  return `{"messages":[${r.messages.map((m) => m.frame.toString()).join(',')}],"cursor":${JSON.stringify(r.cursor)}}`;
+}
