@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { createLogger } from '@fanout/observability';
+import { startGateway, type RunningGateway } from '@fanout/gateway';
+import { PublisherClient } from '@fanout/publisher';
+import { brokers, uniqueTopics } from '../../../test/helpers.js';
+import { launchChromium, TcpProxy } from '../../../test/browser.js';
+
+const topics = uniqueTopics('ssebrowser');
+let pub: PublisherClient;
+let gw: RunningGateway;
+let proxy: TcpProxy;
+let browser: Browser;
+
+beforeAll(async () => {
+  pub = new PublisherClient({ brokers: brokers(), logger: createLogger('test'), topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
+  await pub.connect();
+  gw = await startGateway({ brokers: brokers(), port: 0, ...topics });
+  proxy = await TcpProxy.start(gw.port);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await proxy?.close();
+  await gw?.shutdown();
+  await pub?.disconnect();
+});
+
+describe('SSE in a real browser', () => {
+  it("EventSource's own reconnect resumes with Last-Event-ID: every message once, in order", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${proxy.port}/healthz`);
+    await page.evaluate(() => {
+      const w = window as unknown as { seqs: number[]; opens: number; es: EventSource };
+      w.seqs = [];
+      w.opens = 0;
+      w.es = new EventSource('/v1/sse?channels=news:browser');
+      w.es.onopen = () => w.opens++;
+      w.es.onmessage = (e) => {
+        const f = JSON.parse(e.data);
+        if (f.t === 'msg') w.seqs.push(f.data.seq);
+      };
+    });
+    const seqs = () => page.evaluate(() => (window as unknown as { seqs: number[] }).seqs);
+    const opens = () => page.evaluate(() => (window as unknown as { opens: number }).opens);
+    await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1);
+    // Give the gateway a moment to register the subscription before publishing.
+    await new Promise((r) => setTimeout(r, 300));
+    await pub.publishBatch([0, 1, 2, 3, 4].map((seq) => ({ channel: 'news:browser', data: { seq } })));
+    await page.waitForFunction(() => (window as unknown as { seqs: number[] }).seqs.length === 5);
+
+    // The network drops the stream; messages keep being published while the browser is away.
+    proxy.dropAll();
+    await pub.publishBatch([5, 6, 7].map((seq) => ({ channel: 'news:browser', data: { seq } })));
+    await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 2, undefined, { timeout: 15_000 });
+    await pub.publishBatch([8, 9].map((seq) => ({ channel: 'news:browser', data: { seq } })));
+    await page.waitForFunction(() => (window as unknown as { seqs: number[] }).seqs.length >= 10, undefined, { timeout: 15_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await seqs()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await opens()).toBe(2);
+    await page.close();
+  }, 60_000);
+});
