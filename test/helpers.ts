@@ -11,10 +11,10 @@ export function brokers(): string[] {
   return inject('kafkaBrokers');
 }
 
-/** Topic names unique to one test file, so files can run in parallel on one broker. */
-export function uniqueTopics(prefix: string): { topicBroadcast: string; topicUsers: string } {
+/** Topic names (and a user consumer group) unique to one test file, so files can run in parallel on one broker. */
+export function uniqueTopics(prefix: string): { topicBroadcast: string; topicUsers: string; userGroupId: string } {
   const id = randomBytes(3).toString('hex');
-  return { topicBroadcast: `t.${prefix}.${id}.broadcast`, topicUsers: `t.${prefix}.${id}.users` };
+  return { topicBroadcast: `t.${prefix}.${id}.broadcast`, topicUsers: `t.${prefix}.${id}.users`, userGroupId: `t.${prefix}.${id}.gw` };
 }
 
 export async function waitFor<T>(check: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 15_000): Promise<T> {

@@ -65,6 +65,10 @@ export class TokenVerifier {
     } catch (err) {
       if (err instanceof FanoutError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new FanoutError('token_expired', undefined, { cause: err });
+      // The keys could not be fetched: the server's problem, not the token's. Retriable.
+      if (err instanceof joseErrors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message)) || (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC')) {
+        throw new FanoutError('token_keys_unavailable', undefined, { cause: err });
+      }
       throw new FanoutError('token_invalid', `The connect token was refused: ${(err as Error).message}.`, { cause: err });
     }
     if (typeof payload.sub !== 'string' || !/^[A-Za-z0-9._=@-]{1,200}$/.test(payload.sub)) {

@@ -25,7 +25,7 @@ export interface GetBrokerOptions {
 }
 
 function dockerAnswers(): boolean {
-  if (process.env.FANOUT_KAFKA_NO_DOCKER) return false;
+  if (/^(1|true)$/i.test(process.env.FANOUT_KAFKA_NO_DOCKER ?? '')) return false;
   const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 5000 });
   return r.status === 0;
 }
@@ -74,9 +74,13 @@ export async function getBroker(opts: GetBrokerOptions = {}): Promise<BrokerHand
     return { brokers: fromEnv, source: 'env', stop: async () => {} };
   }
   if (dockerAnswers()) {
-    const h = await startWithTestcontainers();
-    await waitForBroker(h.brokers);
-    return h;
+    try {
+      const h = await startWithTestcontainers();
+      await waitForBroker(h.brokers);
+      return h;
+    } catch (err) {
+      opts.log?.(`testcontainers did not give a broker (${(err as Error).message}); starting a local one instead`);
+    }
   }
   const local = await startLocalKafka({ port: opts.port ?? 0, ...(opts.log ? { log: opts.log } : {}) });
   try {

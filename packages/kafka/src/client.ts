@@ -1,6 +1,8 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '@fanout/observability';
 
+const RETRIABLE_NOISE = /rebalanc|coordinator is (loading|not available)|not the (leader|coordinator)|member id is not valid|generation id/i;
+
 /** Bridges kafkajs' logs into pino (DESIGN: kafkajs logs through `logCreator`). */
 function pinoLogCreator(logger: Logger) {
   const kafkaLogger = logger.child({ module: 'kafkajs' });
@@ -10,6 +12,11 @@ function pinoLogCreator(logger: Logger) {
       // Retries are bounded on purpose (a publish answers 503 rather than hang); kafkajs warns
       // about that on every producer start, which is noise, not news.
       if (message.startsWith('Limiting retries for the idempotent producer')) return kafkaLogger.debug(extra, message);
+      // kafkajs logs every retriable protocol answer (a rebalance in progress, a coordinator or
+      // leader moving) at error level before it retries; they are routine in a consumer group.
+      if (level === logLevel.ERROR && message.startsWith('Response ') && typeof extra.error === 'string' && RETRIABLE_NOISE.test(extra.error)) {
+        return kafkaLogger.debug(extra, message);
+      }
       if (level === logLevel.ERROR) kafkaLogger.error(extra, message);
       else if (level === logLevel.WARN) kafkaLogger.warn(extra, message);
       else if (level === logLevel.INFO) kafkaLogger.info(extra, message);
@@ -26,4 +33,23 @@ export function createKafka(opts: { brokers: string[]; clientId: string; logger:
     logCreator: pinoLogCreator(opts.logger),
     retry: { initialRetryTime: 100, retries: 8 },
   });
+}
+
+/**
+ * Retries an admin call through the short windows where Kafka answers "not the leader" or "the
+ * coordinator is loading" (right after a topic is created, or while a broker starts).
+ */
+export async function withRetry<T>(fn: () => Promise<T>, attempts = 20, delayMs = 250): Promise<T> {
+  let lastErr: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      lastErr = err;
+      const retriable = (err as { retriable?: boolean }).retriable !== false;
+      if (!retriable) throw err;
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+  throw lastErr;
 }

@@ -4,3 +4,4 @@ export * from './client.js';
 export * from './topics.js';
 export * from './broker.js';
 export { startLocalKafka, ensureKafkaJars, BrokerUnavailableError, KAFKA_VERSION, freePort } from './local-kafka.js';
+export * from './gateway-group.js';

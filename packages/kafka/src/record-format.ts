@@ -79,7 +79,8 @@ function header(h: IHeaders | undefined, name: string): string | undefined {
  * Reads a consumed record back into an event. Records written by other clients are accepted
  * leniently: without `fanout-channel` the channel comes from the key (broadcast topic) or is
  * `user:<key>` (users topic); without `fanout-id` the id is `<partition>-<offset>`; without
- * `fanout-ts` the record timestamp is used; a value that is not JSON is delivered as a JSON string.
+ * `fanout-ts` the record timestamp is used; a value that is not valid JSON (whatever its
+ * content-type) is delivered as a JSON string.
  * Returns null for a record with no usable channel (it is skipped and counted).
  */
 export function fromRecord(m: KafkaMessage, partition: number, fromUsersTopic: boolean): IncomingEvent | null {
@@ -93,13 +94,13 @@ export function fromRecord(m: KafkaMessage, partition: number, fromUsersTopic: b
   const id = header(h, HEADER_ID) ?? `${partition}-${m.offset}`;
   const ts = Number(header(h, HEADER_TS) ?? m.timestamp);
   const raw = m.value === null ? 'null' : m.value.toString('utf8');
+  // Checked once per record per gateway, whatever the content-type says: a malformed value must
+  // not reach subscribers as a broken frame.
   let dataJson = raw;
-  if (header(h, HEADER_CONTENT_TYPE) !== JSON_CONTENT_TYPE) {
-    try {
-      JSON.parse(raw);
-    } catch {
-      dataJson = JSON.stringify(raw);
-    }
+  try {
+    JSON.parse(raw);
+  } catch {
+    dataJson = JSON.stringify(raw);
   }
   return { channel, id, publishedAt: Number.isFinite(ts) ? ts : Date.now(), dataJson };
 }

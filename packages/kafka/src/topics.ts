@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '@fanout/observability';
+import { withRetry } from './client.js';
 
 export interface TopicSpec {
   topic: string;
@@ -25,7 +26,7 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], logger: Log
       });
       logger.info({ topics: missing.map((s) => `${s.topic}/${s.numPartitions}`) }, 'created topics');
     }
-    const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+    const meta = await withRetry(() => admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }));
     const counts = new Map<string, number>();
     for (const t of meta.topics) {
       counts.set(t.name, t.partitions.length);

@@ -5,6 +5,7 @@
 export class Health {
   private readonly pending = new Set<string>();
   private draining = false;
+  private brokenReason: string | null = null;
 
   constructor(checks: string[] = []) {
     for (const c of checks) this.pending.add(c);
@@ -17,6 +18,20 @@ export class Health {
 
   fail(check: string): void {
     this.pending.add(check);
+  }
+
+  /** Something failed for good (e.g. a Kafka consumer crashed without restarting): liveness fails too, so the orchestrator restarts the process. */
+  break(reason: string): void {
+    this.brokenReason = reason;
+    this.pending.add('broken');
+  }
+
+  get alive(): boolean {
+    return this.brokenReason === null;
+  }
+
+  get broken(): string | null {
+    return this.brokenReason;
   }
 
   drain(): void {

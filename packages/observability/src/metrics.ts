@@ -6,7 +6,8 @@ export const METRIC_PREFIX = 'fanout_';
 /**
  * A registry per service (not prom-client's global one, so tests can run several services in one
  * process), with the default process metrics under the `fanout_` prefix and constant labels
- * naming the service, region and node. Never a user or channel id as a label.
+ * naming the service (and region, for gateways); Prometheus adds the instance. Never a user or
+ * channel id as a label.
  */
 export function createRegistry(labels: Record<string, string>): Registry {
   const registry = new Registry();

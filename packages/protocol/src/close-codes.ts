@@ -13,6 +13,8 @@ export const CLOSE = {
   SLOW_CONSUMER: { code: 4001, reason: 'slow consumer', reconnect: true },
   /** The partition owning this connection's user moved to another gateway. Ask the router, reconnect. */
   REBALANCE: { code: 4002, reason: 'rebalance', reconnect: true },
+  /** The server could not check the connect token just now (its key set is unreachable). Reconnect after a backoff. */
+  TRY_AGAIN: { code: 4003, reason: 'try again', reconnect: true },
   /** Too many protocol errors in a short time. Fix the client before reconnecting. */
   PROTOCOL_VIOLATION: { code: 4500, reason: 'protocol violation', reconnect: false },
   /** The connect token is missing, invalid or expired. Get a new token first. */

@@ -15,7 +15,7 @@ export interface EnvelopeParts {
 }
 
 export function encodeEnvelope(m: EnvelopeParts): string {
-  // channel, eventId and position match restricted grammars (no quotes or backslashes), but are
-  // still JSON-escaped: a record written straight to Kafka by another client may carry anything.
+  // channel and eventId are JSON-escaped: a record written straight to Kafka by another client may
+  // carry anything. The position is built by the gateway from numbers and the epoch grammar.
   return `{"t":"msg","ch":${JSON.stringify(m.channel)},"id":${JSON.stringify(m.eventId)},"pos":"${m.position}","ts":${m.publishedAt},"data":${m.dataJson}}`;
 }

@@ -16,8 +16,10 @@ export const ERRORS = {
   unsupported_media_type: { status: 415, retriable: false, message: 'Send the body as application/json.' },
   not_found: { status: 404, retriable: false, message: 'No such route; see docs/publisher.md for the API.' },
   method_not_allowed: { status: 405, retriable: false, message: 'This route does not accept that method.' },
+  wrong_gateway: { status: 409, retriable: true, message: 'This gateway does not serve that user channel now: ask the router (GET /v1/route?user=<id>&region=<region>) and connect to the gateway it names.' },
+  token_keys_unavailable: { status: 503, retriable: true, message: 'The keys to verify connect tokens could not be fetched; reconnect shortly with the same token.' },
   // Server side
-  kafka_unavailable: { status: 503, retriable: true, message: 'Kafka did not acknowledge the write. Retry with the same event ids: an event id is its idempotency key.' },
+  kafka_unavailable: { status: 503, retriable: true, message: 'Kafka did not acknowledge the write; some events of the request may have been written. Retry with the same event ids, so that consumers can recognize repeats by id.' },
   not_ready: { status: 503, retriable: true, message: 'The service is starting or draining; retry shortly.' },
   internal: { status: 500, retriable: true, message: 'Unexpected error; retry, and report it if it persists.' },
   // WebSocket protocol (sent in error frames; the connection stays open)

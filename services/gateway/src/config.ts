@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError } from '@fanout/observability';
+import { loadConfig, ConfigError, envName } from '@fanout/observability';
 import { QueuePolicies } from './delivery/queue-policy.js';
 
 /**
@@ -19,13 +19,22 @@ export const GATEWAY_DEFAULTS = {
   brokers: [] as string[],
   topicBroadcast: 'fanout.broadcast',
   topicUsers: 'fanout.users',
+  /** Partition counts used when this gateway creates the topics (the publisher's defaults). */
+  broadcastPartitions: 6,
+  userPartitions: 12,
+  /** The region's consumer group for user channels; default `fanout-gw-<region>`. */
+  userGroupId: '',
+  /** Router base URL, named in wrong_gateway answers (optional). */
+  routerUrl: '',
+  /** How often the gateway re-reads its group's membership (for wrong_gateway hints), in ms. */
+  groupRefreshMs: 1000,
   /** Stream epoch reported in positions; must match the publisher's. */
   streamEpoch: '1',
   /** Seconds without a frame (or pong) from the client before it is considered dead; uWS rounds to 4 s, minimum 8. */
   idleTimeoutS: 32,
   /** Largest client frame answered normally, in bytes; larger (up to maxPayloadBytes) get frame_too_large. */
   maxFrameBytes: 4096,
-  /** Largest client frame uWS accepts at all, in bytes; beyond it uWS closes the socket (1009). */
+  /** Largest client frame uWS accepts at all, in bytes; beyond it uWS drops the socket (the client sees 1006). */
   maxPayloadBytes: 64 * 1024,
   /** Subscriptions one connection may hold. */
   maxSubscriptions: 1000,
@@ -76,7 +85,7 @@ export const GATEWAY_DEFAULTS = {
   /** Required `iss` / `aud` of connect tokens, when set. */
   tokenIssuer: '',
   tokenAudience: '',
-  /** Broadcast namespaces anyone may read without a token (comma-separated; `*` = all). Others need a token pattern. */
+  /** Broadcast namespaces anyone may read without a token (comma-separated; `*` = all, `none` = none). Others need a token pattern. */
   publicNamespaces: ['*'] as string[],
   /** Serve the live ticks page at `/`. */
   servePage: true,
@@ -110,7 +119,33 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
   if (c.tokenSecret && Buffer.byteLength(c.tokenSecret) < 32) throw new ConfigError('FANOUT_TOKEN_SECRET', 'must be at least 32 bytes');
   if (c.tokenJwksUrl && !/^https?:\/\//.test(c.tokenJwksUrl)) throw new ConfigError('FANOUT_TOKEN_JWKS_URL', 'must be an http(s) URL');
-  if (c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits)) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');
+  const intIn = (key: keyof GatewayConfig, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const v = c[key] as number;
+    if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(envName(key), `must be an integer from ${min} to ${max}`);
+  };
+  intIn('socketBufferBytes', 1024);
+  intIn('queueMaxMessages', 1);
+  intIn('queueMaxBytes', 1024);
+  intIn('maxFrameBytes', 64);
+  intIn('maxPayloadBytes', 64);
+  intIn('maxSubscriptions', 1);
+  intIn('maxErrorsPer10s', 1);
+  intIn('memoryBudgetBytes', 1024);
+  intIn('shedAfterMs', 0);
+  intIn('windowMaxMessages', 1);
+  intIn('windowMaxBytes', 1024);
+  intIn('windowMaxAgeMs', 1000);
+  intIn('windowTotalBytes', 1024);
+  intIn('replayMaxOffsets', 0);
+  intIn('replayConcurrency', 1, 64);
+  intIn('replayTimeoutMs', 100);
+  intIn('sseHeartbeatMs', 100);
+  intIn('broadcastPartitions', 1, 10_000);
+  intIn('userPartitions', 1, 10_000);
+  intIn('groupRefreshMs', 100);
+  intIn('drainJitterMs', 0);
+  if (c.drainJitterMs > c.drainDelayMs) throw new ConfigError('FANOUT_DRAIN_JITTER_MS', 'must not exceed FANOUT_DRAIN_DELAY_MS (clients would be closed before their announced delay)');
+  if (c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits) || Number(c.initialCredits) > 1_000_000) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');
   if (c.initialCredits === 'unlimited' && !c.allowUnlimitedCredits) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number when FANOUT_ALLOW_UNLIMITED_CREDITS is false');
   if (c.memoryLowWater <= 0 || c.memoryLowWater >= 1) throw new ConfigError('FANOUT_MEMORY_LOW_WATER', 'must be a fraction between 0 and 1');
   if (c.queueMaxBytes > c.memoryBudgetBytes) throw new ConfigError('FANOUT_QUEUE_MAX_BYTES', 'must not exceed FANOUT_MEMORY_BUDGET_BYTES (one slow client must not pause Kafka for everyone)');
@@ -120,5 +155,5 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
     throw new ConfigError('FANOUT_QUEUE_POLICIES', (err as Error).message);
   }
   const node2 = c.node || `gw-${c.region}-${process.pid}`;
-  return Object.freeze({ ...c, brokers, node: node2 });
+  return Object.freeze({ ...c, brokers, node: node2, publicNamespaces: c.publicNamespaces.filter((n) => n !== 'none'), userGroupId: c.userGroupId || `fanout-gw-${c.region}` });
 }

@@ -3,7 +3,7 @@ import { startGateway } from './service.js';
 import { NativeUwsError } from './native-uws.js';
 
 const logger = createLogger('gateway');
-startGateway({}, logger.child({}), process.argv.slice(2)).then(
+startGateway({}, undefined, process.argv.slice(2)).then(
   (gw) => {
     const stop = (signal: string) => {
       logger.info({ signal, node: gw.config.node }, 'shutting down');

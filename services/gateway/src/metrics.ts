@@ -85,6 +85,7 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
+    rebalances: new Counter({ name: 'fanout_gateway_user_rebalances_total', help: 'Assignments of user partitions received from the region consumer group.', registers }),
     resumes: new Counter({ name: 'fanout_gateway_resumes_total', help: 'Subscriptions with a position, by where the missed messages came from (window, kafka) or reset.', labelNames: ['source'], registers }),
     opened: new Counter({ name: 'fanout_gateway_connections_opened_total', help: 'Connections opened.', labelNames: ['transport'], registers }),
     closed: new Counter({ name: 'fanout_gateway_connections_closed_total', help: 'Connections closed, by close-code class.', labelNames: ['transport', 'reason'], registers }),
@@ -103,14 +104,14 @@ export function closeReason(code: number): string {
       return 'going_away';
     case 1006:
       return 'abnormal';
-    case 1009:
-      return 'message_too_big';
     case 4000:
       return 'service_restart';
     case 4001:
       return 'slow_consumer';
     case 4002:
       return 'rebalance';
+    case 4003:
+      return 'try_again';
     case 4500:
       return 'protocol_violation';
     case 4501:

@@ -1,9 +1,11 @@
 /**
- * One gateway node: Kafka in, WebSocket out. Wires the parts named in docs/architecture.md.
+ * One gateway node: Kafka in, WebSocket/SSE/polling out. Wires the parts named in
+ * docs/architecture.md: the two Kafka streams (broadcast, users), the delivery path (hub,
+ * connections, windows, resume, memory budget), the transports, and the lifecycle.
  */
 import type { us_listen_socket } from 'uWebSockets.js';
-
-import { createKafka, ensureTopics, type IncomingEvent } from '@fanout/kafka';
+import { CLOSE, isUserChannel, reconnectFrame } from '@fanout/protocol';
+import { createKafka, ensureTopics, GroupView, keyFor, type IncomingEvent } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import { gatewayConfig, type GatewayConfig } from './config.js';
@@ -15,13 +17,15 @@ import { MemoryBudget } from './delivery/memory-budget.js';
 import { OutgoingFactory } from './delivery/outgoing.js';
 import { ChannelWindows } from './delivery/channel-window.js';
 import { Resumer } from './delivery/resume.js';
+import { Streams } from './delivery/streams.js';
 import { attachLongPoll, LongPollers } from './transports/long-poll.js';
 import { attachSse } from './transports/sse.js';
 import { attachEtagPoll } from './transports/etag-poll.js';
+import { attachWebSocket } from './transports/websocket.js';
 import type { PullDeps } from './transports/http-common.js';
 import { ReplayReader } from './kafka/replay-reader.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
-import { attachWebSocket } from './transports/websocket.js';
+import { UserConsumer } from './kafka/user-consumer.js';
 import { attachHttpRoutes } from './http/routes.js';
 import { gatewayMetrics, closeReason } from './metrics.js';
 import { drain } from './lifecycle/drain.js';
@@ -34,6 +38,7 @@ export interface RunningGateway {
   hub: Hub;
   health: Health;
   budget: MemoryBudget;
+  users: UserConsumer;
   /** Idempotent graceful drain; resolves when everything is closed. */
   shutdown(): Promise<void>;
 }
@@ -45,49 +50,80 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   const health = new Health(['kafka', 'listen']);
   const registry = createRegistry({ service: 'gateway', region: config.region });
   const hub = new Hub();
-  const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
-  // Set once the consumer exists; the budget pauses and resumes it.
-  let broadcastRef: BroadcastConsumer | null = null;
+  const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
+  await ensureTopics(kafka, [
+    { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions },
+    { topic: config.topicUsers, numPartitions: config.userPartitions },
+  ], log);
+
+  // The listen socket comes first: the public URL (with the real port) goes into group metadata.
+  const app = uws.App();
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${config.host}:${config.port}`))));
+  });
+  const port = uws.us_socket_local_port(listenSocket);
+  const url = config.publicUrl || `http://${config.host}:${port}`;
+
+  // Kafka consumers are created below; the budget and the streams reach them through these.
+  let broadcast: BroadcastConsumer | null = null;
+  let users: UserConsumer | null = null;
+
   const budget = new MemoryBudget({
     maxBytes: config.memoryBudgetBytes,
     lowWater: config.memoryLowWater,
     shedAfterMs: config.shedAfterMs,
     pause: () => {
       log.warn({ used_bytes: budget.used, budget_bytes: config.memoryBudgetBytes }, 'memory budget reached: pausing Kafka consumption');
-      broadcastRef?.pause();
+      broadcast?.pause();
+      users?.pause();
     },
     resume: () => {
       log.info({ used_bytes: budget.used }, 'under the low-water mark: resuming Kafka consumption');
-      broadcastRef?.resume();
+      broadcast?.resume();
+      users?.resume();
     },
     connections: () => hub.connections,
   });
   // Checked after each flush round, when the queues hold only what could not be written.
   hub.afterFlush = () => budget.check();
-  const metrics = gatewayMetrics(registry, hub, budget, () => broadcastRef?.pausedPartitions() ?? 0);
-  const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
+  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0));
 
-  await ensureTopics(kafka, [
-    { topic: config.topicBroadcast, numPartitions: 6 },
-    { topic: config.topicUsers, numPartitions: 12 },
-  ], log);
-
+  const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);
-  const windows = new ChannelWindows({ maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes });
-  const windowTimer = setInterval(() => windows.expireAll(), 5000);
+  const windowLimits = { maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes };
+  const replayOpts = { kafka, node: config.node, logger: log, maxConcurrent: config.replayConcurrency, timeoutMs: config.replayTimeoutMs };
+  const streams = new Streams(
+    {
+      kind: 'broadcast',
+      windows: new ChannelWindows(windowLimits),
+      replay: new ReplayReader({ ...replayOpts, topic: config.topicBroadcast }),
+      partitions: () => broadcast?.partitionCount ?? 1,
+      owns: () => true,
+    },
+    {
+      kind: 'users',
+      windows: new ChannelWindows(windowLimits),
+      replay: new ReplayReader({ ...replayOpts, topic: config.topicUsers }),
+      partitions: () => users?.partitionCount ?? 1,
+      owns: (p) => users?.owns(p) ?? false,
+    },
+  );
+  const windowTimer = setInterval(() => {
+    streams.broadcast.windows.expireAll();
+    streams.users.windows.expireAll();
+  }, 5000);
   windowTimer.unref();
-  const replay = new ReplayReader({ kafka, topic: config.topicBroadcast, node: config.node, logger: log, maxConcurrent: config.replayConcurrency, timeoutMs: config.replayTimeoutMs });
-  const resumer = new Resumer({
-    hub,
-    windows,
-    replay,
-    factory,
-    epoch: config.streamEpoch,
-    partitions: () => broadcastRef?.partitionCount ?? 1,
-    replayMaxOffsets: config.replayMaxOffsets,
-    logger: log,
-    onResume: (source) => metrics.resumes.inc({ source }),
-  });
+
+  // Who owns the other user partitions in this region (for wrong_gateway hints), from Kafka.
+  const group = new GroupView({ kafka, groupId: config.userGroupId, topic: config.topicUsers, refreshMs: config.groupRefreshMs, logger: log });
+  const ownerHint = (channel: string): string => {
+    const p = streams.partitionOf(channel);
+    const owner = group.snapshot.owners.get(p);
+    const router = config.routerUrl ? ` Ask ${config.routerUrl}/v1/route?user=${encodeURIComponent(keyFor(channel))}&region=${config.region}.` : ' Ask the router where to connect.';
+    return `This gateway does not serve ${channel} (users partition ${p}) now.${owner && owner.node !== config.node ? ` Its owner is ${owner.node} at ${owner.url}.` : ''}${router}`;
+  };
+
+  const resumer = new Resumer({ hub, streams, factory, epoch: config.streamEpoch, replayMaxOffsets: config.replayMaxOffsets, logger: log, onResume: (source) => metrics.resumes.inc({ source }) });
   const pollers = new LongPollers();
   const permissions = new ChannelPermissions(config.publicNamespaces);
   const tokens = new TokenVerifier({
@@ -108,7 +144,9 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxErrorsPer10s: config.maxErrorsPer10s,
     permissions,
     tokens,
-    userChannels: false,
+    userChannels: true,
+    ownsUserChannel: (channel) => streams.users.owns(streams.partitionOf(channel)),
+    ownerHint,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
     budget,
     initialCredits: config.initialCredits === 'unlimited' ? Infinity : Number(config.initialCredits),
@@ -123,34 +161,74 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
 
   // The hot path: one envelope per message per gateway, the same bytes to every subscriber and to
   // the channel's window (resume, polling, history).
-  const epoch = config.streamEpoch;
-  const onEvent = (e: IncomingEvent, partition: number, offset: number) => {
-    windows.noteOffset(partition, offset);
-    const now = Date.now();
-    const o = factory.make(e, partition, offset, now);
-    windows.append(o);
-    pollers.notify(o);
-    if (!hub.wants(e.channel)) {
-      metrics.consumed.inc({ stream: 'broadcast', wanted: 'false' });
-      return;
-    }
-    metrics.consumed.inc({ stream: 'broadcast', wanted: 'true' });
-    hub.dispatch(o);
-    metrics.fanoutLatency.observe(Math.max(0, now - e.publishedAt) / 1000);
+  const deliver = (kind: 'broadcast' | 'users') => {
+    const windows = kind === 'broadcast' ? streams.broadcast.windows : streams.users.windows;
+    return (e: IncomingEvent, partition: number, offset: number) => {
+      windows.noteOffset(partition, offset);
+      const now = Date.now();
+      const o = factory.make(e, partition, offset, now);
+      windows.append(o);
+      pollers.notify(o);
+      if (!hub.wants(e.channel)) {
+        metrics.consumed.inc({ stream: kind, wanted: 'false' });
+        return;
+      }
+      metrics.consumed.inc({ stream: kind, wanted: 'true' });
+      hub.dispatch(o);
+      metrics.fanoutLatency.observe(Math.max(0, now - e.publishedAt) / 1000);
+    };
   };
-  const broadcast = new BroadcastConsumer({
+  const crashed = (stream: string, err: Error) => {
+    log.fatal({ err, stream }, 'kafka consumer stopped for good; failing liveness and readiness');
+    health.break(`${stream} consumer crashed: ${err.message}`);
+  };
+  broadcast = new BroadcastConsumer({
     kafka,
     topic: config.topicBroadcast,
     node: config.node,
     logger: log,
-    onEvent,
-    onStart: (partition, offset) => windows.setStart(partition, offset),
+    onEvent: deliver('broadcast'),
+    onStart: (partition, offset) => streams.broadcast.windows.setStart(partition, offset),
     onSkipped: () => metrics.skipped.inc(),
-    onSkippedOffset: (partition, offset) => windows.noteOffset(partition, offset),
+    onSkippedOffset: (partition, offset) => streams.broadcast.windows.noteOffset(partition, offset),
+    onCrash: (err) => crashed('broadcast', err),
   });
-  broadcastRef = broadcast;
+  users = new UserConsumer({
+    kafka,
+    topic: config.topicUsers,
+    groupId: config.userGroupId,
+    node: config.node,
+    url,
+    logger: log,
+    onEvent: deliver('users'),
+    onSkippedOffset: (partition, offset) => streams.users.windows.noteOffset(partition, offset),
+    onCrash: (err) => crashed('users', err),
+    onAssignment: (gained, lost) => {
+      metrics.rebalances.inc();
+      for (const p of lost) streams.users.windows.dropPartition(p);
+      for (const [p, start] of gained) streams.users.windows.setStart(p, start);
+      if (lost.length === 0) return;
+      // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
+      const moved = new Set(lost);
+      for (const c of [...hub.connections]) {
+        const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)));
+        if (!affected) continue;
+        c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (config.drainJitterMs + 1))));
+        c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);
+      }
+    },
+  });
 
-  const app = uws.App();
+  const pull: PullDeps = {
+    streams,
+    factory,
+    epoch: config.streamEpoch,
+    ownerHint,
+    replayMaxOffsets: config.replayMaxOffsets,
+    permissions,
+    tokens,
+    accepting: () => !health.isDraining,
+  };
   attachWebSocket(app, {
     path: '/v1/ws',
     idleTimeoutS: config.idleTimeoutS,
@@ -160,17 +238,6 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     accepting: () => !health.isDraining,
     session,
   });
-  const pull: PullDeps = {
-    windows,
-    replay,
-    factory,
-    epoch: config.streamEpoch,
-    partitions: () => broadcastRef?.partitionCount ?? 1,
-    replayMaxOffsets: config.replayMaxOffsets,
-    permissions,
-    tokens,
-    accepting: () => !health.isDraining,
-  };
   const sse = attachSse(app, { ...pull, session, heartbeatMs: config.sseHeartbeatMs });
   attachLongPoll(app, pull, pollers);
   attachEtagPoll(app, pull);
@@ -178,20 +245,14 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     health,
     registry,
     servePage: config.servePage,
-    info: () => ({ node: config.node, region: config.region, ready: health.ready, connections: hub.connections.size, epoch }),
+    info: () => ({ node: config.node, region: config.region, url, ready: health.ready, connections: hub.connections.size, epoch: config.streamEpoch, user_partitions: users?.ownedPartitions ?? [] }),
   });
-
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${config.host}:${config.port}`))));
-  });
-  const port = uws.us_socket_local_port(listenSocket);
   health.pass('listen');
 
-  await broadcast.start();
-  await broadcast.joined;
+  await Promise.all([broadcast.start(), users.start(), group.start()]);
+  await Promise.all([broadcast.joined, users.joined]);
   health.pass('kafka');
-  const url = config.publicUrl || `http://${config.host}:${port}`;
-  log.info({ port, url, region: config.region }, 'gateway ready');
+  log.info({ port, url, region: config.region, user_partitions: users.ownedPartitions }, 'gateway ready');
 
   let stopping: Promise<void> | null = null;
   const shutdown = () =>
@@ -215,11 +276,15 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
           uws.us_listen_socket_close(listenSocket);
           // Also closes idle keep-alive HTTP connections, which would otherwise hold the port.
           (app as unknown as { close?: () => void }).close?.();
-          await broadcast.stop().catch((err) => log.warn({ err }, 'kafka consumer did not stop cleanly'));
+          await Promise.all([
+            broadcast!.stop().catch((err: unknown) => log.warn({ err }, 'broadcast consumer did not stop cleanly')),
+            users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
+            group.stop().catch(() => {}),
+          ]);
         },
       });
       clearTimeout(hardStop);
     })());
 
-  return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, budget, shutdown };
+  return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, budget, users, shutdown };
 }

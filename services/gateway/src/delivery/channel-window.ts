@@ -51,7 +51,20 @@ export class ChannelWindows {
   /** Records where this gateway started reading a partition (the first offset it will see). */
   setStart(partition: number, offset: number): void {
     this.startOffsets.set(partition, offset);
-    this.lastOffsets.set(partition, offset - 1);
+    // A record may already have been read (the start is learned asynchronously after a rebalance).
+    this.lastOffsets.set(partition, Math.max(this.lastOffsets.get(partition) ?? -1, offset - 1));
+  }
+
+  /** Forgets a partition (it moved to another gateway): its windows no longer grow, so they go. */
+  dropPartition(partition: number): void {
+    for (const [channel, w] of this.windows) {
+      if (w.partition !== partition) continue;
+      this.totalBytes -= w.bytes;
+      this.windows.delete(channel);
+    }
+    this.startOffsets.delete(partition);
+    this.lastOffsets.delete(partition);
+    this.droppedFloors.delete(partition);
   }
 
   /** The last offset dispatched on a partition (every record, whatever its channel). */

@@ -153,7 +153,7 @@ export class Connection implements BudgetTarget {
   /** Adds credits (capped); true if the connection was waiting for them. */
   grant(n: number, max: number): boolean {
     const wasStalled = this.credits <= 0 && this.live > 0;
-    this.credits = Math.min(this.credits + n, max);
+    if (this.credits !== Infinity) this.credits = Math.min(this.credits + n, max);
     return wasStalled;
   }
 

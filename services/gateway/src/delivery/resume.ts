@@ -4,22 +4,18 @@
  * Kafka (a bounded read of the channel's partition), else an explicit `reset`. Never a silent gap.
  */
 import { type Position, resetFrame, type ResetReason } from '@fanout/protocol';
-import { partitionFor } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 import type { Connection } from './connection.js';
-import type { ChannelWindows } from './channel-window.js';
 import type { OutgoingFactory } from './outgoing.js';
 import type { Hub } from './hub.js';
-import { ReplayUnavailableError, type ReplayReader } from '../kafka/replay-reader.js';
+import type { Streams } from './streams.js';
+import { ReplayUnavailableError } from '../kafka/replay-reader.js';
 
 export interface ResumerOptions {
   hub: Hub;
-  windows: ChannelWindows;
-  replay: ReplayReader;
+  streams: Streams;
   factory: OutgoingFactory;
   epoch: string;
-  /** Partition count of the broadcast topic. */
-  partitions: () => number;
   /** Most offsets of a partition a resume may read from Kafka; further back is a reset. */
   replayMaxOffsets: number;
   logger: Logger;
@@ -32,9 +28,10 @@ export class Resumer {
   /** Call right after subscribing `conn` to `channel` (in the same turn). */
   resume(conn: Connection, channel: string, pos: Position): void {
     if (pos.epoch !== this.o.epoch) return this.reset(conn, channel, 'epoch_changed');
-    const partition = partitionFor(channel, this.o.partitions());
+    const stream = this.o.streams.for(channel);
+    const partition = this.o.streams.partitionOf(channel);
     if (pos.partition !== partition) return this.reset(conn, channel, 'partition_changed');
-    const cover = this.o.windows.since(channel, partition, pos.offset);
+    const cover = stream.windows.since(channel, partition, pos.offset);
     if (cover.kind === 'window') {
       for (const m of cover.messages) conn.enqueue(m);
       this.o.hub.wake(conn);
@@ -43,7 +40,7 @@ export class Resumer {
     }
     if (cover.upTo - cover.after > this.o.replayMaxOffsets) return this.reset(conn, channel, 'beyond_replay_limit');
     conn.beginCatchUp(channel);
-    this.o.replay.read(partition, cover.after, cover.upTo, channel).then(
+    stream.replay.read(partition, cover.after, cover.upTo, channel).then(
       (events) => {
         if (conn.closed) return;
         const now = Date.now();
@@ -63,7 +60,7 @@ export class Resumer {
   }
 
   private reset(conn: Connection, channel: string, reason: ResetReason): void {
-    conn.sendControl(resetFrame(channel, reason, this.o.windows.latest(channel)?.position ?? null));
+    conn.sendControl(resetFrame(channel, reason, this.o.streams.for(channel).windows.latest(channel)?.position ?? null));
     this.o.onResume?.('reset');
   }
 }

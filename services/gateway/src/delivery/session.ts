@@ -30,6 +30,10 @@ export interface SessionOptions {
   tokens: TokenVerifier;
   /** Whether this gateway serves user channels (`user:<id>`). */
   userChannels: boolean;
+  /** Whether this gateway owns the partition of a user channel now. */
+  ownsUserChannel(channel: string): boolean;
+  /** The message of a wrong_gateway answer (who owns it, where to ask). */
+  ownerHint(channel: string): string;
   limits: ConnectionLimits;
   budget: MemoryBudget | null;
   /** Credits a connection starts with when it does not ask (Infinity = unlimited). */
@@ -101,7 +105,8 @@ export class Session {
   private refuseToken(conn: Connection, err: FanoutError): void {
     this.opts.hooks?.onProtocolError?.(err.code);
     conn.sendControl(errorFrame(err.code, err.message));
-    conn.closeWith(CLOSE.UNAUTHORIZED.code, CLOSE.UNAUTHORIZED.reason);
+    const close = err.retriable ? CLOSE.TRY_AGAIN : CLOSE.UNAUTHORIZED;
+    conn.closeWith(close.code, close.reason);
   }
 
   closed(conn: Connection, code: number): void {
@@ -152,6 +157,7 @@ export class Session {
             const why = user ? 'a user channel is readable only with a connect token whose sub is that user' : 'its namespace is not public and the connect token has no pattern matching it';
             return this.reject(conn, 'forbidden_channel', `Not allowed to subscribe to ${ch}: ${why}.`, frame.id);
           }
+          if (user && !this.opts.ownsUserChannel(ch)) return this.reject(conn, 'wrong_gateway', this.opts.ownerHint(ch), frame.id);
         }
         const total = conn.channels.size + conn.namespaces.size;
         const adding = frame.channels.filter((ch) => {

@@ -17,7 +17,7 @@ function json(res: HttpResponse, status: string, body: unknown): void {
 
 export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; registry: Registry; servePage: boolean; info: () => unknown }): void {
   const { health, registry } = deps;
-  app.get('/healthz', (res) => json(res, '200 OK', { ok: true }));
+  app.get('/healthz', (res) => json(res, health.alive ? '200 OK' : '503 Service Unavailable', { ok: health.alive, ...(health.broken ? { broken: health.broken } : {}) }));
   app.get('/readyz', (res) => json(res, health.ready ? '200 OK' : '503 Service Unavailable', health.report()));
   app.get('/v1/info', (res) => json(res, '200 OK', deps.info()));
   app.get('/metrics', (res) => {

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { fromRecord, type IncomingEvent } from '@fanout/kafka';
+import { fromRecord, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export interface BroadcastConsumerOptions {
@@ -20,10 +20,10 @@ export interface BroadcastConsumerOptions {
   logger: Logger;
   /** Called for every record, in partition order; `partition` and `offset` give its position. */
   onEvent(event: IncomingEvent, partition: number, offset: number): void;
-  /** Called after each fetched batch has been handed over (the delivery path flushes then). */
-  onBatchEnd?(): void;
   onSkipped?(): void;
   onSkippedOffset?(partition: number, offset: number): void;
+  /** The consumer stopped for good (kafkajs will not restart it). */
+  onCrash?(error: Error): void;
   /** Called before consuming, with the first offset this gateway will read on each partition. */
   onStart?(partition: number, offset: number): void;
 }
@@ -44,7 +44,7 @@ export class BroadcastConsumer {
     // this moment is delivered even if it lands before the first fetch.
     const admin = kafka.admin();
     await admin.connect();
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await withRetry(() => admin.fetchTopicOffsets(topic));
     await admin.disconnect();
     this.partitionCount = ends.length;
     for (const e of ends) this.opts.onStart?.(e.partition, Number(e.high));
@@ -64,6 +64,9 @@ export class BroadcastConsumer {
       const assigned = e.payload.memberAssignment[topic]?.length ?? 0;
       logger.info({ groupId, partitions: assigned }, 'broadcast consumer joined');
       this.joinedResolve();
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.opts.onCrash?.(e.payload.error);
     });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: false });
@@ -87,7 +90,6 @@ export class BroadcastConsumer {
       }
       onEvent(event, batch.partition, Number(m.offset));
     }
-    this.opts.onBatchEnd?.();
   }
 
   /** Stops fetching every partition (the memory budget is exhausted); records already fetched still arrive. */

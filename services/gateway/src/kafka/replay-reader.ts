@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { fromRecord, type IncomingEvent } from '@fanout/kafka';
+import { fromRecord, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export class ReplayUnavailableError extends Error {
@@ -62,7 +62,7 @@ export class ReplayReader {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await withRetry(() => admin.fetchTopicOffsets(topic), 5);
       const low = Number(offsets.find((p) => p.partition === partition)?.low ?? 0);
       if (low > after + 1) throw new ReplayUnavailableError('beyond_retention', `offsets ${after + 1}..${low - 1} of partition ${partition} are no longer in Kafka`);
     } finally {

@@ -10,11 +10,10 @@
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import { FanoutError, formatPosition } from '@fanout/protocol';
-import { partitionFor } from '@fanout/kafka';
 import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
 
 function etagFor(deps: PullDeps, channel: string): string {
-  const latest = deps.windows.latest(channel);
+  const latest = deps.streams.for(channel).windows.latest(channel);
   return `W/"${latest ? latest.position : 'none'}"`;
 }
 
@@ -34,13 +33,15 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
       const channel = requireChannel(info.query.get('channel'));
       const limit = intParam(info.query, 'limit', 100, 1, 1000);
       await authorize(deps, info.token, [channel]);
+      const stream = deps.streams.for(channel);
+      const partition = deps.streams.partitionOf(channel);
+      if (!stream.owns(partition)) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
       const etag = etagFor(deps, channel);
       if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
       const since = info.query.get('since');
       if (since === null) {
-        const all = deps.windows.all(channel).slice(-limit);
-        const partition = partitionFor(channel, deps.partitions());
-        const cursor = formatPosition({ epoch: deps.epoch, partition, offset: deps.windows.lastOffset(partition) ?? -1 });
+        const all = stream.windows.all(channel).slice(-limit);
+        const cursor = formatPosition({ epoch: deps.epoch, partition, offset: stream.windows.lastOffset(partition) ?? -1 });
         return reply.json(200, rangeBody({ messages: all, cursor }), { etag });
       }
       const r = await readSince(deps, channel, since, limit);
@@ -55,9 +56,11 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
       if (!deps.accepting()) throw new FanoutError('not_ready');
       const channel = requireChannel(info.query.get('channel'));
       await authorize(deps, info.token, [channel]);
+      const stream = deps.streams.for(channel);
+      if (!stream.owns(deps.streams.partitionOf(channel))) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
       const etag = etagFor(deps, channel);
       if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
-      const latest = deps.windows.latest(channel);
+      const latest = stream.windows.latest(channel);
       reply.json(200, `{"message":${latest ? latest.frame.toString() : 'null'}}`, { etag });
     })().catch((err: unknown) => reply.error(err));
   });

@@ -5,18 +5,16 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ERRORS, FanoutError, isValidChannel, parsePosition, formatPosition, type ErrorCode } from '@fanout/protocol';
-import { partitionFor } from '@fanout/kafka';
 import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier } from '@fanout/auth';
-import type { ChannelWindows } from '../delivery/channel-window.js';
 import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
-import type { ReplayReader } from '../kafka/replay-reader.js';
+import type { Streams } from '../delivery/streams.js';
 
 export interface PullDeps {
-  windows: ChannelWindows;
-  replay: ReplayReader;
+  streams: Streams;
   factory: OutgoingFactory;
   epoch: string;
-  partitions(): number;
+  /** Says where a user channel's partition is served now, for wrong_gateway answers. */
+  ownerHint(channel: string): string;
   replayMaxOffsets: number;
   permissions: ChannelPermissions;
   tokens: TokenVerifier;
@@ -134,15 +132,17 @@ export interface Range {
  * when the window covers the cursor (so a caller can look and register a waiter in one turn).
  */
 export function readSince(deps: PullDeps, channel: string, cursor: string | null, limit: number): Range | Promise<Range> {
-  const partition = partitionFor(channel, deps.partitions());
-  const end = () => deps.windows.lastOffset(partition) ?? -1;
+  const stream = deps.streams.for(channel);
+  const partition = deps.streams.partitionOf(channel);
+  if (!stream.owns(partition)) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
+  const end = () => stream.windows.lastOffset(partition) ?? -1;
   if (cursor === null) return { messages: [], cursor: formatPosition({ epoch: deps.epoch, partition, offset: end() }) };
   const pos = parsePosition(cursor);
   if (!pos) throw paramError('invalid_position', `${JSON.stringify(cursor.slice(0, 80))} is not a cursor; cursors are positions "<epoch>:<partition>:<offset>" as returned.`);
   if (pos.epoch !== deps.epoch || pos.partition !== partition) throw new FanoutError('cursor_expired', `The cursor belongs to another stream (epoch ${pos.epoch}, partition ${pos.partition}); fetch the current state and continue without a cursor.`);
   const lastNow = end();
   if (pos.offset > lastNow) return { messages: [], cursor: formatPosition({ ...pos, offset: Math.max(lastNow, -1) }) };
-  const cover = deps.windows.since(channel, partition, pos.offset);
+  const cover = stream.windows.since(channel, partition, pos.offset);
   const cut = (all: Outgoing[], upTo: number): Range => {
     if (all.length > limit) {
       const messages = all.slice(0, limit);
@@ -152,7 +152,7 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
   };
   if (cover.kind === 'window') return cut(cover.messages, lastNow);
   if (cover.upTo - cover.after > deps.replayMaxOffsets) throw new FanoutError('cursor_expired');
-  return deps.replay.read(partition, cover.after, cover.upTo, channel).then(
+  return stream.replay.read(partition, cover.after, cover.upTo, channel).then(
     (events) => {
       const now = Date.now();
       return cut(events.map((r) => deps.factory.make(r.event, partition, r.offset, now)), cover.upTo);

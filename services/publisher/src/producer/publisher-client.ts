@@ -98,14 +98,20 @@ export class PublisherClient {
 
   /** Validates one event and publishes it; throws FanoutError on bad input (nothing is written). */
   publish(input: EventInput): Promise<PublishedEvent> {
-    const event = validateEvent(input, this.maxEventBytes);
-    return this.enqueue([event])[0]!;
+    try {
+      return this.enqueue([validateEvent(input, this.maxEventBytes)])[0]!;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Validates every event first; if any is bad, throws and writes none of them. */
   publishBatch(inputs: EventInput[]): Promise<PublishedEvent[]> {
-    const events = inputs.map((e, i) => validateEvent(e, this.maxEventBytes, i));
-    return Promise.all(this.enqueue(events));
+    try {
+      return Promise.all(this.enqueue(inputs.map((e, i) => validateEvent(e, this.maxEventBytes, i))));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Publishes events that are already validated (the HTTP layer validates before enqueueing). */
@@ -142,7 +148,7 @@ export class PublisherClient {
         let bytes = 0;
         while (n < this.queue.length && n < this.maxBatch) {
           const e = this.queue[n]!.event;
-          const size = e.dataJson.length + e.channel.length * 2 + e.id.length + 128;
+          const size = Buffer.byteLength(e.dataJson) + Buffer.byteLength(e.channel) * 2 + e.id.length + 128;
           if (n > 0 && bytes + size > this.maxBatchBytes) break;
           bytes += size;
           n++;
