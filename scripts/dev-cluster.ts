@@ -1,19 +1,22 @@
 /**
  * `npm start`: the whole cluster on one machine, for development and demos.
  *
- * Kafka (KAFKA_BROKERS, or a local KRaft broker from Maven jars), the publisher, two regions with
- * one gateway each, and the market-data producer, each as its own process. Prints the URLs; Ctrl-C
+ * Kafka (KAFKA_BROKERS, or a local KRaft broker from Maven jars), the publisher, the router, two
+ * regions with one gateway each, and the market-data producer, each as its own process. Prints the URLs; Ctrl-C
  * drains every service (SIGTERM) and stops Kafka.
  *
- * Ports: FANOUT_DEV_PUBLISHER_PORT (8080), FANOUT_DEV_GATEWAY_PORTS (9001,9002), FANOUT_DEV_KAFKA_PORT (9092).
+ * Ports: FANOUT_DEV_PUBLISHER_PORT (8080), FANOUT_DEV_ROUTER_PORT (8090), FANOUT_DEV_GATEWAY_PORTS
+ * (9001,9002), FANOUT_DEV_KAFKA_PORT (9092). Connect tokens are signed with FANOUT_DEV_TOKEN_SECRET.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { getBroker, BrokerUnavailableError, freePort } from '@fanout/kafka';
 import { createServer } from 'node:net';
+import { signConnectToken } from '@fanout/auth';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const API_KEY = process.env.FANOUT_DEV_API_KEY ?? 'dev-key-change-me';
+const TOKEN_SECRET = process.env.FANOUT_DEV_TOKEN_SECRET ?? 'dev-token-secret-change-me-0123456789';
 const log = (m: string) => console.log(`[dev] ${m}`);
 
 async function portOrFree(preferred: number): Promise<number> {
@@ -105,12 +108,16 @@ async function main(): Promise<void> {
 
   const publisherPort = await portOrFree(Number(process.env.FANOUT_DEV_PUBLISHER_PORT ?? 8080));
   const [euPort, usPort] = await Promise.all((process.env.FANOUT_DEV_GATEWAY_PORTS ?? '9001,9002').split(',').map((p) => portOrFree(Number(p))));
+  const routerPort = await portOrFree(Number(process.env.FANOUT_DEV_ROUTER_PORT ?? 8090));
+  const routerUrl = `http://127.0.0.1:${routerPort}`;
   const common = { FANOUT_BROKERS: brokers };
+  const gatewayEnv = { ...common, FANOUT_TOKEN_SECRET: TOKEN_SECRET, FANOUT_ROUTER_URL: routerUrl };
 
   run('publisher', 'services/publisher/src/main.ts', { ...common, FANOUT_PORT: String(publisherPort), FANOUT_API_KEYS: API_KEY });
   await waitReady('publisher', `http://127.0.0.1:${publisherPort}/readyz`);
-  run('gateway-eu', 'services/gateway/src/main.ts', { ...common, FANOUT_PORT: String(euPort) }, ['--region', 'eu', '--node', 'gw-eu-0']);
-  run('gateway-us', 'services/gateway/src/main.ts', { ...common, FANOUT_PORT: String(usPort) }, ['--region', 'us', '--node', 'gw-us-0']);
+  run('router', 'services/router/src/main.ts', { ...common, FANOUT_PORT: String(routerPort), FANOUT_REGIONS: 'eu,us' });
+  run('gateway-eu', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(euPort) }, ['--region', 'eu', '--node', 'gw-eu-0']);
+  run('gateway-us', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(usPort) }, ['--region', 'us', '--node', 'gw-us-0']);
   await Promise.all([waitReady('gateway-eu', `http://127.0.0.1:${euPort}/readyz`), waitReady('gateway-us', `http://127.0.0.1:${usPort}/readyz`)]);
   run('market-data', 'services/market-data/src/main.ts', { ...common, FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info' });
 
@@ -121,7 +128,10 @@ async function main(): Promise<void> {
                     http://127.0.0.1:${usPort}/   (region us)
   WebSocket         ws://127.0.0.1:${euPort}/v1/ws   ws://127.0.0.1:${usPort}/v1/ws
   Publish API       http://127.0.0.1:${publisherPort}/v1/publish   (API key: ${API_KEY})
-  Metrics           http://127.0.0.1:${publisherPort}/metrics  http://127.0.0.1:${euPort}/metrics  http://127.0.0.1:${usPort}/metrics
+  Router            ${routerUrl}/   (status page)   ${routerUrl}/v1/route?user=42&region=eu
+  Connect token     ${await signConnectToken(TOKEN_SECRET, { sub: '42', channels: ['*'], ttlS: 24 * 3600 })}
+                    (user 42, 24 h; append ?token=... to the WebSocket or SSE URL to read user:42)
+  Metrics           http://127.0.0.1:${publisherPort}/metrics  ${routerUrl}/metrics  http://127.0.0.1:${euPort}/metrics  http://127.0.0.1:${usPort}/metrics
   Kafka             ${brokers}
 
   Try:  curl -s -H 'authorization: Bearer ${API_KEY}' -H 'content-type: application/json' \\

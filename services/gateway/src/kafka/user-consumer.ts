@@ -29,6 +29,9 @@ export interface UserConsumerOptions {
 
 export class UserConsumer {
   private consumer: Consumer | null = null;
+  /** Partitions Kafka assigned to this member (their records are consumed). */
+  private assigned = new Set<number>();
+  /** Assigned partitions whose start offset is known: only these are served to clients. */
   private owned = new Set<number>();
   private joinedResolve!: () => void;
   readonly joined = new Promise<void>((r) => (this.joinedResolve = r));
@@ -81,9 +84,12 @@ export class UserConsumer {
   }
 
   private async reassigned(now: Set<number>): Promise<void> {
-    const lost = [...this.owned].filter((p) => !now.has(p));
-    const gainedList = [...now].filter((p) => !this.owned.has(p));
-    this.owned = now;
+    const lost = [...this.assigned].filter((p) => !now.has(p));
+    const gainedList = [...now].filter((p) => !this.assigned.has(p));
+    this.assigned = now;
+    // Lost partitions stop being served at once; gained ones only once their start is known, so
+    // that a resume on them can tell what must come from Kafka.
+    for (const p of lost) this.owned.delete(p);
     this.rebalances++;
     // Where consumption of each gained partition starts: the group's committed offset, or the end
     // of the partition when nothing was committed yet (new groups start at the end).
@@ -104,11 +110,12 @@ export class UserConsumer {
     }
     this.o.logger.info({ group: this.o.groupId, owned: [...now].sort((a, b) => a - b), gained: gainedList, lost }, 'user partitions assigned');
     this.o.onAssignment(gained, lost);
+    for (const p of gained.keys()) if (this.assigned.has(p)) this.owned.add(p);
     this.joinedResolve();
   }
 
   private async handleBatch({ batch }: EachBatchPayload): Promise<void> {
-    if (!this.owned.has(batch.partition)) return;
+    if (!this.assigned.has(batch.partition)) return;
     for (const m of batch.messages) {
       const event = fromRecord(m, batch.partition, true);
       if (event === null) {

@@ -1,0 +1,33 @@
+import { loadConfig, ConfigError } from '@fanout/observability';
+
+/** Router settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. regions -> FANOUT_REGIONS). */
+export const ROUTER_DEFAULTS = {
+  host: '127.0.0.1',
+  /** HTTP port; 0 picks a free one. */
+  port: 8090,
+  /** Kafka bootstrap servers (KAFKA_BROKERS is also read). */
+  brokers: [] as string[],
+  /** Regions served, comma-separated (e.g. `eu,us`). */
+  regions: ['local'] as string[],
+  /** Consumer group of a region's gateways; `{region}` is replaced (must match the gateways' FANOUT_USER_GROUP_ID). */
+  groupIdTemplate: 'fanout-gw-{region}',
+  /** Users topic name. */
+  topicUsers: 'fanout.users',
+  /** How often each region's group membership is re-read from Kafka, in ms. */
+  refreshMs: 500,
+  /** How often each gateway's /v1/info is read for the status page, in ms. */
+  infoRefreshMs: 2000,
+};
+
+export type RouterConfig = typeof ROUTER_DEFAULTS;
+
+export function routerConfig(overrides: Partial<RouterConfig> = {}): Readonly<RouterConfig> {
+  const c = loadConfig(ROUTER_DEFAULTS, overrides);
+  const brokers = c.brokers.length > 0 ? c.brokers : (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  if (c.regions.length === 0 || c.regions.some((r) => !/^[a-z0-9-]{1,32}$/.test(r))) throw new ConfigError('FANOUT_REGIONS', 'must list 1 or more regions of [a-z0-9-]{1,32}');
+  if (!c.groupIdTemplate.includes('{region}')) throw new ConfigError('FANOUT_GROUP_ID_TEMPLATE', 'must contain {region}');
+  if (!Number.isInteger(c.refreshMs) || c.refreshMs < 50) throw new ConfigError('FANOUT_REFRESH_MS', 'must be an integer of at least 50');
+  if (!Number.isInteger(c.infoRefreshMs) || c.infoRefreshMs < 100) throw new ConfigError('FANOUT_INFO_REFRESH_MS', 'must be an integer of at least 100');
+  return Object.freeze({ ...c, brokers });
+}

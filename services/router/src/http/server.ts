@@ -1,0 +1,77 @@
+/**
+ * The router's HTTP API:
+ *
+ * - `GET /v1/route?user=<id>&region=<r>` -> `{user, region, partition, node, url, ws_url, generation}`
+ *   (404 unknown_region, 503 no_owner, 400 invalid_parameter).
+ * - `GET /v1/status` -> every region: group state, generation, gateways with their partitions
+ *   and connections. `GET /` draws it.
+ * - `GET /healthz`, `/readyz`, `/metrics`.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
+import { FanoutError } from '@fanout/protocol';
+import type { Health } from '@fanout/observability';
+import type { RouteTable } from '../routing/route-table.js';
+import type { GatewayInfoPoller } from '../routing/gateway-info.js';
+import type { routerMetrics } from '../metrics.js';
+
+const STATUS_PAGE = readFileSync(fileURLToPath(new URL('../../public/status.html', import.meta.url)));
+
+function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'access-control-allow-origin': '*' });
+  res.end(body);
+}
+
+export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoPoller; health: Health; registry: Registry; metrics: ReturnType<typeof routerMetrics>; regions: readonly string[] }): Server {
+  const { table, info, health, registry, metrics } = deps;
+  const status = () => ({
+    partitions: table.partitions,
+    regions: deps.regions.map((region) => {
+      const s = table.snapshot(region)!;
+      return {
+        region,
+        group: s.groupId,
+        state: s.state,
+        generation: s.generation,
+        unowned_partitions: Math.max(0, table.partitions - s.owners.size),
+        gateways: s.members.map((m) => ({ node: m.node, url: m.url, partitions: m.partitions, ...(info.info.get(m.url) ?? { reachable: null, ready: null, connections: null }) })),
+      };
+    }),
+  });
+
+  return createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://router');
+    if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()));
+    switch (url.pathname) {
+      case '/v1/route': {
+        try {
+          const route = table.lookup(url.searchParams.get('user'), url.searchParams.get('region'));
+          send(res, 200, JSON.stringify(route));
+          metrics.lookups.inc({ outcome: 'ok' });
+        } catch (err) {
+          const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+          send(res, e.status, JSON.stringify(e.toJSON()));
+          metrics.lookups.inc({ outcome: e.code === 'invalid_parameter' ? 'bad_request' : e.code });
+        }
+        metrics.lookupSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        return;
+      }
+      case '/v1/status':
+        return send(res, 200, JSON.stringify(status()));
+      case '/':
+        return send(res, 200, STATUS_PAGE.toString(), 'text/html; charset=utf-8');
+      case '/healthz':
+        return send(res, 200, JSON.stringify({ ok: true }));
+      case '/readyz':
+        return send(res, health.ready ? 200 : 503, JSON.stringify(health.report()));
+      case '/metrics':
+        void registry.metrics().then((text) => send(res, 200, text, registry.contentType));
+        return;
+      default:
+        return send(res, 404, JSON.stringify(new FanoutError('not_found', 'Routes: GET /v1/route?user=<id>&region=<region>, GET /v1/status, GET /.').toJSON()));
+    }
+  });
+}

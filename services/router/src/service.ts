@@ -1,0 +1,51 @@
+import type { AddressInfo } from 'node:net';
+import { createKafka } from '@fanout/kafka';
+import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
+import { routerConfig, type RouterConfig } from './config.js';
+import { RouteTable } from './routing/route-table.js';
+import { GatewayInfoPoller } from './routing/gateway-info.js';
+import { routerMetrics } from './metrics.js';
+import { createRouterServer } from './http/server.js';
+
+export interface RunningRouter {
+  port: number;
+  url: string;
+  table: RouteTable;
+  shutdown(): Promise<void>;
+}
+
+export async function startRouter(overrides: Partial<RouterConfig> = {}, logger: Logger = createLogger('router')): Promise<RunningRouter> {
+  const config = routerConfig(overrides);
+  const health = new Health(['kafka']);
+  const registry = createRegistry({ service: 'router' });
+  const kafka = createKafka({ brokers: config.brokers, clientId: 'fanout-router', logger });
+  const table = new RouteTable({ kafka, regions: config.regions, groupIdTemplate: config.groupIdTemplate, topic: config.topicUsers, refreshMs: config.refreshMs, logger });
+  const info = new GatewayInfoPoller(table, config.infoRefreshMs);
+  const metrics = routerMetrics(registry, table, info);
+  const server = createRouterServer({ table, info, health, registry, metrics, regions: config.regions });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  await table.start();
+  info.start();
+  health.pass('kafka');
+  logger.info({ port, regions: config.regions }, 'router ready');
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    url: `http://${config.host}:${port}`,
+    table,
+    shutdown: () =>
+      (stopping ??= (async () => {
+        health.drain();
+        info.stop();
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        await table.stop();
+      })()),
+  };
+}
