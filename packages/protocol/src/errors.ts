@@ -18,6 +18,9 @@ export const ERRORS = {
   method_not_allowed: { status: 405, retriable: false, message: 'This route does not accept that method.' },
   wrong_gateway: { status: 409, retriable: true, message: 'This gateway does not serve that user channel now: ask the router (GET /v1/route?user=<id>&region=<region>) and connect to the gateway it names.' },
   token_keys_unavailable: { status: 503, retriable: true, message: 'The keys to verify connect tokens could not be fetched; reconnect shortly with the same token.' },
+  // Router
+  unknown_region: { status: 404, retriable: false, message: 'The router does not know that region; see GET /v1/status for the regions it serves.' },
+  no_owner: { status: 503, retriable: true, message: 'No live gateway owns that user\'s partition right now (none running, or a rebalance in progress); retry after a short backoff.' },
   // Server side
   kafka_unavailable: { status: 503, retriable: true, message: 'Kafka did not acknowledge the write; some events of the request may have been written. Retry with the same event ids, so that consumers can recognize repeats by id.' },
   not_ready: { status: 503, retriable: true, message: 'The service is starting or draining; retry shortly.' },
