@@ -20,11 +20,17 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], logger: Log
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, replicationFactor: -1, configEntries: s.configEntries ?? [] })),
-      });
-      logger.info({ topics: missing.map((s) => `${s.topic}/${s.numPartitions}`) }, 'created topics');
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, replicationFactor: -1, configEntries: s.configEntries ?? [] })),
+        });
+        logger.info({ topics: missing.map((s) => `${s.topic}/${s.numPartitions}`) }, 'created topics');
+      } catch (err) {
+        // Another service created them at the same moment: that is fine.
+        const errors = (err as { errors?: { type?: string }[] }).errors ?? [];
+        if (errors.length === 0 || !errors.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw err;
+      }
     }
     const meta = await withRetry(() => admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }));
     const counts = new Map<string, number>();
