@@ -14,6 +14,15 @@ export function envName(key: string): string {
   return 'FANOUT_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 }
 
+/**
+ * Kafka bootstrap servers: the service's own setting, else KAFKA_BROKERS; none is a ConfigError.
+ */
+export function resolveBrokers(configured: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const brokers = configured.length > 0 ? [...configured] : (env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  return brokers;
+}
+
 type Shape = Record<string, string | number | boolean | string[]>;
 
 /**

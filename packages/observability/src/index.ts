@@ -2,3 +2,4 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './health.js';
 export * from './config.js';
+export * from './run-service.js';

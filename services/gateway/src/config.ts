@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError, envName } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, envName } from '@fanout/observability';
 import { QueuePolicies } from './delivery/queue-policy.js';
 
 /**
@@ -109,8 +109,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   if (node !== undefined) cli.node = node;
   if (port !== undefined) cli.port = Number(port);
   const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...overrides });
-  const brokers = c.brokers.length > 0 ? c.brokers : (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  const brokers = resolveBrokers(c.brokers);
   if (!/^[a-z0-9-]{1,32}$/.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
   if (!Number.isInteger(c.port) || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
   if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');

@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError } from '@fanout/observability';
+import { loadConfig, ConfigError, resolveBrokers } from '@fanout/observability';
 import { isValidChannel } from '@fanout/protocol';
 import { defaultSymbols } from './ticks.js';
 
@@ -45,8 +45,7 @@ export const MAX_RATE = 1_000_000;
  */
 export function marketDataConfig(overrides: Partial<MarketDataConfig> = {}, env: NodeJS.ProcessEnv = process.env): Readonly<MarketDataConfig> {
   const c = loadConfig(MARKET_DATA_DEFAULTS, overrides, env);
-  const brokers = c.brokers.length > 0 ? c.brokers : (env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  const brokers = resolveBrokers(c.brokers, env);
 
   if (!Number.isInteger(c.symbolCount) || c.symbolCount < 1 || c.symbolCount > MAX_SYMBOLS) {
     throw new ConfigError('FANOUT_SYMBOL_COUNT', `must be an integer from 1 to ${MAX_SYMBOLS}`);

@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError } from '@fanout/observability';
 
 /** Publisher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. apiKeys -> FANOUT_API_KEYS). */
 export const PUBLISHER_DEFAULTS = {
@@ -34,8 +34,7 @@ export type PublisherConfig = typeof PUBLISHER_DEFAULTS;
 
 export function publisherConfig(overrides: Partial<PublisherConfig> = {}): Readonly<PublisherConfig> {
   const c = loadConfig(PUBLISHER_DEFAULTS, overrides);
-  const brokers = c.brokers.length > 0 ? c.brokers : (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  const brokers = resolveBrokers(c.brokers);
   if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
   if (c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');

@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError } from '@fanout/observability';
 
 /** Router settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. regions -> FANOUT_REGIONS). */
 export const ROUTER_DEFAULTS = {
@@ -23,8 +23,7 @@ export type RouterConfig = typeof ROUTER_DEFAULTS;
 
 export function routerConfig(overrides: Partial<RouterConfig> = {}): Readonly<RouterConfig> {
   const c = loadConfig(ROUTER_DEFAULTS, overrides);
-  const brokers = c.brokers.length > 0 ? c.brokers : (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  const brokers = resolveBrokers(c.brokers);
   if (c.regions.length === 0 || c.regions.some((r) => !/^[a-z0-9-]{1,32}$/.test(r))) throw new ConfigError('FANOUT_REGIONS', 'must list 1 or more regions of [a-z0-9-]{1,32}');
   if (!c.groupIdTemplate.includes('{region}')) throw new ConfigError('FANOUT_GROUP_ID_TEMPLATE', 'must contain {region}');
   if (!Number.isInteger(c.refreshMs) || c.refreshMs < 50) throw new ConfigError('FANOUT_REFRESH_MS', 'must be an integer of at least 50');
