@@ -1,20 +1,17 @@
-// The live ticks board: one WebSocket to this gateway's /v1/ws, subscribed to prices:<SYMBOL> for a
-// few symbols (?symbols=AAPL,MSFT overrides the default), showing bid/ask/last as they arrive.
+// The live ticks board: subscribed to prices:<SYMBOL> for a few symbols (?symbols=AAPL,MSFT
+// overrides the default) on this gateway, showing bid/ask/last as they arrive.
 //
-// Reconnects with exponential backoff and full jitter; when the gateway sends a reconnect frame
-// (drain on deploy), waits exactly the delay it asks for. Plain browser JS, no build step.
+// The connection is the client SDK's (/fanout-client.js, built from packages/client by the
+// gateway): WebSocket with SSE where WebSockets are blocked, reconnects with exponential backoff
+// and full jitter, waits exactly the delay of the gateway's reconnect frame (drain on deploy),
+// resubscribes from its positions and drops duplicates. Plain browser JS, no build step.
+import { FanoutClient } from '/fanout-client.js';
 
 const DEFAULT_SYMBOLS = ['AAPL', 'MSFT', 'GOOG', 'AMZN', 'NVDA', 'TSLA'];
 const SYMBOL_RE = /^[A-Za-z0-9._=@-]{1,200}$/;
 const MAX_SYMBOLS = 100; // channels per subscribe frame
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_MAX_MS = 15_000;
-/** A connection that lasted this long resets the backoff. */
-const STABLE_MS = 5_000;
 /** A row with no update for this long is dimmed. */
 const STALE_MS = 15_000;
-/** Close codes at or above this mean "do not reconnect" (protocol violation, unauthorized). */
-const NO_RECONNECT_FROM = 4500;
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -219,20 +216,15 @@ function log(text, level = 'info') {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/ws`;
+const client = new FanoutClient({ url: location.origin, channels });
 
 let state = 'connecting';
-let ws = null;
 let attempt = 0;
-let retryTimer = null;
 let retryAt = 0;
-let openedAt = 0;
-let lastFrameAt = 0;
-let heartbeatMs = 30_000;
-let requestId = 0;
-let subscribeId = null;
 let paused = false;
 let connectedOnce = false;
+/** The last disconnect followed a reconnect frame, which was logged already. */
+let asked = false;
 
 function setState(next, detail = '') {
   state = next;
@@ -247,163 +239,83 @@ function showRetry() {
   el.detail.textContent = `retry in ${s.toFixed(1)} s · attempt ${attempt}`;
 }
 
-function send(sock, frame) {
-  if (sock.readyState === WebSocket.OPEN) sock.send(JSON.stringify(frame));
-}
-
-function connect() {
-  clearTimeout(retryTimer);
-  retryTimer = null;
+client.on('state', (ev) => {
+  attempt = ev.attempt;
   retryAt = 0;
-  if (state !== 'reconnecting') setState('connecting', wsUrl);
-  else el.detail.textContent = `connecting · attempt ${attempt}`;
-  el.board.dataset.subscribed = 'false';
-  let sock;
-  try {
-    sock = new WebSocket(wsUrl);
-  } catch (err) {
-    log(`cannot open ${wsUrl}: ${err.message}`, 'error');
-    scheduleReconnect(null);
-    return;
-  }
-  ws = sock;
-  sock.onopen = () => {
-    openedAt = Date.now();
-    lastFrameAt = openedAt;
-    subscribeId = ++requestId;
-    send(sock, { op: 'subscribe', id: subscribeId, channels });
-  };
-  sock.onmessage = (ev) => {
-    if (sock === ws) onFrame(sock, ev.data);
-  };
-  sock.onclose = (ev) => {
-    if (sock === ws) onClose(ev);
-  };
-}
-
-/** Drops a socket without waiting for its close event. */
-function abandon(sock, code, reason) {
-  sock.onopen = sock.onmessage = sock.onclose = sock.onerror = null;
-  try {
-    sock.close(code, reason);
-  } catch {
-    // already closing
-  }
-  if (ws === sock) {
-    ws = null;
-    el.board.dataset.subscribed = 'false';
-  }
-}
-
-function onFrame(sock, text) {
-  lastFrameAt = Date.now();
-  let f;
-  try {
-    f = JSON.parse(text);
-  } catch {
-    return;
-  }
-  if (!f || typeof f !== 'object') return;
-  switch (f.t) {
-    case 'msg':
-      onMessage(f);
+  if (ev.state !== 'open') el.board.dataset.subscribed = 'false';
+  switch (ev.state) {
+    case 'open':
+      setState('open', ev.transport === 'sse' ? 'SSE' : '');
       return;
-    case 'welcome': {
-      el.node.textContent = String(f.node ?? '–');
-      el.region.textContent = String(f.region ?? '–');
-      if (typeof f.heartbeat_s === 'number' && f.heartbeat_s > 0) heartbeatMs = f.heartbeat_s * 1000;
-      setState('open', '');
-      log(`${connectedOnce ? 'reconnected' : 'connected'} to ${f.node} (${f.region})`);
-      connectedOnce = true;
-      return;
-    }
-    case 'subscribed':
-      if (f.id === subscribeId) {
-        const n = Array.isArray(f.channels) ? f.channels.length : 0;
-        el.board.dataset.subscribed = 'true';
-        log(`subscribed to ${n} channel${n === 1 ? '' : 's'}`);
-      }
-      return;
-    case 'error':
-      log(`error ${f.code}: ${f.message}`, 'error');
-      return;
-    case 'reconnect': {
-      const delay = Math.max(0, Number(f.delay_ms) || 0);
-      log(`gateway says reconnect (${f.reason}) in ${delay} ms`, 'warn');
-      abandon(sock, 1000, 'reconnecting');
+    case 'reconnecting':
       setState('reconnecting', '');
-      scheduleReconnect(delay);
+      retryAt = ev.retryAt ?? 0;
+      if (retryAt) showRetry();
+      return;
+    case 'closed': {
+      paused = true;
+      el.toggle.textContent = 'Connect';
+      setState('closed', ev.code ? `closed: ${ev.code}${ev.reason ? ` ${ev.reason}` : ''}` : 'disconnected');
       return;
     }
     default:
-      // pong, unsubscribed: nothing to show
+      setState('connecting', location.host);
   }
-}
+});
 
-function onMessage(f) {
+let lastTransport = 'websocket';
+client.on('attempt', (a) => {
+  if (a.transport !== lastTransport) log(a.transport === 'sse' ? 'WebSocket does not get through; trying SSE' : 'trying WebSocket again', 'warn');
+  lastTransport = a.transport;
+  if (state === 'reconnecting') el.detail.textContent = `connecting · attempt ${attempt}`;
+});
+
+client.on('welcome', (w) => {
+  el.node.textContent = w.node || '–';
+  el.region.textContent = w.region || '–';
+  log(`${connectedOnce ? 'reconnected' : 'connected'} to ${w.node} (${w.region})${w.transport === 'sse' ? ' over SSE' : ''}`);
+  connectedOnce = true;
+});
+
+client.on('subscribed', (ev) => {
+  const n = ev.channels.length;
+  el.board.dataset.subscribed = 'true';
+  log(`subscribed to ${n} channel${n === 1 ? '' : 's'}${ev.resumed.length ? `, resuming ${ev.resumed.length}` : ''}`);
+});
+
+client.on('message', onMessage);
+
+client.on('error', (e) => log(`error ${e.code}: ${e.message}`, 'error'));
+
+client.on('reconnect', (r) => {
+  asked = true;
+  log(`gateway says reconnect (${r.reason}) in ${r.delayMs} ms`, 'warn');
+});
+
+client.on('disconnect', (d) => {
+  const why = d.reason ? `${d.code} ${d.reason}` : String(d.code);
+  if (!d.willReconnect) log(`closed by the gateway (${why}); not reconnecting`, 'error');
+  else if (asked) asked = false;
+  else if (d.opened || attempt === 0) log(`connection ${d.opened ? 'lost' : 'failed'} (${why})`, 'warn');
+});
+
+client.on('reset', (r) => log(`${r.channel}: reset (${r.reason}); live from here`, 'warn'));
+client.on('gap', (g) => log(`${g.channel}: ${g.count} update${g.count === 1 ? '' : 's'} skipped`, 'warn'));
+
+function onMessage(m) {
   total++;
-  if (typeof f.ts === 'number') lastLatency = Date.now() - f.ts;
-  const ch = typeof f.ch === 'string' ? f.ch : '';
-  const row = rows.get(ch.slice(ch.indexOf(':') + 1));
-  if (!row || !f.data || typeof f.data !== 'object') {
+  if (m.ts > 0) lastLatency = Date.now() - m.ts;
+  const row = rows.get(m.channel.slice(m.channel.indexOf(':') + 1));
+  if (!row || !m.data || typeof m.data !== 'object') {
     scheduleRender();
     return;
   }
-  row.pending = f.data;
+  row.pending = m.data;
   row.updates++;
   row.updatedAt = Date.now();
   dirty.add(row);
   scheduleRender();
 }
-
-function onClose(ev) {
-  ws = null;
-  el.board.dataset.subscribed = 'false';
-  const wasOpen = openedAt !== 0;
-  const why = ev.reason ? `${ev.code} ${ev.reason}` : String(ev.code);
-  if (ev.code >= NO_RECONNECT_FROM) {
-    log(`closed by the gateway (${why}); not reconnecting`, 'error');
-    setState('closed', `closed: ${why}`);
-    openedAt = 0;
-    paused = true;
-    el.toggle.textContent = 'Connect';
-    return;
-  }
-  if (wasOpen || attempt === 0) log(`connection ${wasOpen ? 'lost' : 'failed'} (${why})`, 'warn');
-  setState('reconnecting', '');
-  scheduleReconnect(null);
-}
-
-/**
- * Plans the next attempt: after `delayMs` when the gateway named one, else exponential backoff
- * with full jitter (uniform in [0, min(max, base * 2^attempt)]).
- */
-function scheduleReconnect(delayMs) {
-  if (paused) return;
-  if (openedAt !== 0 && Date.now() - openedAt >= STABLE_MS) attempt = 0;
-  openedAt = 0;
-  const delay = delayMs ?? Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  attempt++;
-  clearTimeout(retryTimer);
-  retryAt = Date.now() + delay;
-  retryTimer = setTimeout(connect, delay);
-  showRetry();
-}
-
-// Liveness: ping when the line has been quiet for half a heartbeat; give up on a socket that has
-// said nothing for a heartbeat and a half (a dead network often never fires close).
-setInterval(() => {
-  if (!ws || state !== 'open') return;
-  const quiet = Date.now() - lastFrameAt;
-  if (quiet > heartbeatMs * 1.5) {
-    log('no frames from the gateway; reconnecting', 'warn');
-    abandon(ws, 1000, 'heartbeat timeout');
-    setState('reconnecting', '');
-    scheduleReconnect(null);
-  } else if (quiet > heartbeatMs / 2) {
-    send(ws, { op: 'ping', id: ++requestId });
-  }
-}, 2_000);
 
 // ---------------------------------------------------------------------------------------------
 // Controls
@@ -411,20 +323,12 @@ setInterval(() => {
 el.toggle.addEventListener('click', () => {
   if (paused) {
     paused = false;
-    attempt = 0;
     el.toggle.textContent = 'Disconnect';
-    setState('connecting', '');
-    connect();
+    client.connect();
   } else {
     paused = true;
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    retryAt = 0;
-    if (ws) abandon(ws, 1000, 'closed by user');
-    openedAt = 0;
-    el.board.dataset.subscribed = 'false';
     el.toggle.textContent = 'Connect';
-    setState('closed', 'disconnected');
+    client.close();
     log('disconnected');
   }
 });
@@ -441,5 +345,5 @@ el.form.addEventListener('submit', (ev) => {
   location.href = url.toString();
 });
 
-setState('connecting', wsUrl);
-connect();
+setState('connecting', location.host);
+client.connect();

@@ -3,8 +3,11 @@
  * the page connects, subscribes, shows published prices and counts, and follows a gateway
  * shutdown (reconnect frame, reconnecting, back to open on a new gateway at the same address).
  *
+ * The page's connection is the client SDK, served by the gateway as /fanout-client.js.
+ *
  * The browser reaches the gateways through a small TCP proxy standing in for a load balancer, so
- * that a replacement gateway can take over the address the page uses.
+ * that a replacement gateway can take over the address the page uses; a second proxy refuses
+ * WebSocket upgrades, as some corporate proxies do, and the page falls back to SSE.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,8 +30,11 @@ function gatewayOptions(node: string) {
   return { brokers: brokers(), port: 0, ...topics, node, region: 'test-eu', drainJitterMs: 300, drainDelayMs: 2000, shutdownGraceMs: 15_000 };
 }
 
-/** A TCP proxy on a fixed local port that forwards new connections to the current target port. */
-async function startProxy(target: number) {
+/**
+ * A TCP proxy on a fixed local port that forwards new connections to the current target port.
+ * With blockUpgrades, a connection whose first request asks for a WebSocket upgrade is cut.
+ */
+async function startProxy(target: number, opts: { blockUpgrades?: boolean } = {}) {
   const sockets = new Set<Socket>();
   const state = { target: target as number | null };
   const server = createServer((client) => {
@@ -46,8 +52,16 @@ async function startProxy(target: number) {
       s.on('error', kill);
       s.on('close', kill);
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const pipe = () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    if (!opts.blockUpgrades) return pipe();
+    client.once('data', (first: Buffer) => {
+      if (/^upgrade:\s*websocket/im.test(first.toString('latin1'))) return kill();
+      upstream.write(first);
+      pipe();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -82,6 +96,7 @@ describe('live ticks page', () => {
   let page: Page;
   let url: string;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let blocking: Awaited<ReturnType<typeof startProxy>> | undefined;
   const pageErrors: string[] = [];
   const seq = new Map<string, number>();
 
@@ -104,13 +119,16 @@ describe('live ticks page', () => {
     page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (m) => {
-      if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(m.text())) pageErrors.push(m.text());
+      // While no gateway answers, failed connection attempts (WebSocket, and SSE after a few) are expected.
+      const attempt = /WebSocket connection to .* failed/.test(m.text()) || (/Failed to load resource/.test(m.text()) && /\/v1\/(ws|sse)/.test(m.location().url));
+      if (m.type() === 'error' && !attempt) pageErrors.push(m.text());
     });
   });
 
   afterAll(async () => {
     await browser?.close();
     await proxy?.close();
+    await blocking?.close();
     await Promise.all([gateway?.shutdown(), second?.shutdown()]);
     await publisher?.disconnect();
     const admin = new Kafka({ brokers: brokers(), logLevel: logLevel.NOTHING }).admin();
@@ -127,6 +145,16 @@ describe('live ticks page', () => {
     const js = await fetch(`${gateway.url}/board.js`);
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await js.text()).toContain("from '/fanout-client.js'");
+    // The client SDK, bundled by the gateway at start-up.
+    const sdk = await fetch(`${gateway.url}/fanout-client.js`);
+    expect(sdk.status).toBe(200);
+    expect(sdk.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const code = await sdk.text();
+    expect(code).toMatch(/export\s*\{[^}]*\bFanoutClient\b/);
+    expect(code).not.toMatch(/from\s*['"]node:/);
+    const etag = sdk.headers.get('etag')!;
+    expect((await fetch(`${gateway.url}/fanout-client.js`, { headers: { 'if-none-match': etag } })).status).toBe(304);
   });
 
   it('connects, subscribes and shows published prices, rate, count and latency', async () => {
@@ -217,5 +245,23 @@ describe('live ticks page', () => {
     await page.click('#toggle');
     await waitForState('open');
     expect(pageErrors).toEqual([]);
+  });
+
+  it('falls back to SSE where a proxy blocks WebSockets, and shows prices all the same', async () => {
+    blocking = await startProxy(second!.port, { blockUpgrades: true });
+    const sse = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+    const errors: string[] = [];
+    sse.on('pageerror', (err) => errors.push(err.message));
+    await sse.goto(`http://127.0.0.1:${blocking.port}/?symbols=${SYMBOLS.join(',')}`);
+    await sse.waitForSelector('#state[data-state="open"]', { timeout: 30_000 });
+    await sse.waitForSelector('#board[data-subscribed="true"]');
+    expect(await sse.locator('#detail').innerText()).toBe('SSE');
+    expect(await sse.locator('#log').innerText()).toMatch(/connected to gw-page-2 \(test-eu\) over SSE/);
+    await publish(tick('MSFT', 420.5, 420.52, 420.51));
+    await sse.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('420.51'), undefined, { timeout: 15_000 });
+    expect(await sse.locator('[data-symbol="MSFT"] .bid').innerText()).toBe('420.50');
+    await sse.screenshot({ path: '/tmp/board-sse.png', fullPage: true });
+    expect(errors).toEqual([]);
+    await sse.close();
   });
 });

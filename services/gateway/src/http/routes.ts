@@ -33,6 +33,7 @@ export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; regi
     });
   });
   if (deps.servePage) {
+    void import('./client-bundle.js').then((m) => m.attachClientBundle(app)); // GET /fanout-client.js: the client SDK for browsers
     const files: Record<string, [string, Buffer]> = {
       '/': ['text/html; charset=utf-8', readFileSync(PUBLIC_DIR + 'index.html')],
       '/board.js': ['text/javascript; charset=utf-8', readFileSync(PUBLIC_DIR + 'board.js')],

@@ -1,0 +1,970 @@
+/**
+ * FanoutClient: one logical connection to a fan-out gateway that survives the real world.
+ *
+ * - WebSocket to `<url>/v1/ws?token=..&credits=..`; Server-Sent Events (`<url>/v1/sse?channels=..`)
+ *   when WebSockets are unavailable or fail to open `wsFailuresBeforeSse` times in a row.
+ * - Reconnects with exponential backoff and full jitter (see backoff.ts for the bounds), waits
+ *   exactly as long as a `reconnect` frame asks, and never reconnects after close codes 4500-4999.
+ * - Remembers the last position per channel, resubscribes with them (the gateway replays what was
+ *   missed) and drops messages it has already delivered, so the app sees each message once.
+ * - Credits: `'auto'` grants as the app consumes; a number leaves granting to the app (`grant`).
+ * - With `routerUrl`, asks the router which gateway owns the user before connecting, and again
+ *   after `wrong_gateway`, a rebalance, or a node that cannot be reached.
+ */
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { TypedEmitter } from './emitter.js';
+import { cursorFromPositions, isValidPosition, PositionTracker } from './positions.js';
+import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, isPattern, isSubscribable, isTerminalCloseCode, MAX_CHANNELS_PER_FRAME, MAX_CREDIT_GRANT, namespaceOf, type WireFrame } from './protocol.js';
+import { lookupRoute, tokenSubject, type Route } from './router.js';
+import {
+  ABNORMAL_CLOSURE,
+  EventSourceTransport,
+  FetchSseTransport,
+  WebSocketTransport,
+  type EventSourceCtor,
+  type FetchLike,
+  type Transport,
+  type TransportClose,
+  type TransportKind,
+  type WebSocketCtor,
+} from './transports.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type CreditsOption = number | 'unlimited' | 'auto';
+
+export interface FanoutClientOptions {
+  /** Gateway base URL (`http(s)://` or `ws(s)://`, no `/v1/ws`). In a browser, defaults to the page's origin. Not needed with `routerUrl`. */
+  url?: string;
+  /** Connect token (JWT), or a function that returns one (called before every connection attempt). */
+  token?: string | (() => string | Promise<string>);
+  /**
+   * Flow control: a number of messages the connection starts with (the app grants more with
+   * `grant`), `'unlimited'`, or `'auto'` (start with `creditWindow` and grant as the app consumes).
+   * Unset: the gateway's default.
+   */
+  credits?: CreditsOption;
+  /** With `credits: 'auto'`: the window (default 1000); more is granted when half of it is used. */
+  creditWindow?: number;
+  /** Transports to use, in order of preference (default `['websocket', 'sse']`). */
+  transports?: TransportKind[];
+  /** A WebSocket class (default: the global one). In Node 20 pass the `ws` package's `WebSocket`. */
+  WebSocket?: WebSocketCtor;
+  /** An EventSource class for SSE. Without it SSE is read with `fetch` (which sees HTTP statuses and heartbeats). */
+  EventSource?: EventSourceCtor;
+  /** A fetch function (default: the global one). Used for SSE and the router. */
+  fetch?: FetchLike;
+  /** Router base URL, for user channels: the client connects where the router says. */
+  routerUrl?: string;
+  /** Region to ask the router about. */
+  region?: string;
+  /** User id to ask the router about (default: the token's `sub`). */
+  user?: string;
+  /** Reconnect backoff (defaults: base 500 ms, max 15 000 ms, reset after 5 000 ms up). */
+  backoff?: BackoffOptions;
+  /** Channels to subscribe to from the start. */
+  channels?: string[];
+  /** Positions to resume from (e.g. saved from `positions()` in localStorage). */
+  positions?: Record<string, string>;
+  /** WebSocket opens that fail in a row before trying SSE (default 3). */
+  wsFailuresBeforeSse?: number;
+  /** Time a transport may take to open, in ms (default 10 000). */
+  connectTimeoutMs?: number;
+  /** Silence on an SSE stream (which carries a comment every ~25 s) after which it is presumed dead, in ms (default 75 000). */
+  sseIdleTimeoutMs?: number;
+  /** Random source in [0, 1) for the jitter (tests). */
+  random?: () => number;
+}
+
+/** A message as the app receives it. */
+export interface FanoutMessage<T = unknown> {
+  channel: string;
+  data: T;
+  /** The event id (the publisher's idempotency key). */
+  id: string;
+  /** The position `<epoch>:<partition>:<offset>`; treat it as an opaque cursor. */
+  position: string;
+  /** Publish time, ms since the epoch. */
+  ts: number;
+}
+
+export interface StateEvent {
+  state: ConnectionState;
+  previous: ConnectionState;
+  transport: TransportKind | null;
+  /** Retries since the last stable connection (the backoff exponent). */
+  attempt: number;
+  /** When reconnecting: the wait before the next attempt, and when it ends (ms since the epoch). */
+  delayMs?: number;
+  retryAt?: number;
+  /** The close code and reason that led here, when there was one. */
+  code?: number;
+  reason?: string;
+}
+
+export interface WelcomeEvent {
+  node: string;
+  region: string;
+  heartbeatS: number;
+  maxFrameBytes: number;
+  user: string | null;
+  credits: number | 'unlimited';
+  transport: TransportKind;
+}
+
+export interface SubscribedEvent {
+  channels: string[];
+  /** The channels among them that were subscribed with a position to resume from. */
+  resumed: string[];
+}
+
+export interface UnsubscribedEvent {
+  channels: string[];
+}
+
+/** The gateway cannot give what was missed on a channel: fetch its state over HTTP. Live messages follow. */
+export interface ResetEvent {
+  channel: string;
+  reason: string;
+  /** The newest position the gateway knows for the channel, or null. */
+  position: string | null;
+}
+
+/** Messages `from`..`to` (inclusive) of a channel were dropped from this connection's queue. */
+export interface GapEvent {
+  channel: string;
+  from: string;
+  to: string;
+  count: number;
+}
+
+/**
+ * An error from the gateway (an error frame's stable code) or from the client: `unauthorized` and
+ * `protocol_violation` (close codes 4501, 4500), `closed_by_server` (another 45xx code),
+ * `router_unavailable`, `token_unavailable` (the token function threw), `sse_refused`.
+ */
+export interface ErrorEvent {
+  code: string;
+  message: string;
+  /** True when the client stopped because of it (it will not reconnect by itself). */
+  fatal: boolean;
+  closeCode?: number;
+  /** For a refused subscribe: the channels that were dropped. */
+  channels?: string[];
+}
+
+/** The gateway asked the client to reconnect (drain, rebalance, slow consumer) after `delayMs`. */
+export interface ReconnectEvent {
+  reason: string;
+  delayMs: number;
+}
+
+export interface DisconnectEvent {
+  code: number;
+  reason: string;
+  transport: TransportKind;
+  /** Whether the transport had opened (false: the attempt failed). */
+  opened: boolean;
+  willReconnect: boolean;
+}
+
+export interface AttemptEvent {
+  /** Attempts since the last open connection, this one included. */
+  attempt: number;
+  transport: TransportKind;
+  /** The URL, with the token left out. */
+  url: string;
+}
+
+export interface FanoutClientEvents {
+  message: FanoutMessage;
+  state: StateEvent;
+  welcome: WelcomeEvent;
+  subscribed: SubscribedEvent;
+  unsubscribed: UnsubscribedEvent;
+  reset: ResetEvent;
+  gap: GapEvent;
+  error: ErrorEvent;
+  reconnect: ReconnectEvent;
+  disconnect: DisconnectEvent;
+  attempt: AttemptEvent;
+}
+
+export interface ClientStats {
+  /** `msg` frames received. */
+  received: number;
+  /** Messages handed to the app. */
+  delivered: number;
+  /** Messages dropped as already delivered (same epoch and partition, offset not beyond the last). */
+  duplicates: number;
+  /** Messages for channels no longer subscribed (in flight when unsubscribing). */
+  unwanted: number;
+  /** Credits granted by the client (auto mode and `grant`). */
+  granted: number;
+}
+
+/** An error thrown or used to reject a promise of the client. */
+export class FanoutClientError extends Error {
+  constructor(readonly code: string, message: string, readonly channels?: string[]) {
+    super(message);
+    this.name = 'FanoutClientError';
+  }
+}
+
+interface Waiter {
+  remaining: Set<string>;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface SentRequest {
+  op: 'subscribe' | 'unsubscribe';
+  channels: string[];
+  withPositions: string[];
+}
+
+/** One transport connection (one attempt). */
+interface Conn {
+  kind: TransportKind;
+  transport: Transport;
+  opened: boolean;
+  welcomed: boolean;
+  openedAt: number;
+  lastFrameAt: number;
+  heartbeatMs: number;
+  maxFrameBytes: number;
+  /** Channels the gateway confirmed on this connection. */
+  active: Set<string>;
+  /** Channels sent in a subscribe frame not yet answered. */
+  inflight: Set<string>;
+  requests: Map<number, SentRequest>;
+  /** SSE: the sorted channel list this stream was opened with. */
+  channelsKey: string;
+  /** SSE: the channels sent with a cursor. */
+  resumed: string[];
+  /** Credits used since the last grant (auto mode). */
+  used: number;
+  autoCredits: boolean;
+  /** A token_* error frame, reported with the 4501 close that follows it. */
+  authError: { code: string; message: string } | null;
+}
+
+const MAX_SERVER_DELAY_MS = 10 * 60_000;
+const DEFAULT_HEARTBEAT_MS = 30_000;
+const noop = () => undefined;
+
+export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
+  private readonly wsBase: string | null;
+  private readonly httpBase: string | null;
+  private readonly transports: TransportKind[];
+  private readonly WebSocketCtor: WebSocketCtor | undefined;
+  private readonly EventSourceCtor: EventSourceCtor | undefined;
+  private readonly fetchFn: FetchLike | undefined;
+  private readonly creditsMode: CreditsOption | undefined;
+  private readonly creditWindow: number;
+  private readonly wsFailuresBeforeSse: number;
+  private readonly connectTimeoutMs: number;
+  private readonly sseIdleTimeoutMs: number;
+  private readonly backoff: Backoff;
+  private readonly tracker: PositionTracker;
+  private readonly desired = new Set<string>();
+  private waiters: Waiter[] = [];
+
+  private st: ConnectionState = 'closed';
+  private conn: Conn | null = null;
+  /** Bumped by every attempt and by close(): stale async work checks it. */
+  private gen = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private livenessTimer: ReturnType<typeof setInterval> | null = null;
+  private attempts = 0;
+  private wsFailStreak = 0;
+  /** SSE worked last time: keep using it until it fails to open. */
+  private preferSse = false;
+  private sseOpenFailures = 0;
+  /** SSE only, no channels: nothing to open until something is subscribed. */
+  private idle = false;
+  private sseRestartQueued = false;
+  private sseCursor: { key: string; id: string } | null = null;
+  private route: Route | null = null;
+  private routeStale = true;
+  private reqSeq = 0;
+  private welcome: WelcomeEvent | null = null;
+  private readonly counters: ClientStats = { received: 0, delivered: 0, duplicates: 0, unwanted: 0, granted: 0 };
+
+  constructor(private readonly options: FanoutClientOptions) {
+    super();
+    const o = options;
+    const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
+    const base = (o.url ?? (o.routerUrl ? undefined : origin))?.replace(/\/+$/, '').replace(/\/v1\/ws$/, '');
+    if (base === undefined && !o.routerUrl) throw new TypeError('FanoutClient needs a url (the gateway base URL) or a routerUrl');
+    if (base !== undefined && !/^(https?|wss?):\/\//.test(base)) throw new TypeError(`url must start with http://, https://, ws:// or wss://, not ${JSON.stringify(base)}`);
+    this.wsBase = base === undefined ? null : base.replace(/^http/, 'ws');
+    this.httpBase = base === undefined ? null : base.replace(/^ws/, 'http');
+
+    this.WebSocketCtor = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+    const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
+    this.fetchFn = o.fetch ?? (globalFetch ? (globalFetch.bind(globalThis) as FetchLike) : undefined);
+    this.EventSourceCtor = o.EventSource ?? (this.fetchFn ? undefined : (globalThis as { EventSource?: EventSourceCtor }).EventSource);
+    const wanted = o.transports ?? ['websocket', 'sse'];
+    for (const t of wanted) if (t !== 'websocket' && t !== 'sse') throw new TypeError(`unknown transport ${JSON.stringify(t)}; use 'websocket' and/or 'sse'`);
+    this.transports = wanted.filter((t) => (t === 'websocket' ? this.WebSocketCtor !== undefined : this.EventSourceCtor !== undefined || this.fetchFn !== undefined));
+    if (this.transports.length === 0) {
+      throw new TypeError('no usable transport: pass a WebSocket class (in Node 20: the `ws` package), or allow SSE where fetch or EventSource exists');
+    }
+    if (o.routerUrl && !this.fetchFn) throw new TypeError('routerUrl needs fetch');
+
+    const c = o.credits;
+    if (c !== undefined && c !== 'auto' && c !== 'unlimited' && !(Number.isInteger(c) && c >= 0 && c <= MAX_CREDIT_GRANT)) {
+      throw new TypeError(`credits must be 'auto', 'unlimited' or an integer 0..${MAX_CREDIT_GRANT}`);
+    }
+    this.creditsMode = c;
+    this.creditWindow = o.creditWindow ?? 1000;
+    if (!Number.isInteger(this.creditWindow) || this.creditWindow < 2 || this.creditWindow > MAX_CREDIT_GRANT) throw new TypeError(`creditWindow must be an integer 2..${MAX_CREDIT_GRANT}`);
+    this.wsFailuresBeforeSse = Math.max(1, o.wsFailuresBeforeSse ?? 3);
+    this.connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
+    this.sseIdleTimeoutMs = o.sseIdleTimeoutMs ?? 75_000;
+    this.backoff = new Backoff(o.backoff, o.random ?? Math.random);
+    this.tracker = new PositionTracker();
+    if (o.positions) this.tracker.load(o.positions);
+    if (o.channels) {
+      this.validate(o.channels);
+      for (const ch of o.channels) this.desired.add(ch);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Public API
+
+  get state(): ConnectionState {
+    return this.st;
+  }
+
+  /** The transport of the current connection, if any. */
+  get transport(): TransportKind | null {
+    return this.conn?.kind ?? null;
+  }
+
+  /** What the gateway said in its last welcome frame. */
+  get server(): WelcomeEvent | null {
+    return this.welcome;
+  }
+
+  /** The channels the client wants (subscribed, or to be subscribed on the next connection). */
+  get channels(): string[] {
+    return [...this.desired];
+  }
+
+  get stats(): Readonly<ClientStats> {
+    return { ...this.counters };
+  }
+
+  /** Last position per channel: what the client resumes from. Save it to resume across page loads. */
+  positions(): Record<string, string> {
+    return this.tracker.snapshot();
+  }
+
+  /** Opens the connection (and keeps it open until `close()` or a terminal close code). */
+  connect(): this {
+    if (this.st !== 'closed') return this;
+    this.backoff.reset();
+    this.wsFailStreak = 0;
+    this.attempts = 0;
+    this.setState('connecting', {});
+    void this.attempt();
+    return this;
+  }
+
+  /**
+   * Subscribes to channels (`ns:name` or `ns:*`). Resolves once the gateway confirmed all of them,
+   * on this connection or the next; rejects with a FanoutClientError if it refused them (they are
+   * then dropped). Throws a TypeError for names that are not channels.
+   */
+  subscribe(channels: string | string[]): Promise<void> {
+    const list = this.validate(typeof channels === 'string' ? [channels] : channels);
+    const added = list.filter((ch) => !this.desired.has(ch));
+    for (const ch of list) this.desired.add(ch);
+    const conn = this.conn;
+    const remaining = new Set(list.filter((ch) => !(conn?.welcomed && conn.active.has(ch))));
+    const p =
+      remaining.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            this.waiters.push({ remaining, resolve, reject });
+          });
+    // Not awaiting it must not crash Node with an unhandled rejection; awaiting still sees it.
+    p.catch(noop);
+    if (conn?.welcomed && conn.kind === 'websocket') this.sendSubscribe(conn, list);
+    else if (conn && conn.kind === 'sse' && added.length > 0) this.restartSse();
+    else if (this.idle && this.st !== 'closed') {
+      this.idle = false;
+      void this.attempt();
+    }
+    return p;
+  }
+
+  /** Unsubscribes; messages of these channels still in flight are not delivered. Forgets their positions. */
+  unsubscribe(channels: string | string[]): void {
+    const list = this.validate(typeof channels === 'string' ? [channels] : channels).filter((ch) => this.desired.has(ch));
+    if (list.length === 0) return;
+    for (const ch of list) {
+      this.desired.delete(ch);
+      if (isPattern(ch)) {
+        const ns = namespaceOf(ch);
+        for (const known of Object.keys(this.tracker.snapshot())) if (namespaceOf(known) === ns && !this.desired.has(known)) this.tracker.delete(known);
+      } else if (!this.desired.has(`${namespaceOf(ch)}:*`)) {
+        this.tracker.delete(ch);
+      }
+    }
+    for (const w of [...this.waiters]) {
+      for (const ch of list) w.remaining.delete(ch);
+      if (w.remaining.size === 0) this.settle(w, null);
+    }
+    const conn = this.conn;
+    if (conn?.welcomed && conn.kind === 'websocket') {
+      const live = list.filter((ch) => conn.active.has(ch) || conn.inflight.has(ch));
+      for (let i = 0; i < live.length; i += MAX_CHANNELS_PER_FRAME) {
+        const chunk = live.slice(i, i + MAX_CHANNELS_PER_FRAME);
+        const id = ++this.reqSeq;
+        conn.requests.set(id, { op: 'unsubscribe', channels: chunk, withPositions: [] });
+        conn.transport.send(JSON.stringify({ op: 'unsubscribe', id, channels: chunk }));
+      }
+      for (const ch of live) {
+        conn.active.delete(ch);
+        conn.inflight.delete(ch);
+      }
+    } else if (conn?.kind === 'sse') {
+      this.restartSse();
+    }
+  }
+
+  /**
+   * Grants the gateway `n` more messages on the current connection (WebSocket only). Returns false
+   * when there is no open WebSocket connection: every new connection starts with `credits` again.
+   */
+  grant(n: number): boolean {
+    if (!Number.isInteger(n) || n < 1) throw new TypeError('grant(n) takes a positive integer');
+    const conn = this.conn;
+    if (!conn?.welcomed || !conn.transport.canSend) return false;
+    for (let left = n; left > 0; left -= MAX_CREDIT_GRANT) {
+      const k = Math.min(left, MAX_CREDIT_GRANT);
+      if (!conn.transport.send(JSON.stringify({ op: 'credit', n: k }))) return false;
+      this.counters.granted += k;
+    }
+    return true;
+  }
+
+  /** Closes the connection and stops reconnecting. `connect()` opens it again, resuming from positions. */
+  close(): void {
+    this.gen++;
+    this.clearRetry();
+    this.stopLiveness();
+    this.idle = false;
+    const conn = this.conn;
+    this.conn = null;
+    conn?.transport.close(1000, 'client closed');
+    for (const w of [...this.waiters]) this.settle(w, new FanoutClientError('closed', 'the client was closed before the gateway confirmed the subscription'));
+    if (this.st !== 'closed') this.setState('closed', { reason: 'closed by the client' });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Connecting
+
+  private async attempt(): Promise<void> {
+    this.retryTimer = null;
+    const gen = ++this.gen;
+    if (this.options.routerUrl && (this.route === null || this.routeStale)) {
+      try {
+        const user = this.options.user ?? (typeof this.options.token === 'string' ? tokenSubject(this.options.token) : null);
+        if (!user) throw new Error('no user to route: pass `user`, or a token with a `sub`');
+        this.route = await lookupRoute(this.fetchFn!, this.options.routerUrl, user, this.options.region, this.connectTimeoutMs);
+        this.routeStale = false;
+      } catch (err) {
+        if (gen !== this.gen || this.st === 'closed') return;
+        this.emit('error', { code: 'router_unavailable', message: (err as Error).message, fatal: false });
+        this.scheduleRetry(undefined, {});
+        return;
+      }
+      if (gen !== this.gen || this.st === 'closed') return;
+    }
+    let token: string | undefined;
+    if (typeof this.options.token === 'function') {
+      try {
+        token = await this.options.token();
+      } catch (err) {
+        if (gen !== this.gen || this.st === 'closed') return;
+        this.emit('error', { code: 'token_unavailable', message: `the token function failed: ${(err as Error)?.message ?? String(err)}`, fatal: false });
+        this.scheduleRetry(undefined, {});
+        return;
+      }
+      if (gen !== this.gen || this.st === 'closed') return;
+    } else {
+      token = this.options.token;
+    }
+
+    const kind = this.chooseTransport();
+    if (kind === 'sse' && this.desired.size === 0) {
+      // SSE streams name their channels up front: wait for a subscribe.
+      this.idle = true;
+      return;
+    }
+    const channels = [...this.desired];
+    const channelsKey = [...channels].sort().join(',');
+    const { url, resumed } = kind === 'websocket' ? { url: this.wsUrl(token), resumed: [] } : this.sseUrl(token, channels, channelsKey);
+    this.attempts++;
+    this.emit('attempt', { attempt: this.attempts, transport: kind, url: redact(url) });
+    if (gen !== this.gen || this.st === 'closed') return; // a listener closed the client
+    const conn: Conn = {
+      kind,
+      transport: null as unknown as Transport,
+      opened: false,
+      welcomed: false,
+      openedAt: 0,
+      lastFrameAt: Date.now(),
+      heartbeatMs: DEFAULT_HEARTBEAT_MS,
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      active: new Set(),
+      inflight: new Set(kind === 'sse' ? channels : []),
+      requests: new Map(),
+      channelsKey,
+      resumed,
+      used: 0,
+      autoCredits: kind === 'websocket' && this.creditsMode === 'auto',
+      authError: null,
+    };
+    const handlers = {
+      open: () => this.onOpen(conn),
+      frame: (text: string, eventId: string | undefined) => this.onFrame(conn, text, eventId),
+      activity: () => {
+        conn.lastFrameAt = Date.now();
+      },
+      close: (info: TransportClose) => this.lost(conn, info),
+    };
+    this.conn = conn;
+    if (kind === 'websocket') conn.transport = new WebSocketTransport(this.WebSocketCtor!, url, handlers, this.connectTimeoutMs);
+    else if (this.EventSourceCtor) conn.transport = new EventSourceTransport(this.EventSourceCtor, url, handlers, this.connectTimeoutMs);
+    else conn.transport = new FetchSseTransport(this.fetchFn!, url, handlers, this.connectTimeoutMs);
+  }
+
+  private chooseTransport(): TransportKind {
+    const ws = this.transports.includes('websocket');
+    const sse = this.transports.includes('sse');
+    if (!ws) return 'sse';
+    if (!sse || this.desired.size === 0) return 'websocket';
+    return this.preferSse || this.wsFailStreak >= this.wsFailuresBeforeSse ? 'sse' : 'websocket';
+  }
+
+  private wsUrl(token: string | undefined): string {
+    const base = this.route ? this.route.ws_url : `${this.wsBase}/v1/ws`;
+    const q: string[] = [];
+    if (token) q.push(`token=${encodeURIComponent(token)}`);
+    const c = this.creditsMode;
+    if (c !== undefined) q.push(`credits=${c === 'auto' ? this.creditWindow : c}`);
+    return q.length === 0 ? base : `${base}${base.includes('?') ? '&' : '?'}${q.join('&')}`;
+  }
+
+  private sseUrl(token: string | undefined, channels: string[], key: string): { url: string; resumed: string[] } {
+    const base = `${this.route ? this.route.url.replace(/\/+$/, '') : this.httpBase}/v1/sse`;
+    const q = [`channels=${channels.map(encodeURIComponent).join(',')}`];
+    if (token) q.push(`token=${encodeURIComponent(token)}`);
+    // The stream's own last event id when the channel set is the same; else one built from positions.
+    const cursor = this.sseCursor && this.sseCursor.key === key ? this.sseCursor.id : cursorFromPositions(channels, this.tracker);
+    if (cursor) q.push(`cursor=${encodeURIComponent(cursor)}`);
+    const resumed = cursor ? channels.filter((ch) => !isPattern(ch) && this.tracker.has(ch)) : [];
+    return { url: `${base}?${q.join('&')}`, resumed };
+  }
+
+  private onOpen(conn: Conn): void {
+    if (conn !== this.conn) return;
+    conn.opened = true;
+    conn.lastFrameAt = Date.now();
+    if (conn.kind === 'websocket') {
+      this.wsFailStreak = 0;
+      this.preferSse = false;
+    } else {
+      this.preferSse = true;
+      this.sseOpenFailures = 0;
+    }
+    this.startLiveness(conn);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Frames
+
+  private onFrame(conn: Conn, text: string, eventId: string | undefined): void {
+    if (conn !== this.conn) return;
+    conn.lastFrameAt = Date.now();
+    let f: WireFrame;
+    try {
+      f = JSON.parse(text) as WireFrame;
+    } catch {
+      return;
+    }
+    if (typeof f !== 'object' || f === null) return;
+    switch (f.t) {
+      case 'msg':
+        this.onMessage(conn, f);
+        break;
+      case 'welcome':
+        this.onWelcome(conn, f);
+        break;
+      case 'subscribed':
+        this.onSubscribed(conn, f);
+        break;
+      case 'unsubscribed':
+        if (typeof f.id === 'number') conn.requests.delete(f.id);
+        if (Array.isArray(f.channels)) this.emit('unsubscribed', { channels: f.channels.filter((c): c is string => typeof c === 'string') });
+        break;
+      case 'error':
+        this.onError(conn, f);
+        break;
+      case 'reconnect':
+        this.onReconnect(conn, f);
+        return;
+      case 'reset':
+        this.onReset(f);
+        break;
+      case 'gap':
+        if (typeof f.ch === 'string' && this.wants(f.ch)) {
+          this.emit('gap', { channel: f.ch, from: String(f.from ?? ''), to: String(f.to ?? ''), count: Number(f.count ?? 0) });
+        }
+        break;
+      case 'close': {
+        // SSE: the gateway ends the stream with the close code a WebSocket would have seen.
+        const code = typeof f.code === 'number' ? f.code : ABNORMAL_CLOSURE;
+        this.lost(conn, { code, reason: typeof f.reason === 'string' ? f.reason : '', opened: true });
+        return;
+      }
+      default:
+      // pong, credits, and frames this client does not know yet
+    }
+    if (eventId !== undefined && conn.kind === 'sse' && conn === this.conn) this.sseCursor = { key: conn.channelsKey, id: eventId };
+  }
+
+  private onMessage(conn: Conn, f: WireFrame): void {
+    this.counters.received++;
+    const ch = f.ch;
+    if (typeof ch === 'string') {
+      if (!this.wants(ch)) {
+        this.counters.unwanted++;
+      } else if (!this.tracker.accept(ch, f.pos)) {
+        this.counters.duplicates++;
+      } else {
+        this.counters.delivered++;
+        this.emit('message', { channel: ch, data: f.data, id: String(f.id ?? ''), position: typeof f.pos === 'string' ? f.pos : '', ts: typeof f.ts === 'number' ? f.ts : 0 });
+      }
+    }
+    // Every msg used a credit, duplicate or not; grant them back once half the window is used.
+    if (conn.autoCredits && conn === this.conn) {
+      conn.used++;
+      if (conn.used >= Math.floor(this.creditWindow / 2) && conn.transport.send(JSON.stringify({ op: 'credit', n: conn.used }))) {
+        this.counters.granted += conn.used;
+        conn.used = 0;
+      }
+    }
+  }
+
+  private onWelcome(conn: Conn, f: WireFrame): void {
+    conn.welcomed = true;
+    conn.openedAt = Date.now();
+    if (typeof f.heartbeat_s === 'number' && f.heartbeat_s > 0) conn.heartbeatMs = f.heartbeat_s * 1000;
+    if (typeof f.max_frame_bytes === 'number' && f.max_frame_bytes >= 256) conn.maxFrameBytes = f.max_frame_bytes;
+    const credits = f.credits === 'unlimited' ? 'unlimited' : typeof f.credits === 'number' ? f.credits : 'unlimited';
+    if (credits === 'unlimited') conn.autoCredits = false;
+    this.attempts = 0;
+    this.welcome = {
+      node: String(f.node ?? ''),
+      region: String(f.region ?? ''),
+      heartbeatS: conn.heartbeatMs / 1000,
+      maxFrameBytes: conn.maxFrameBytes,
+      user: typeof f.user === 'string' ? f.user : null,
+      credits,
+      transport: conn.kind,
+    };
+    this.emit('welcome', this.welcome);
+    if (conn !== this.conn) return;
+    this.setState('open', { transport: conn.kind });
+    if (conn !== this.conn) return;
+    // WebSocket: (re)subscribe everything, with positions. SSE subscribed with its URL.
+    if (conn.kind === 'websocket') this.sendSubscribe(conn, [...this.desired]);
+  }
+
+  /** Sends subscribe frames for the channels not yet subscribed on `conn`: at most 100 channels and maxFrameBytes per frame. */
+  private sendSubscribe(conn: Conn, channels: string[]): void {
+    const todo = channels.filter((ch) => !conn.active.has(ch) && !conn.inflight.has(ch));
+    if (todo.length === 0) return;
+    const frameFor = (chunk: string[], id: number) => {
+      const positions: Record<string, string> = {};
+      for (const ch of chunk) {
+        const p = isPattern(ch) ? undefined : this.tracker.get(ch);
+        if (p !== undefined) positions[ch] = p;
+      }
+      const withPositions = Object.keys(positions);
+      return { withPositions, text: JSON.stringify({ op: 'subscribe', id, channels: chunk, ...(withPositions.length > 0 ? { positions } : {}) }) };
+    };
+    const flush = (chunk: string[]) => {
+      const id = ++this.reqSeq;
+      const { text, withPositions } = frameFor(chunk, id);
+      conn.requests.set(id, { op: 'subscribe', channels: chunk, withPositions });
+      for (const ch of chunk) conn.inflight.add(ch);
+      conn.transport.send(text);
+    };
+    const probeId = this.reqSeq + 1_000_000; // as long as any id we will use: sizes are upper bounds
+    let chunk: string[] = [];
+    for (const ch of todo) {
+      const next = [...chunk, ch];
+      if (chunk.length > 0 && (next.length > MAX_CHANNELS_PER_FRAME || frameFor(next, probeId).text.length > conn.maxFrameBytes)) {
+        flush(chunk);
+        chunk = [ch];
+      } else {
+        chunk = next;
+      }
+    }
+    if (chunk.length > 0) flush(chunk);
+  }
+
+  private onSubscribed(conn: Conn, f: WireFrame): void {
+    const channels = Array.isArray(f.channels) ? f.channels.filter((c): c is string => typeof c === 'string') : [];
+    const req = typeof f.id === 'number' ? conn.requests.get(f.id) : undefined;
+    if (typeof f.id === 'number') conn.requests.delete(f.id);
+    for (const ch of channels) {
+      conn.inflight.delete(ch);
+      if (this.desired.has(ch)) conn.active.add(ch);
+    }
+    for (const w of [...this.waiters]) {
+      for (const ch of channels) w.remaining.delete(ch);
+      if (w.remaining.size === 0) this.settle(w, null);
+    }
+    const resumed = conn.kind === 'sse' ? conn.resumed.filter((ch) => channels.includes(ch)) : (req?.withPositions ?? []);
+    this.emit('subscribed', { channels, resumed });
+  }
+
+  private onError(conn: Conn, f: WireFrame): void {
+    const code = typeof f.code === 'string' ? f.code : 'unknown';
+    const message = typeof f.message === 'string' ? f.message : '';
+    const req = typeof f.id === 'number' ? conn.requests.get(f.id) : undefined;
+    if (req) conn.requests.delete(f.id as number);
+    if (code.startsWith('token_') && req === undefined) {
+      // The gateway closes with 4501 right after; reported once, with the close.
+      conn.authError = { code, message };
+      return;
+    }
+    if (code === 'wrong_gateway') {
+      this.routeStale = true;
+      this.emit('error', { code, message, fatal: false });
+      this.lost(conn, { code: CLOSE_CODES.REBALANCE, reason: 'wrong gateway', opened: true });
+      return;
+    }
+    if (req?.op === 'subscribe') {
+      for (const ch of req.channels) conn.inflight.delete(ch);
+      if (code === 'invalid_position' && req.withPositions.length > 0) {
+        // The gateway does not take these positions: resume those channels live instead.
+        for (const ch of req.withPositions) this.tracker.delete(ch);
+        this.emit('error', { code, message, fatal: false, channels: req.withPositions });
+        this.sendSubscribe(conn, req.channels.filter((ch) => this.desired.has(ch)));
+        return;
+      }
+      const dropped = req.channels.filter((ch) => this.desired.has(ch));
+      for (const ch of dropped) this.desired.delete(ch);
+      const err = new FanoutClientError(code, message, dropped);
+      for (const w of [...this.waiters]) if (dropped.some((ch) => w.remaining.has(ch))) this.settle(w, err);
+      this.emit('error', { code, message, fatal: false, channels: dropped });
+      return;
+    }
+    this.emit('error', { code, message, fatal: false });
+  }
+
+  private onReconnect(conn: Conn, f: WireFrame): void {
+    const reason = typeof f.reason === 'string' ? f.reason : 'unspecified';
+    const asked = Number(f.delay_ms);
+    const delayMs = Number.isFinite(asked) && asked >= 0 ? Math.min(Math.round(asked), MAX_SERVER_DELAY_MS) : undefined;
+    if (reason === 'rebalance') this.routeStale = true;
+    this.emit('reconnect', { reason, delayMs: delayMs ?? -1 });
+    if (conn !== this.conn) return;
+    this.lost(conn, { code: 1000, reason: `gateway asked to reconnect (${reason})`, opened: true }, delayMs);
+  }
+
+  private onReset(f: WireFrame): void {
+    if (typeof f.ch !== 'string') return;
+    const position = typeof f.position === 'string' ? f.position : typeof f.pos === 'string' ? f.pos : null;
+    // Live messages follow the reset: continue from the gateway's newest position, or from nothing.
+    if (position !== null && isValidPosition(position)) this.tracker.set(f.ch, position);
+    else this.tracker.delete(f.ch);
+    this.sseCursor = null;
+    if (this.wants(f.ch)) this.emit('reset', { channel: f.ch, reason: typeof f.reason === 'string' ? f.reason : 'unspecified', position });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Losing a connection
+
+  /** The connection ended (or is being ended): decide whether and when to try again. */
+  private lost(conn: Conn, info: TransportClose, serverDelayMs?: number): void {
+    if (conn !== this.conn) return;
+    this.conn = null;
+    this.stopLiveness();
+    conn.transport.close(1000, 'reconnecting');
+    this.backoff.connectionEnded(conn.welcomed ? Date.now() - conn.openedAt : 0);
+
+    let fatal: { code: string; message: string } | null = null;
+    let delay = serverDelayMs;
+    let countsAsFailure = !info.opened;
+    if (isTerminalCloseCode(info.code)) {
+      const why = conn.authError ?? { code: closeCodeName(info.code), message: info.reason || `closed with code ${info.code}` };
+      fatal = { code: why.code, message: why.message };
+    } else if (info.httpStatus !== undefined) {
+      const status = info.httpStatus;
+      const ecode = info.error?.code;
+      const emsg = info.error?.message ?? info.reason;
+      if (status === 410 || ecode === 'cursor_expired' || ecode === 'invalid_position') {
+        // The stream cannot resume from where we were: say so per channel, and start live.
+        this.sseCursor = null;
+        for (const ch of this.desired) {
+          if (isPattern(ch)) continue;
+          const had = this.tracker.has(ch);
+          this.tracker.delete(ch);
+          if (had) this.emit('reset', { channel: ch, reason: ecode ?? 'cursor_expired', position: null });
+        }
+        delay = 0;
+        countsAsFailure = false;
+      } else if (status === 400 || status === 401 || status === 403) {
+        fatal = { code: ecode ?? 'sse_refused', message: emsg };
+      } else if (status === 404) {
+        // No SSE here: back to WebSocket.
+        this.preferSse = false;
+        this.wsFailStreak = 0;
+        countsAsFailure = false;
+      } else if (ecode === 'wrong_gateway') {
+        // SSE works; the route is stale.
+        this.routeStale = true;
+        countsAsFailure = false;
+        this.emit('error', { code: ecode, message: emsg, fatal: false });
+      }
+    }
+    if (info.code === CLOSE_CODES.REBALANCE) this.routeStale = true;
+    if (countsAsFailure) {
+      if (conn.kind === 'websocket') {
+        this.wsFailStreak++;
+      } else {
+        this.preferSse = false;
+        this.wsFailStreak = 0;
+        // An EventSource cannot tell an expired cursor from a network error: after two refusals, resume without it.
+        if (++this.sseOpenFailures >= 2 && conn.transport instanceof EventSourceTransport) this.sseCursor = null;
+      }
+      if (this.options.routerUrl) this.routeStale = true;
+    }
+
+    this.emit('disconnect', { code: info.code, reason: info.reason, transport: conn.kind, opened: info.opened, willReconnect: fatal === null });
+    if (this.conn !== null || this.st === 'closed') return; // a listener reconnected or closed
+    if (!fatal && conn.authError) {
+      // A token check that failed for a reason that passes (close 4003: the key set was unreachable).
+      this.emit('error', { ...conn.authError, fatal: false, closeCode: info.code });
+      if (this.conn !== null || (this.st as ConnectionState) === 'closed') return;
+    }
+    if (fatal) {
+      this.emit('error', { ...fatal, fatal: true, closeCode: info.code });
+      for (const w of [...this.waiters]) this.settle(w, new FanoutClientError(fatal.code, fatal.message));
+      if ((this.st as ConnectionState) !== 'closed') this.setState('closed', { code: info.code, reason: info.reason || fatal.message, transport: conn.kind });
+      return;
+    }
+    this.scheduleRetry(delay, { code: info.code, reason: info.reason, transport: conn.kind });
+  }
+
+  private scheduleRetry(serverDelayMs: number | undefined, ctx: { code?: number; reason?: string; transport?: TransportKind }): void {
+    this.clearRetry();
+    let delayMs: number;
+    if (serverDelayMs !== undefined) {
+      delayMs = serverDelayMs;
+      this.backoff.skip();
+    } else {
+      delayMs = this.backoff.next();
+    }
+    const retryAt = Date.now() + delayMs;
+    this.retryTimer = setTimeout(() => void this.attempt(), delayMs);
+    this.setState('reconnecting', { ...ctx, delayMs, retryAt }, true);
+  }
+
+  private restartSse(): void {
+    if (this.sseRestartQueued) return;
+    this.sseRestartQueued = true;
+    // Several subscribe/unsubscribe calls in one turn make one new stream.
+    queueMicrotask(() => {
+      this.sseRestartQueued = false;
+      const conn = this.conn;
+      if (!conn || conn.kind !== 'sse' || this.st === 'closed') return;
+      if ([...this.desired].sort().join(',') === conn.channelsKey) return;
+      this.conn = null;
+      this.stopLiveness();
+      conn.transport.close();
+      this.clearRetry();
+      this.setState('reconnecting', { reason: 'changing channels', transport: 'sse', delayMs: 0, retryAt: Date.now() }, true);
+      void this.attempt();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Liveness: a dead network often never reports a close.
+
+  private startLiveness(conn: Conn): void {
+    this.stopLiveness();
+    if (!conn.transport.seesHeartbeats) return;
+    const t = setInterval(() => {
+      if (conn !== this.conn) return this.stopLiveness();
+      const quiet = Date.now() - conn.lastFrameAt;
+      const deadAfter = conn.kind === 'websocket' ? conn.heartbeatMs * 1.5 : this.sseIdleTimeoutMs;
+      if (quiet > deadAfter) {
+        this.lost(conn, { code: ABNORMAL_CLOSURE, reason: `nothing from the gateway for ${Math.round(quiet / 1000)} s`, opened: conn.opened });
+      } else if (conn.kind === 'websocket' && conn.welcomed && quiet > conn.heartbeatMs / 2) {
+        conn.transport.send(JSON.stringify({ op: 'ping' }));
+      }
+    }, 1000);
+    (t as { unref?: () => void }).unref?.();
+    this.livenessTimer = t;
+  }
+
+  private stopLiveness(): void {
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private wants(channel: string): boolean {
+    return this.desired.has(channel) || this.desired.has(`${namespaceOf(channel)}:*`);
+  }
+
+  private validate(channels: unknown): string[] {
+    if (!Array.isArray(channels)) throw new TypeError('channels must be a channel name or an array of them');
+    for (const ch of channels) {
+      if (!isSubscribable(ch)) throw new TypeError(`${JSON.stringify(String(ch).slice(0, 80))} is not a channel: "<namespace>:<name>" (namespace [a-z][a-z0-9-]{0,31}, name [A-Za-z0-9._=@-]{1,200}) or "<namespace>:*"`);
+    }
+    return [...new Set(channels as string[])];
+  }
+
+  private settle(w: Waiter, err: Error | null): void {
+    const i = this.waiters.indexOf(w);
+    if (i >= 0) this.waiters.splice(i, 1);
+    if (err) w.reject(err);
+    else w.resolve();
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private setState(state: ConnectionState, ctx: Partial<Omit<StateEvent, 'state' | 'previous' | 'attempt'>>, always = false): void {
+    const previous = this.st;
+    if (previous === state && !always) return;
+    this.st = state;
+    this.emit('state', { state, previous, transport: ctx.transport ?? this.conn?.kind ?? null, attempt: this.backoff.attempt, ...ctx });
+  }
+}
+
+function closeCodeName(code: number): string {
+  if (code === CLOSE_CODES.UNAUTHORIZED) return 'unauthorized';
+  if (code === CLOSE_CODES.PROTOCOL_VIOLATION) return 'protocol_violation';
+  return 'closed_by_server';
+}
+
+function redact(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/, '$1…');
+}

@@ -1,0 +1,57 @@
+/**
+ * A TCP proxy on a fixed loopback port that forwards new connections to the current target port,
+ * standing in for a load balancer: a replacement gateway can take over the address a client uses.
+ * route(null) refuses new connections (accepts, then closes them: the gateway is "gone").
+ */
+import { connect, createServer, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  port: number;
+  url: string;
+  route(port: number | null): void;
+  /** Cuts every open connection (a network failure: no close frame). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(target: number | null): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const state = { target };
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    if (state.target === null) return void client.destroy();
+    const upstream = connect(state.target, '127.0.0.1');
+    sockets.add(upstream);
+    const kill = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(upstream);
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', kill);
+      s.on('close', kill);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+  return {
+    port: address.port,
+    url: `http://127.0.0.1:${address.port}`,
+    route(port) {
+      state.target = port;
+    },
+    cut() {
+      for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
