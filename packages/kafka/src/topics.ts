@@ -20,17 +20,21 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], logger: Log
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length > 0) {
-      try {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, replicationFactor: -1, configEntries: s.configEntries ?? [] })),
-        });
-        logger.info({ topics: missing.map((s) => `${s.topic}/${s.numPartitions}`) }, 'created topics');
-      } catch (err) {
-        // Another service created them at the same moment: that is fine.
-        const errors = (err as { errors?: { type?: string }[] }).errors ?? [];
-        if (errors.length === 0 || !errors.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw err;
-      }
+      // Retried: a broker that has just started may not host the new partitions' leaders yet
+      // ("does not host this topic-partition") while createTopics waits for them.
+      await withRetry(async () => {
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, replicationFactor: -1, configEntries: s.configEntries ?? [] })),
+          });
+          logger.info({ topics: missing.map((s) => `${s.topic}/${s.numPartitions}`) }, 'created topics');
+        } catch (err) {
+          // Another service (or an earlier attempt) created them: that is fine.
+          const errors = (err as { errors?: { type?: string }[] }).errors ?? [];
+          if (errors.length === 0 || !errors.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw err;
+        }
+      }, 10);
     }
     const meta = await withRetry(() => admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }));
     const counts = new Map<string, number>();
