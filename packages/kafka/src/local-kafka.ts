@@ -27,7 +27,7 @@ export class BrokerUnavailableError extends Error {
 const HOW_TO_POINT = 'Or point at an existing broker instead: KAFKA_BROKERS=host:9092 (comma-separated for several).';
 
 export function cacheDir(): string {
-  return process.env.FANOUT_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fanout');
+  return process.env.FANOUT_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'fanout');
 }
 
 function hasCommand(cmd: string, args: string[]): boolean {

@@ -23,6 +23,7 @@ export const ERRORS = {
   no_owner: { status: 503, retriable: true, message: 'No live gateway owns that user\'s partition right now (none running, or a rebalance in progress); retry after a short backoff.' },
   // Server side
   kafka_unavailable: { status: 503, retriable: true, message: 'Kafka did not acknowledge the write; some events of the request may have been written. Retry with the same event ids, so that consumers can recognize repeats by id.' },
+  replay_unavailable: { status: 503, retriable: true, message: 'The messages after this cursor could not be read back from Kafka just now; retry shortly with the same cursor.' },
   not_ready: { status: 503, retriable: true, message: 'The service is starting or draining; retry shortly.' },
   internal: { status: 500, retriable: true, message: 'Unexpected error; retry, and report it if it persists.' },
   // WebSocket protocol (sent in error frames; the connection stays open)
@@ -40,6 +41,17 @@ export const ERRORS = {
   token_required: { status: 401, retriable: false, message: 'This needs a connect token: pass it as ?token=<JWT> (or Authorization: Bearer <JWT>).' },
   token_invalid: { status: 401, retriable: false, message: 'The connect token is malformed, unsigned, signed with a disallowed algorithm or by an unknown key; get a new token.' },
   token_expired: { status: 401, retriable: false, message: 'The connect token has expired; get a new token and reconnect.' },
+  // Webhooks
+  endpoint_not_found: { status: 404, retriable: false, message: 'No webhook endpoint has that id; list them with GET /v1/endpoints.' },
+  invalid_endpoint: { status: 400, retriable: false, message: 'The endpoint is malformed: send {"url": "https://...", "channels": ["<channel>" | "<namespace>:*" | "*"]} and optional fields; see docs/webhooks.md.' },
+  invalid_webhook_url: { status: 400, retriable: false, message: 'The endpoint URL must be an absolute http(s) URL of at most 2048 characters, without credentials or fragment, whose host resolves.' },
+  webhook_url_forbidden: { status: 400, retriable: false, message: 'The endpoint URL points to a loopback, link-local, private or reserved address; use a public address (operators can allow ranges with FANOUT_ALLOWED_TARGETS).' },
+  endpoint_disabled: { status: 409, retriable: false, message: 'The endpoint is disabled; enable it with POST /v1/endpoints/<id>/enable first.' },
+  too_many_endpoints: { status: 409, retriable: false, message: 'The registry holds the configured maximum of endpoints; delete unused ones first.' },
+  inbound_source_unknown: { status: 404, retriable: false, message: 'No inbound webhook source of that name is configured; see FANOUT_INBOUND_WEBHOOKS in docs/webhooks.md.' },
+  inbound_headers_missing: { status: 400, retriable: false, message: 'Send the Standard Webhooks headers webhook-id, webhook-timestamp and webhook-signature; nothing was published.' },
+  inbound_signature_invalid: { status: 400, retriable: false, message: 'No signature in webhook-signature matches the body under this source\'s secret; nothing was published.' },
+  inbound_timestamp_out_of_tolerance: { status: 400, retriable: false, message: 'webhook-timestamp is too far from the server\'s clock; nothing was published. Sign again with the current time.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

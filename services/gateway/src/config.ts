@@ -95,7 +95,11 @@ export type GatewayConfig = typeof GATEWAY_DEFAULTS;
 
 function arg(name: string, argv: string[]): string | undefined {
   const i = argv.indexOf(`--${name}`);
-  if (i >= 0) return argv[i + 1];
+  if (i >= 0) {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new ConfigError(`--${name}`, 'needs a value');
+    return v;
+  }
   const eq = argv.find((a) => a.startsWith(`--${name}=`));
   return eq?.slice(name.length + 3);
 }
@@ -111,7 +115,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...overrides });
   const brokers = resolveBrokers(c.brokers);
   if (!/^[a-z0-9-]{1,32}$/.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
-  if (!Number.isInteger(c.port) || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
   if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
   if (c.drainDelayMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
@@ -148,6 +152,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   if (c.initialCredits === 'unlimited' && !c.allowUnlimitedCredits) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number when FANOUT_ALLOW_UNLIMITED_CREDITS is false');
   if (c.memoryLowWater <= 0 || c.memoryLowWater >= 1) throw new ConfigError('FANOUT_MEMORY_LOW_WATER', 'must be a fraction between 0 and 1');
   if (c.queueMaxBytes > c.memoryBudgetBytes) throw new ConfigError('FANOUT_QUEUE_MAX_BYTES', 'must not exceed FANOUT_MEMORY_BUDGET_BYTES (one slow client must not pause Kafka for everyone)');
+  if (!['conflate', 'drop', 'disconnect'].includes(c.defaultQueuePolicy)) throw new ConfigError('FANOUT_DEFAULT_QUEUE_POLICY', 'must be conflate, drop or disconnect');
   try {
     new QueuePolicies(c.queuePolicies, c.defaultQueuePolicy);
   } catch (err) {

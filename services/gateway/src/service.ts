@@ -96,14 +96,14 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     {
       kind: 'broadcast',
       windows: new ChannelWindows(windowLimits),
-      replay: new ReplayReader({ ...replayOpts, topic: config.topicBroadcast }),
+      replay: new ReplayReader({ ...replayOpts, topic: config.topicBroadcast, usersTopic: false }),
       partitions: () => broadcast?.partitionCount ?? 1,
       owns: () => true,
     },
     {
       kind: 'users',
       windows: new ChannelWindows(windowLimits),
-      replay: new ReplayReader({ ...replayOpts, topic: config.topicUsers }),
+      replay: new ReplayReader({ ...replayOpts, topic: config.topicUsers, usersTopic: true }),
       partitions: () => users?.partitionCount ?? 1,
       owns: (p) => users?.owns(p) ?? false,
     },
@@ -201,7 +201,10 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     url,
     logger: log,
     onEvent: deliver('users'),
-    onSkippedOffset: (partition, offset) => streams.users.windows.noteOffset(partition, offset),
+    onSkippedOffset: (partition, offset) => {
+      metrics.skipped.inc();
+      streams.users.windows.noteOffset(partition, offset);
+    },
     onCrash: (err) => crashed('users', err),
     onAssignment: (gained, lost) => {
       metrics.rebalances.inc();
@@ -227,7 +230,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     replayMaxOffsets: config.replayMaxOffsets,
     permissions,
     tokens,
-    accepting: () => !health.isDraining,
+    accepting: () => health.ready,
   };
   attachWebSocket(app, {
     path: '/v1/ws',
@@ -235,7 +238,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxPayloadBytes: config.maxPayloadBytes,
     maxFrameBytes: config.maxFrameBytes,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
-    accepting: () => !health.isDraining,
+    accepting: () => health.ready,
     session,
   });
   const sse = attachSse(app, { ...pull, session, heartbeatMs: config.sseHeartbeatMs });
@@ -268,6 +271,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         logger: log,
         jitterMs: config.drainJitterMs,
         delayMs: config.drainDelayMs,
+        leaveGroups: () => users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
         closeResources: async () => {
           budget.stop();
           clearInterval(windowTimer);
@@ -278,7 +282,6 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
           (app as unknown as { close?: () => void }).close?.();
           await Promise.all([
             broadcast!.stop().catch((err: unknown) => log.warn({ err }, 'broadcast consumer did not stop cleanly')),
-            users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
             group.stop().catch(() => {}),
           ]);
         },

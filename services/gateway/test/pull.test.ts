@@ -131,8 +131,13 @@ describe('ETag polling', () => {
     const same = await get('/v1/latest?channel=news:etag', { 'if-none-match': first.etag });
     expect(same.status).toBe(304);
     expect(await same.text()).toBe('');
-    const hist = await get('/v1/history?channel=news:etag', { 'if-none-match': first.etag });
+    const histFirst = await get('/v1/history?channel=news:etag');
+    expect(histFirst.status).toBe(200);
+    const histEtag = histFirst.headers.get('etag')!;
+    const hist = await get('/v1/history?channel=news:etag', { 'if-none-match': histEtag });
     expect(hist.status).toBe(304);
+    // The same position with other parameters is another representation, with its own ETag.
+    expect((await get('/v1/history?channel=news:etag&limit=5', { 'if-none-match': histEtag })).status).toBe(200);
     await pub.publish({ channel: 'news:etag', data: { v: 2 } });
     const changed = await waitFor(async () => {
       const r = await get('/v1/latest?channel=news:etag', { 'if-none-match': first.etag });

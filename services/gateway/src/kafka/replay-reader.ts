@@ -35,6 +35,8 @@ export interface ReplayReaderOptions {
   maxConcurrent: number;
   /** Longest a read may take, in ms. */
   timeoutMs: number;
+  /** Records of the users topic name their channel by key as `user:<key>` when they lack the header. */
+  usersTopic: boolean;
 }
 
 export class ReplayReader {
@@ -90,7 +92,7 @@ export class ReplayReader {
                 const offset = Number(m.offset);
                 if (offset <= after) continue;
                 if (offset > upTo) break;
-                const event = fromRecord(m, partition, false);
+                const event = fromRecord(m, partition, this.o.usersTopic);
                 if (event && event.channel === channel) out.push({ event, offset });
               }
               const last = Number(batch.messages.at(-1)?.offset ?? -1);

@@ -14,12 +14,18 @@ export interface DrainOptions {
   logger: Logger;
   jitterMs: number;
   delayMs: number;
+  /**
+   * Runs as soon as readiness fails: leaving the region's consumer group now lets the rebalance
+   * (and the router) move this gateway's user partitions while its clients are reconnecting.
+   */
+  leaveGroups(): Promise<void>;
   /** Stops Kafka consumers, closes the listen socket. */
   closeResources(): Promise<void>;
 }
 
 export async function drain(o: DrainOptions): Promise<void> {
   o.health.drain();
+  const leaving = o.leaveGroups();
   const count = o.hub.connections.size;
   o.logger.info({ connections: count, jitter_ms: o.jitterMs, delay_ms: o.delayMs }, 'draining: sending reconnect frames');
   for (const c of o.hub.connections) {
@@ -29,6 +35,7 @@ export async function drain(o: DrainOptions): Promise<void> {
   const deadline = Date.now() + o.delayMs;
   while (o.hub.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const c of [...o.hub.connections]) c.closeWith(CLOSE.SERVICE_RESTART.code, CLOSE.SERVICE_RESTART.reason);
+  await leaving;
   await o.closeResources();
   o.logger.info({ connections: count }, 'drained');
 }

@@ -12,9 +12,10 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { FanoutError, formatPosition } from '@fanout/protocol';
 import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
 
-function etagFor(deps: PullDeps, channel: string): string {
+/** Names the channel's newest position, and for history the request's since/limit (the representation depends on them). */
+function etagFor(deps: PullDeps, channel: string, variant = ''): string {
   const latest = deps.streams.for(channel).windows.latest(channel);
-  return `W/"${latest ? latest.position : 'none'}"`;
+  return `W/"${latest ? latest.position : 'none'}${variant}"`;
 }
 
 function matches(ifNoneMatch: string, etag: string): boolean {
@@ -36,9 +37,9 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
       const stream = deps.streams.for(channel);
       const partition = deps.streams.partitionOf(channel);
       if (!stream.owns(partition)) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
-      const etag = etagFor(deps, channel);
-      if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
       const since = info.query.get('since');
+      const etag = etagFor(deps, channel, `;${since ?? ''};${limit}`);
+      if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
       if (since === null) {
         const all = stream.windows.all(channel).slice(-limit);
         const cursor = formatPosition({ epoch: deps.epoch, partition, offset: stream.windows.lastOffset(partition) ?? -1 });

@@ -8,6 +8,7 @@ import { ERRORS, FanoutError, isValidChannel, parsePosition, formatPosition, typ
 import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier } from '@fanout/auth';
 import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
 import type { Streams } from '../delivery/streams.js';
+import { ReplayUnavailableError } from '../kafka/replay-reader.js';
 
 export interface PullDeps {
   streams: Streams;
@@ -61,7 +62,8 @@ export class Reply {
     if (this.aborted || this.done) return;
     this.done = true;
     this.res.cork(() => {
-      this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache');
+      // Pull endpoints are read by browser apps on other origins; auth is a token, not a cookie.
+      this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').writeHeader('access-control-expose-headers', 'etag');
       for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
       this.res.end(body);
     });
@@ -71,7 +73,7 @@ export class Reply {
     if (this.aborted || this.done) return;
     this.done = true;
     this.res.cork(() => {
-      this.res.writeStatus('304 Not Modified').writeHeader('etag', etag).writeHeader('cache-control', 'no-cache').endWithoutBody();
+      this.res.writeStatus('304 Not Modified').writeHeader('etag', etag).writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').endWithoutBody();
     });
   }
 
@@ -81,7 +83,7 @@ export class Reply {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
@@ -158,7 +160,9 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
       return cut(events.map((r) => deps.factory.make(r.event, partition, r.offset, now)), cover.upTo);
     },
     (err: unknown) => {
-      throw new FanoutError('cursor_expired', `The messages after this cursor could not be read back: ${(err as Error).message}.`);
+      // Gone from Kafka (retention) is final; a failed or slow read is worth retrying.
+      if (err instanceof ReplayUnavailableError && err.reason === 'beyond_retention') throw new FanoutError('cursor_expired', `The messages after this cursor are no longer in Kafka: ${err.message}.`);
+      throw new FanoutError('replay_unavailable', `${ERRORS.replay_unavailable.message} (${(err as Error).message})`);
     },
   );
 }

@@ -18,6 +18,7 @@ import type { Outgoing } from '../delivery/outgoing.js';
 import { authorize, paramError, readRequest, Reply, type PullDeps } from './http-common.js';
 
 const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
 
 /** Encodes the positions a stream has reached as one cursor (the SSE event id). */
 export function encodeCursor(positions: Map<string, string>, channels: string[]): string {
@@ -77,14 +78,14 @@ class SseSink implements Sink {
       this.positions.set(item.channel, item.position);
       ok = this.res.write(`id: ${encodeCursor(this.positions, this.channels)}\n`) && ok;
     }
-    if (frame.indexOf(NEWLINE) < 0) {
+    if (frame.indexOf(NEWLINE) < 0 && frame.indexOf(CARRIAGE_RETURN) < 0) {
       ok = this.res.write('data: ') && ok;
       ok = this.res.write(frame) && ok;
       ok = this.res.write('\n\n') && ok;
     } else {
       // Multi-line data (JSON pretty-printed by a foreign producer) becomes several data: lines,
       // which the client joins with newlines: the frame arrives unchanged.
-      ok = this.res.write(frame.toString().split('\n').map((l) => `data: ${l}\n`).join('') + '\n') && ok;
+      ok = this.res.write(frame.toString().split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('') + '\n') && ok;
     }
     if (!ok) this.backpressured = true;
     return ok ? WriteResult.Ok : WriteResult.Backpressure;
@@ -143,12 +144,18 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
       const cursor = info.lastEventId || info.query.get('cursor') || '';
       const positions = cursor ? decodeCursor(cursor, channels) : {};
       const principal = await authorize(o, info.token, channels);
+      // A user channel this gateway does not own would leave an idle stream: refuse it up front.
+      for (const c of channels) {
+        if (parseNamespacePattern(c) === null && o.streams.for(c) === o.streams.users && !o.streams.users.owns(o.streams.partitionOf(c))) {
+          throw new FanoutError('wrong_gateway', o.ownerHint(c));
+        }
+      }
       if (reply.aborted) return;
       reply.done = true;
       const sink = new SseSink(res, channels, positions);
       let conn: Connection | null = null;
       res.cork(() => {
-        res.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream; charset=utf-8').writeHeader('cache-control', 'no-cache').writeHeader('x-accel-buffering', 'no');
+        res.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream; charset=utf-8').writeHeader('cache-control', 'no-cache').writeHeader('x-accel-buffering', 'no').writeHeader('access-control-allow-origin', '*');
         // Tells EventSource how long to wait before it reconnects on its own (ms).
         res.write('retry: 2000\n\n');
       });

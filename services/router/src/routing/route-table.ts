@@ -42,7 +42,9 @@ export class RouteTable {
   }
 
   async start(): Promise<void> {
-    await this.refreshPartitions();
+    // The users topic may not exist yet (no publisher or gateway has run): lookups answer
+    // no_owner until it does, and the count is refreshed every 10 s.
+    await this.refreshPartitions().catch((err: unknown) => this.o.logger.warn({ err, topic: this.o.topic }, 'users topic not readable yet'));
     this.metaTimer = setInterval(() => void this.refreshPartitions().catch(() => {}), 10_000);
     this.metaTimer.unref();
     await Promise.all([...this.views.values()].map((v) => v.start()));
@@ -52,7 +54,7 @@ export class RouteTable {
     const admin = this.o.kafka.admin();
     await admin.connect();
     try {
-      const meta = await withRetry(() => admin.fetchTopicMetadata({ topics: [this.o.topic] }));
+      const meta = await withRetry(() => admin.fetchTopicMetadata({ topics: [this.o.topic] }), 3);
       this.partitions = meta.topics[0]?.partitions.length ?? 0;
     } finally {
       await admin.disconnect();
@@ -74,7 +76,7 @@ export class RouteTable {
     const s = view.snapshot;
     const owner = s.owners.get(partition);
     if (!owner) {
-      const why = s.members.length === 0 ? `region ${region} has no live gateway` : `partition ${partition} has no owner in region ${region} now (group ${s.state})`;
+      const why = s.members.length === 0 && s.state !== 'PreparingRebalance' && s.state !== 'CompletingRebalance' ? `region ${region} has no live gateway` : `partition ${partition} has no owner in region ${region} now (group ${s.state})`;
       throw new FanoutError('no_owner', `No gateway to route to: ${why}. Retry after a short backoff.`);
     }
     return { user, region, partition, node: owner.node, url: owner.url, ws_url: owner.url.replace(/^http/, 'ws') + '/v1/ws', generation: s.generation };

@@ -1,0 +1,3 @@
+export { ApiKeys } from './api-keys.js';
+export { readRawBody, readJsonBody, requireJsonContentType, parseJson } from './body.js';
+export { sendJson, sendError, asFanoutError } from './respond.js';

@@ -1,0 +1,20 @@
+import type { ServerResponse } from 'node:http';
+import { FanoutError } from '@fanout/protocol';
+
+/** Answers with a JSON body, never cached. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+/** Any error as `{"error": {"code", "message", "retriable"}}` with its code's status; unknown errors are `internal`. */
+export function asFanoutError(err: unknown): FanoutError {
+  return err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+}
+
+export function sendError(res: ServerResponse, err: unknown): FanoutError {
+  const e = asFanoutError(err);
+  sendJson(res, e.status, e.toJSON());
+  return e;
+}
