@@ -29,6 +29,9 @@ export const MARKET_DATA_DEFAULTS = {
   logIntervalS: 5,
   /** Seed for the price model; 0 picks a random one. */
   seed: 0,
+  /** HTTP listen host and port for /metrics, /healthz and /readyz; port 0 picks a free one. */
+  host: '127.0.0.1',
+  port: 9100,
 };
 
 export type MarketDataConfig = typeof MARKET_DATA_DEFAULTS;

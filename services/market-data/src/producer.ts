@@ -11,11 +11,13 @@
  * unreachable Kafka cannot grow memory without limit.
  */
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { EventInput } from '@fanout/protocol';
-import { createLogger, type Logger } from '@fanout/observability';
+import { Health, createLogger, type Logger } from '@fanout/observability';
 import { PublisherClient } from '@fanout/publisher';
 import { PriceModel, seededRng, type Tick } from './ticks.js';
 import { marketDataConfig, PRICES_NAMESPACE, type MarketDataConfig } from './config.js';
+import { marketDataServer } from './http.js';
 
 /** What the producer needs from a publisher; `PublisherClient` fits. */
 export interface TickPublisher {
@@ -207,6 +209,8 @@ export interface RunningMarketData {
   config: Readonly<MarketDataConfig>;
   producer: TickProducer;
   publisher: PublisherClient;
+  /** Port of /metrics, /healthz, /readyz. */
+  port: number;
   /** Idempotent: stops the ticks, waits for acknowledgements (bounded), disconnects. */
   shutdown(): Promise<void>;
 }
@@ -236,11 +240,20 @@ export async function startMarketData(overrides: Partial<MarketDataConfig> = {},
     seed: config.seed,
   });
   producer.start();
+  const health = new Health([]);
+  const server = marketDataServer(producer.stats, health);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
   let stopping: Promise<void> | null = null;
   const shutdown = () =>
     (stopping ??= (async () => {
+      health.drain();
+      server.close();
+      server.closeAllConnections();
       await producer.stop();
       await publisher.disconnect().catch((err: unknown) => log.warn({ err }, 'kafka producer did not disconnect cleanly'));
     })());
-  return { config, producer, publisher, shutdown };
+  return { config, producer, publisher, port: (server.address() as AddressInfo).port, shutdown };
 }

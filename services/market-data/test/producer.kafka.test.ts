@@ -27,9 +27,12 @@ describe('market-data producer (real Kafka)', () => {
   it('publishes ticks to prices:<SYMBOL> at about the set rate, with the record headers', async () => {
     const symbols = ['AAPL', 'MSFT', 'GOOG', 'BRK.B', 'F'];
     const rate = 200;
-    const md = await startMarketData({ brokers: brokers(), ...topics, symbols, rate, logIntervalS: 60, seed: 1234 }, logger);
+    const md = await startMarketData({ brokers: brokers(), ...topics, symbols, rate, logIntervalS: 60, seed: 1234, port: 0 }, logger);
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, 1000));
+    const metrics = await (await fetch(`http://127.0.0.1:${md.port}/metrics`)).text();
+    expect(metrics).toMatch(/fanout_market_data_ticks_acknowledged_total\{[^}]*\} [1-9]/);
+    expect((await fetch(`http://127.0.0.1:${md.port}/readyz`)).status).toBe(200);
     await md.shutdown();
     const seconds = (performance.now() - t0) / 1000;
     const { published, acknowledged, failed, skipped } = md.producer.stats;
