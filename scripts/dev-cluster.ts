@@ -1,11 +1,11 @@
 /**
  * `npm start`: the whole cluster on one machine, for development and demos.
  *
- * Kafka (KAFKA_BROKERS, or a local KRaft broker from Maven jars), the publisher, the router, two
+ * Kafka (KAFKA_BROKERS, or a local KRaft broker from Maven jars), the publisher, the router, the webhook dispatcher, two
  * regions with one gateway each, and the market-data producer, each as its own process. Prints the URLs; Ctrl-C
  * drains every service (SIGTERM) and stops Kafka.
  *
- * Ports: FANOUT_DEV_PUBLISHER_PORT (8080), FANOUT_DEV_ROUTER_PORT (8090), FANOUT_DEV_GATEWAY_PORTS
+ * Ports: FANOUT_DEV_PUBLISHER_PORT (8080), FANOUT_DEV_ROUTER_PORT (8090), FANOUT_DEV_DISPATCHER_PORT (8070), FANOUT_DEV_GATEWAY_PORTS
  * (9001,9002), FANOUT_DEV_KAFKA_PORT (9092). Connect tokens are signed with FANOUT_DEV_TOKEN_SECRET.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -116,6 +116,8 @@ async function main(): Promise<void> {
   run('publisher', 'services/publisher/src/main.ts', { ...common, FANOUT_PORT: String(publisherPort), FANOUT_API_KEYS: API_KEY });
   await waitReady('publisher', `http://127.0.0.1:${publisherPort}/readyz`);
   run('router', 'services/router/src/main.ts', { ...common, FANOUT_PORT: String(routerPort), FANOUT_REGIONS: 'eu,us' });
+  const dispatcherPort = await portOrFree(Number(process.env.FANOUT_DEV_DISPATCHER_PORT ?? 8070));
+  run('dispatcher', 'services/dispatcher/src/main.ts', { ...common, FANOUT_PORT: String(dispatcherPort), FANOUT_API_KEYS: API_KEY, FANOUT_ALLOWED_TARGETS: '127.0.0.0/8,::1/128' });
   run('gateway-eu', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(euPort) }, ['--region', 'eu', '--node', 'gw-eu-0']);
   run('gateway-us', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(usPort) }, ['--region', 'us', '--node', 'gw-us-0']);
   await Promise.all([waitReady('gateway-eu', `http://127.0.0.1:${euPort}/readyz`), waitReady('gateway-us', `http://127.0.0.1:${usPort}/readyz`)]);
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
   WebSocket         ws://127.0.0.1:${euPort}/v1/ws   ws://127.0.0.1:${usPort}/v1/ws
   Publish API       http://127.0.0.1:${publisherPort}/v1/publish   (API key: ${API_KEY})
   Router            ${routerUrl}/   (status page)   ${routerUrl}/v1/route?user=42&region=eu
+  Webhooks API      http://127.0.0.1:${dispatcherPort}/v1/endpoints   (API key: ${API_KEY}; loopback receivers allowed; docs/webhooks.md)
   Connect token     ${await signConnectToken(TOKEN_SECRET, { sub: '42', channels: ['*'], ttlS: 24 * 3600 })}
                     (user 42, 24 h; append ?token=... to the WebSocket or SSE URL to read user:42)
   Metrics           http://127.0.0.1:${publisherPort}/metrics  ${routerUrl}/metrics  http://127.0.0.1:${euPort}/metrics  http://127.0.0.1:${usPort}/metrics

@@ -1,4 +1,5 @@
 import { loadConfig, resolveBrokers, ConfigError } from '@fanout/observability';
+import { parseInboundSources, MAX_INBOUND_TOLERANCE_S } from './http/inbound-webhooks.js';
 
 /** Publisher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. apiKeys -> FANOUT_API_KEYS). */
 export const PUBLISHER_DEFAULTS = {
@@ -28,6 +29,14 @@ export const PUBLISHER_DEFAULTS = {
   streamEpoch: '1',
   /** How long SIGTERM waits for in-flight requests, in milliseconds. */
   shutdownGraceMs: 10_000,
+  /** Inbound webhook sources (POST /v1/inbound/<source>), JSON: {"<source>": {"channel": "<channel>", "secrets": ["whsec_..."]}}; empty: none. */
+  inboundWebhooks: '',
+  /** Largest difference between webhook-timestamp and this clock, in seconds (1 to 300). */
+  inboundToleranceS: 300,
+  /** A webhook-id seen again within this window is acknowledged and not published again, in ms (24 h; per publisher instance). */
+  inboundDedupeWindowMs: 86_400_000,
+  /** Most webhook ids remembered for the dedupe window (the oldest are forgotten first). */
+  inboundDedupeMaxIds: 100_000,
 };
 
 export type PublisherConfig = typeof PUBLISHER_DEFAULTS;
@@ -41,5 +50,12 @@ export function publisherConfig(overrides: Partial<PublisherConfig> = {}): Reado
   if (!Number.isInteger(c.broadcastPartitions) || c.broadcastPartitions < 1) throw new ConfigError('FANOUT_BROADCAST_PARTITIONS', 'must be a positive integer');
   if (!Number.isInteger(c.userPartitions) || c.userPartitions < 1) throw new ConfigError('FANOUT_USER_PARTITIONS', 'must be a positive integer');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
+  try {
+    parseInboundSources(c.inboundWebhooks);
+  } catch (err) {
+    throw new ConfigError('FANOUT_INBOUND_WEBHOOKS', (err as Error).message);
+  }
+  if (!Number.isInteger(c.inboundToleranceS) || c.inboundToleranceS < 1 || c.inboundToleranceS > MAX_INBOUND_TOLERANCE_S) throw new ConfigError('FANOUT_INBOUND_TOLERANCE_S', `must be an integer from 1 to ${MAX_INBOUND_TOLERANCE_S}`);
+  if (!Number.isInteger(c.inboundDedupeMaxIds) || c.inboundDedupeMaxIds < 1) throw new ConfigError('FANOUT_INBOUND_DEDUPE_MAX_IDS', 'must be a positive integer');
   return Object.freeze({ ...c, brokers });
 }

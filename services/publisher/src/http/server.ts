@@ -3,6 +3,7 @@
  *
  * - `POST /v1/publish`        one event `{"channel", "data", "id"?}` -> `{"id","channel","position","partition","offset"}`
  * - `POST /v1/publish/batch`  `{"events": [...]}` -> `{"results": [...]}`; all are validated before any is written
+ * - `POST /v1/inbound/<source>` a signed Standard Webhooks request, published to the source's channel (inbound-webhooks.ts)
  * - `GET /healthz`, `GET /readyz`, `GET /metrics`
  *
  * Errors are `{"error": {"code", "message", "retriable"}}` with the code's HTTP status.
@@ -11,11 +12,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import { FanoutError, validateEvent } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
+import { ApiKeys, readJsonBody } from '@fanout/http-api';
+import { InboundWebhooks, parseInboundSources } from './inbound-webhooks.js';
 import type { PublisherClient } from '../producer/publisher-client.js';
 import type { PublisherConfig } from '../config.js';
 import type { publisherMetrics } from '../metrics.js';
-import { ApiKeys } from './auth.js';
-import { readJsonBody } from './body.js';
 
 export interface PublishApiDeps {
   config: Readonly<PublisherConfig>;
@@ -36,6 +37,19 @@ export function createPublishServer(deps: PublishApiDeps): Server {
   const { config, client, logger, health, registry, metrics } = deps;
   const keys = new ApiKeys(config.apiKeys);
   const log = logger.child({ module: 'http' });
+  const inbound = new InboundWebhooks({
+    sources: parseInboundSources(config.inboundWebhooks),
+    toleranceS: config.inboundToleranceS,
+    dedupeWindowMs: config.inboundDedupeWindowMs,
+    dedupeMaxIds: config.inboundDedupeMaxIds,
+    maxBodyBytes: config.maxBodyBytes,
+    maxEventBytes: config.maxEventBytes,
+    client,
+    registry,
+    logger,
+    ready: () => !health.isDraining && client.isConnected,
+    onAnswered: (code) => metrics.requests.inc({ route: '/v1/inbound', code }),
+  });
 
   async function publishOne(req: IncomingMessage): Promise<unknown> {
     const body = await readJsonBody(req, config.maxBodyBytes);
@@ -74,6 +88,8 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       });
       return;
     }
+    // Inbound webhooks authenticate by their signature, not an API key (inbound-webhooks.ts).
+    if (url.startsWith('/v1/inbound/')) return void inbound.handle(req, res, url.slice('/v1/inbound/'.length));
     const route = routes[url];
     const started = process.hrtime.bigint();
     const fail = (err: unknown) => {
