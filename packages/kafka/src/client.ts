@@ -1,7 +1,7 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '@fanout/observability';
 
-const RETRIABLE_NOISE = /rebalanc|coordinator is (loading|not available)|not the (leader|coordinator|correct coordinator)|member id is not valid|generation id|Topic creation errors/i;
+const RETRIABLE_NOISE = /rebalanc|does not host this topic-partition|coordinator is (loading|not available)|not the (leader|coordinator|correct coordinator)|member id is not valid|generation id|Topic creation errors/i;
 
 /** Bridges kafkajs' logs into pino (DESIGN: kafkajs logs through `logCreator`). */
 function pinoLogCreator(logger: Logger) {
