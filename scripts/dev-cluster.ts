@@ -121,7 +121,8 @@ async function main(): Promise<void> {
   run('gateway-eu', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(euPort) }, ['--region', 'eu', '--node', 'gw-eu-0']);
   run('gateway-us', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(usPort) }, ['--region', 'us', '--node', 'gw-us-0']);
   await Promise.all([waitReady('gateway-eu', `http://127.0.0.1:${euPort}/readyz`), waitReady('gateway-us', `http://127.0.0.1:${usPort}/readyz`)]);
-  run('market-data', 'services/market-data/src/main.ts', { ...common, FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info' });
+  const marketDataPort = await portOrFree(Number(process.env.FANOUT_DEV_MARKET_DATA_PORT ?? 9100));
+  run('market-data', 'services/market-data/src/main.ts', { ...common, FANOUT_PORT: String(marketDataPort), FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info' });
 
   console.log(`
   fanout is running (Ctrl-C stops everything)
