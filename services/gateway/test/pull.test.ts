@@ -147,6 +147,13 @@ describe('ETag polling', () => {
     expect(((await changed.json()) as { message: { data: unknown } }).message.data).toEqual({ v: 2 });
   });
 
+  it('answers a CORS preflight, and carries allow-origin on answers', async () => {
+    const pre = await fetch(gw.url + '/v1/history?channel=news:etag', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-headers': 'if-none-match' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-headers')).toContain('if-none-match');
+    expect((await get('/v1/latest?channel=news:etag')).headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   it('gives the history since a position', async () => {
     const sent = await pub.publishBatch([10, 11, 12, 13].map((i) => ({ channel: 'news:hist', data: i })));
     const got = await waitFor(async () => {

@@ -242,10 +242,16 @@ export async function startMarketData(overrides: Partial<MarketDataConfig> = {},
   producer.start();
   const health = new Health([]);
   const server = marketDataServer(producer.stats, health);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    await producer.stop();
+    await publisher.disconnect().catch(() => {});
+    throw new Error(`market data could not listen on ${config.host}:${config.port} (FANOUT_PORT): ${(err as Error).message}`);
+  }
   let stopping: Promise<void> | null = null;
   const shutdown = () =>
     (stopping ??= (async () => {

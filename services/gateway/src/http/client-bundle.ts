@@ -67,7 +67,7 @@ export function attachClientBundle(app: TemplatedApp, path = '/fanout-client.js'
       (err: unknown) => {
         if (aborted) return;
         res.cork(() => {
-          res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify({ error: { code: 'internal', message: `The client bundle could not be built: ${(err as Error).message}`, retriable: false } }));
+          res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify({ error: { code: 'internal', message: `The client bundle could not be built: ${(err as Error).message}`, retriable: true } }));
         });
       },
     );

@@ -46,6 +46,19 @@ export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; regi
       });
     }
   }
+  // CORS preflight for the pull endpoints (a browser app on another origin sends Authorization or
+  // If-None-Match); the answers themselves carry access-control-allow-origin.
+  app.options('/*', (res) => {
+    res.cork(() => {
+      res
+        .writeStatus('204 No Content')
+        .writeHeader('access-control-allow-origin', '*')
+        .writeHeader('access-control-allow-methods', 'GET, OPTIONS')
+        .writeHeader('access-control-allow-headers', 'authorization, if-none-match, last-event-id, content-type')
+        .writeHeader('access-control-max-age', '600')
+        .endWithoutBody();
+    });
+  });
   app.any('/*', (res, req) => {
     json(res, '404 Not Found', { error: { code: 'not_found', message: `No route ${req.getMethod().toUpperCase()} ${req.getUrl().slice(0, 100)}; WebSocket clients connect to /v1/ws.`, retriable: false } });
   });

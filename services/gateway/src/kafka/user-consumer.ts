@@ -139,6 +139,9 @@ export class UserConsumer {
   }
 
   async stop(): Promise<void> {
+    // Leaving the group gives up every partition: stop serving them and reporting them.
+    this.owned.clear();
+    this.assigned.clear();
     await this.consumer?.disconnect();
   }
 }

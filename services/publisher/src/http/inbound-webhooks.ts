@@ -68,11 +68,13 @@ export function parseInboundSources(json: string): Map<string, InboundSource> {
   return out;
 }
 
-const EVENT_ID_OK = /^[A-Za-z0-9.:-]{1,80}$/;
+/** The event id grammar (packages/protocol/src/events.ts): the whole `<source>:<id>` must fit it. */
+const EVENT_ID_OK = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** `<source>:<webhook-id>`, or `<source>:sha-<40 hex of SHA-256>` when the id has other characters or is long. */
 export function inboundEventId(source: string, webhookId: string): string {
-  if (EVENT_ID_OK.test(webhookId)) return `${source}:${webhookId}`;
+  const plain = `${source}:${webhookId}`;
+  if (EVENT_ID_OK.test(plain)) return plain;
   return `${source}:sha-${createHash('sha256').update(webhookId).digest('hex').slice(0, 40)}`;
 }
 

@@ -96,7 +96,7 @@ export class PublisherClient {
     return this.connected;
   }
 
-  /** Validates one event and publishes it; throws FanoutError on bad input (nothing is written). */
+  /** Validates one event and publishes it; bad input rejects with a FanoutError (nothing is written). */
   publish(input: EventInput): Promise<PublishedEvent> {
     try {
       return this.enqueue([validateEvent(input, this.maxEventBytes)])[0]!;
@@ -105,7 +105,7 @@ export class PublisherClient {
     }
   }
 
-  /** Validates every event first; if any is bad, throws and writes none of them. */
+  /** Validates every event first; if any is bad, rejects and writes none of them. */
   publishBatch(inputs: EventInput[]): Promise<PublishedEvent[]> {
     try {
       return Promise.all(this.enqueue(inputs.map((e, i) => validateEvent(e, this.maxEventBytes, i))));
