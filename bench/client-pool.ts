@@ -1,0 +1,142 @@
+/**
+ * The benchmark's WebSocket clients (npm `ws`, no compression), all subscribed to one channel.
+ *
+ * Receiving is kept cheap: a `msg` frame is recognised by its first bytes and counted; while
+ * latency is being measured, the envelope's `"ts":` is found with indexOf and its digits read in
+ * place (no JSON.parse), and the latency goes into a 1 ms histogram.
+ *
+ * A ClientPool lives in the bench process, or in one client worker process (client-worker.ts)
+ * when the clients are split across two processes; ClientSide is what bench/fanout.ts talks to
+ * either way.
+ */
+import WebSocket from 'ws';
+
+export const MAX_LAT_MS = 60_000;
+const TS_NEEDLE = Buffer.from('"ts":');
+
+export interface SideStats {
+  received: number;
+  /** Clients whose count since mark() differs from the expected one. */
+  short: number;
+  /** Sparse latency histogram: [ms, count]. */
+  latency: [number, number][];
+  closes: Record<string, number>;
+}
+
+export class ClientPool {
+  readonly sockets: WebSocket[] = [];
+  /** `msg` frames received, all clients. */
+  received = 0;
+  perClient: Uint32Array;
+  private marked: Uint32Array;
+  /** Latency histogram, 1 ms buckets (the envelope's ts has 1 ms resolution). */
+  latency = new Float64Array(MAX_LAT_MS + 1);
+  measuring = false;
+  closes = new Map<number, number>();
+
+  constructor(readonly n: number, readonly channel: string) {
+    this.perClient = new Uint32Array(n);
+    this.marked = new Uint32Array(n);
+  }
+
+  setMeasuring(on: boolean): void {
+    if (on) this.latency.fill(0);
+    this.measuring = on;
+  }
+
+  mark(): void {
+    this.marked = this.perClient.slice();
+  }
+
+  stats(expectedSinceMark: number): SideStats {
+    let short = 0;
+    for (let i = 0; i < this.n; i++) if (this.perClient[i]! - this.marked[i]! !== expectedSinceMark) short++;
+    const latency: [number, number][] = [];
+    for (let i = 0; i < this.latency.length; i++) if (this.latency[i]! > 0) latency.push([i, this.latency[i]!]);
+    return { received: this.received, short, latency, closes: Object.fromEntries(this.closes) };
+  }
+
+  private connectOne(url: string, i: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+      this.sockets.push(ws);
+      let subscribed = false;
+      const timer = setTimeout(() => reject(new Error(`client ${i}: no 'subscribed' within 20 s`)), 20_000);
+      ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })));
+      ws.on('message', (data: Buffer) => {
+        // `{"t":"msg",...`: byte 6 is the m of msg. Counting is all most frames cost here.
+        if (data[6] === 0x6d && data[2] === 0x74) {
+          this.received++;
+          this.perClient[i]!++;
+          if (this.measuring) {
+            const at = data.indexOf(TS_NEEDLE);
+            if (at >= 0) {
+              let ts = 0;
+              for (let k = at + 5; k < data.length; k++) {
+                const d = data[k]! - 48;
+                if (d < 0 || d > 9) break;
+                ts = ts * 10 + d;
+              }
+              const lat = Date.now() - ts;
+              this.latency[lat < 0 ? 0 : lat > MAX_LAT_MS ? MAX_LAT_MS : lat]!++;
+            }
+          }
+          return;
+        }
+        if (!subscribed) {
+          const f = JSON.parse(data.toString()) as { t?: string };
+          if (f.t === 'subscribed') {
+            subscribed = true;
+            clearTimeout(timer);
+            resolve();
+          } else if (f.t === 'error') {
+            clearTimeout(timer);
+            reject(new Error(`client ${i}: ${data.toString()}`));
+          }
+        }
+      });
+      ws.on('close', (code) => {
+        this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+        if (!subscribed) {
+          clearTimeout(timer);
+          reject(new Error(`client ${i}: closed (${code}) before subscribing`));
+        }
+      });
+      ws.on('error', (err) => {
+        if (!subscribed) {
+          clearTimeout(timer);
+          reject(err);
+        }
+      });
+    });
+  }
+
+  /** Opens the connections `parallel` at a time; each is subscribed when this resolves. */
+  async connect(url: string, parallel: number): Promise<void> {
+    for (let base = 0; base < this.n; base += parallel) {
+      const batch: Promise<void>[] = [];
+      for (let i = base; i < Math.min(this.n, base + parallel); i++) batch.push(this.connectOne(url, i));
+      await Promise.all(batch);
+    }
+  }
+
+  async close(): Promise<void> {
+    const closed = this.sockets.filter((s) => s.readyState !== WebSocket.CLOSED).map((s) => new Promise<void>((r) => s.once('close', () => r())));
+    for (const s of this.sockets) s.terminate();
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))]);
+  }
+}
+
+/** Messages between bench/fanout.ts and bench/client-worker.ts (IPC). */
+export type ToWorker =
+  | { op: 'connect'; url: string; n: number; channel: string; parallel: number }
+  | { op: 'measure'; on: boolean }
+  | { op: 'mark' }
+  | { op: 'stats'; expected: number }
+  | { op: 'close' };
+
+export type FromWorker =
+  | { op: 'progress'; received: number }
+  | { op: 'ok' }
+  | { op: 'stats'; stats: SideStats }
+  | { op: 'error'; message: string };
