@@ -9,7 +9,17 @@
  * when the clients are split across two processes; ClientSide is what bench/fanout.ts talks to
  * either way.
  */
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
+
+/**
+ * Which client implementation (BENCH_CLIENT_IMPL): `raw` (default) is a minimal RFC 6455 client
+ * on a plain TCP socket (handshake, masked client frames, unmasked server frames, pong replies),
+ * about 4x cheaper per frame than `ws`, so that the load generator leaves CPU to the server on a
+ * small machine; `ws` is the npm `ws` client.
+ */
+const CLIENT_IMPL = process.env.BENCH_CLIENT_IMPL === 'ws' ? 'ws' : 'raw';
 
 export const MAX_LAT_MS = 60_000;
 const TS_NEEDLE = Buffer.from('"ts":');
@@ -56,7 +66,109 @@ export class ClientPool {
     return { received: this.received, short, latency, closes: Object.fromEntries(this.closes) };
   }
 
+  /** Counts one text frame from client `i`; true if it was a message (not a control answer). */
+  private onText(i: number, data: Buffer): boolean {
+    // `{"t":"msg",...`: byte 6 is the m of msg. Counting is all most frames cost here.
+    if (data[6] !== 0x6d || data[2] !== 0x74) return false;
+    this.received++;
+    this.perClient[i]!++;
+    if (this.measuring) {
+      const at = data.indexOf(TS_NEEDLE);
+      if (at >= 0) {
+        let ts = 0;
+        for (let k = at + 5; k < data.length; k++) {
+          const d = data[k]! - 48;
+          if (d < 0 || d > 9) break;
+          ts = ts * 10 + d;
+        }
+        const lat = Date.now() - ts;
+        this.latency[lat < 0 ? 0 : lat > MAX_LAT_MS ? MAX_LAT_MS : lat]!++;
+      }
+    }
+    return true;
+  }
+
+  private readonly rawSockets: Socket[] = [];
+
+  /** The raw client: one TCP socket, an HTTP upgrade, then frames parsed in place. */
+  private connectRaw(url: string, i: number): Promise<void> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      const sock = netConnect({ host: u.hostname, port: Number(u.port), noDelay: true });
+      this.rawSockets.push(sock);
+      let upgraded = false;
+      let subscribed = false;
+      let buf: Buffer = Buffer.alloc(0);
+      const timer = setTimeout(() => reject(new Error(`client ${i}: no 'subscribed' within 20 s`)), 20_000);
+      const fail = (err: Error) => {
+        if (!subscribed) {
+          clearTimeout(timer);
+          reject(err);
+        }
+      };
+      const sendFrame = (opcode: number, payload: Buffer) => {
+        // Client frames are masked (RFC 6455 5.3); payloads here are small (< 126 bytes).
+        const mask = randomBytes(4);
+        const head = Buffer.from([0x80 | opcode, 0x80 | payload.length]);
+        const body = Buffer.allocUnsafe(payload.length);
+        for (let k = 0; k < payload.length; k++) body[k] = payload[k]! ^ mask[k & 3]!;
+        sock.write(Buffer.concat([head, mask, body]));
+      };
+      sock.on('connect', () => {
+        sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      });
+      sock.on('data', (chunk: Buffer) => {
+        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+        if (!upgraded) {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          if (!buf.subarray(0, 12).toString().startsWith('HTTP/1.1 101')) return fail(new Error(`client ${i}: upgrade refused: ${buf.subarray(0, 60).toString()}`));
+          upgraded = true;
+          buf = buf.subarray(end + 4);
+          sendFrame(0x1, Buffer.from(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })));
+        }
+        let off = 0;
+        while (buf.length - off >= 2) {
+          const opcode = buf[off]! & 0x0f;
+          let len = buf[off + 1]! & 0x7f;
+          let hdr = 2;
+          if (len === 126) {
+            if (buf.length - off < 4) break;
+            len = buf.readUInt16BE(off + 2);
+            hdr = 4;
+          } else if (len === 127) {
+            if (buf.length - off < 10) break;
+            len = Number(buf.readBigUInt64BE(off + 2));
+            hdr = 10;
+          }
+          if (buf.length - off < hdr + len) break;
+          const payload = buf.subarray(off + hdr, off + hdr + len);
+          off += hdr + len;
+          if (opcode === 0x1) {
+            if (this.onText(i, payload) || subscribed) continue;
+            const f = JSON.parse(payload.toString()) as { t?: string };
+            if (f.t === 'subscribed') {
+              subscribed = true;
+              clearTimeout(timer);
+              resolve();
+            } else if (f.t === 'error') fail(new Error(`client ${i}: ${payload.toString()}`));
+          } else if (opcode === 0x9) {
+            sendFrame(0xa, Buffer.from(payload));
+          } else if (opcode === 0x8) {
+            const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+            this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+            sock.destroy();
+          }
+        }
+        buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+      });
+      sock.on('error', (err) => fail(err));
+      sock.on('close', () => fail(new Error(`client ${i}: closed before subscribing`)));
+    });
+  }
+
   private connectOne(url: string, i: number): Promise<void> {
+    if (CLIENT_IMPL === 'raw') return this.connectRaw(url, i);
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
       this.sockets.push(ws);
@@ -64,25 +176,7 @@ export class ClientPool {
       const timer = setTimeout(() => reject(new Error(`client ${i}: no 'subscribed' within 20 s`)), 20_000);
       ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })));
       ws.on('message', (data: Buffer) => {
-        // `{"t":"msg",...`: byte 6 is the m of msg. Counting is all most frames cost here.
-        if (data[6] === 0x6d && data[2] === 0x74) {
-          this.received++;
-          this.perClient[i]!++;
-          if (this.measuring) {
-            const at = data.indexOf(TS_NEEDLE);
-            if (at >= 0) {
-              let ts = 0;
-              for (let k = at + 5; k < data.length; k++) {
-                const d = data[k]! - 48;
-                if (d < 0 || d > 9) break;
-                ts = ts * 10 + d;
-              }
-              const lat = Date.now() - ts;
-              this.latency[lat < 0 ? 0 : lat > MAX_LAT_MS ? MAX_LAT_MS : lat]!++;
-            }
-          }
-          return;
-        }
+        if (this.onText(i, data)) return;
         if (!subscribed) {
           const f = JSON.parse(data.toString()) as { t?: string };
           if (f.t === 'subscribed') {
@@ -121,6 +215,7 @@ export class ClientPool {
   }
 
   async close(): Promise<void> {
+    for (const s of this.rawSockets) s.destroy();
     const closed = this.sockets.filter((s) => s.readyState !== WebSocket.CLOSED).map((s) => new Promise<void>((r) => s.once('close', () => r())));
     for (const s of this.sockets) s.terminate();
     await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))]);

@@ -14,7 +14,7 @@
  *
  * Parameters (flag, or env): --c / BENCH_C connections (2000), --m / BENCH_M burst messages (500),
  * --r / BENCH_R steady rate per s (100), --steady-s / BENCH_STEADY_S (10), --warmup / BENCH_WARMUP
- * (50), --baseline-steady / BENCH_BASELINE_STEADY (1; 0 skips the baseline's steady phase),
+ * (50), BENCH_CLIENT_IMPL (raw: minimal RFC 6455 clients on TCP sockets, default; ws: npm ws), --baseline-steady / BENCH_BASELINE_STEADY (1; 0 skips the baseline's steady phase),
  * --only / BENCH_ONLY (gateway|baseline|both), --clients / BENCH_CLIENTS (local: all clients in
  * this process, which also publishes; worker: all in one child process; split: half and half),
  * --connect-parallel / BENCH_CONNECT_PARALLEL (100), --wait-quiet-s / BENCH_WAIT_QUIET_S (0: before
@@ -622,7 +622,7 @@ function report(results: ServerResult[], brokerSource: string): void {
   out.push('');
   out.push(
     `fan-out benchmark: C=${P.connections} connections, burst M=${P.messages} x ${PAYLOAD_BYTES}-byte payloads (after ${P.warmup} warm-up), steady R=${P.rate}/s for ${P.steadyS} s; ` +
-      `clients: ${P.clients === 'local' ? 'in the bench process (with the publisher)' : P.clients === 'worker' ? 'in one worker process (publisher in the bench process)' : 'split between the bench process and one worker'}; Kafka: ${brokerSource}; ${process.platform}/${process.arch}, node ${process.version}, ${navigatorCores()} cores`,
+      `clients: ${P.clients === 'local' ? 'in the bench process (with the publisher)' : P.clients === 'worker' ? 'in one worker process (publisher in the bench process)' : 'split between the bench process and one worker'} (${process.env.BENCH_CLIENT_IMPL === 'ws' ? 'npm ws clients' : 'raw RFC 6455 clients'}); Kafka: ${brokerSource}; ${process.platform}/${process.arch}, node ${process.version}, ${navigatorCores()} cores`,
   );
   out.push('');
   out.push('Burst (server CPU = the server child process, utime+stime from /proc/<pid>/stat; machine = all cores busy, /proc/stat):');
