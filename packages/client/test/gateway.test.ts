@@ -12,7 +12,7 @@ import { signConnectToken } from '@fanout/auth';
 import { startGateway, type GatewayConfig, type RunningGateway } from '@fanout/gateway';
 import { backoffCeiling, FanoutClient, type FanoutClientEvents, type FanoutClientOptions, type WebSocketLike } from '@fanout/client';
 import { brokers, uniqueTopics } from '../../../test/helpers.js';
-import { startProxy, type TcpProxy } from './tcp-proxy.js';
+import { startProxy, type TcpProxy } from '../../../test/tcp-proxy.js';
 import { sleep, waitFor } from './fake-gateway.js';
 
 const topics = uniqueTopics('client');

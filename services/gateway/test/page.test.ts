@@ -9,17 +9,16 @@
  * that a replacement gateway can take over the address the page uses; a second proxy refuses
  * WebSocket upgrades, as some corporate proxies do, and the page falls back to SSE.
  */
-import { createServer, connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../../../test/browser.js';
 import { createLogger } from '@fanout/observability';
 import { PublisherClient } from '@fanout/publisher';
+import { startProxy, type TcpProxy } from '../../../test/tcp-proxy.js';
 import { brokers, uniqueTopics } from '../../../test/helpers.js';
 import { startGateway, type RunningGateway } from '../src/index.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const topics = uniqueTopics('page');
 const logger = createLogger('page-test');
@@ -30,54 +29,6 @@ function gatewayOptions(node: string) {
   return { brokers: brokers(), port: 0, ...topics, node, region: 'test-eu', drainJitterMs: 300, drainDelayMs: 2000, shutdownGraceMs: 15_000 };
 }
 
-/**
- * A TCP proxy on a fixed local port that forwards new connections to the current target port.
- * With blockUpgrades, a connection whose first request asks for a WebSocket upgrade is cut.
- */
-async function startProxy(target: number, opts: { blockUpgrades?: boolean } = {}) {
-  const sockets = new Set<Socket>();
-  const state = { target: target as number | null };
-  const server = createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    if (state.target === null) return void client.destroy();
-    const upstream = connect(state.target, '127.0.0.1');
-    sockets.add(upstream);
-    const kill = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      s.on('error', kill);
-      s.on('close', kill);
-    }
-    const pipe = () => {
-      client.pipe(upstream);
-      upstream.pipe(client);
-    };
-    if (!opts.blockUpgrades) return pipe();
-    client.once('data', (first: Buffer) => {
-      if (/^upgrade:\s*websocket/im.test(first.toString('latin1'))) return kill();
-      upstream.write(first);
-      pipe();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-  return {
-    port: address.port,
-    route(port: number | null) {
-      state.target = port;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 interface TickData {
   sym: string;
@@ -95,8 +46,8 @@ describe('live ticks page', () => {
   let browser: Browser;
   let page: Page;
   let url: string;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  let blocking: Awaited<ReturnType<typeof startProxy>> | undefined;
+  let proxy: TcpProxy;
+  let blocking: TcpProxy | undefined;
   const pageErrors: string[] = [];
   const seq = new Map<string, number>();
 
@@ -115,7 +66,7 @@ describe('live ticks page', () => {
     gateway = await startGateway(gatewayOptions('gw-page-1'));
     proxy = await startProxy(gateway.port);
     url = `http://127.0.0.1:${proxy.port}/?symbols=${SYMBOLS.join(',')}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (m) => {

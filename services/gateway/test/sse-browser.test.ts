@@ -4,7 +4,8 @@ import { createLogger } from '@fanout/observability';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
 import { brokers, uniqueTopics } from '../../../test/helpers.js';
-import { launchChromium, TcpProxy } from '../../../test/browser.js';
+import { launchChromium } from '../../../test/browser.js';
+import { startProxy, type TcpProxy } from '../../../test/tcp-proxy.js';
 
 const topics = uniqueTopics('ssebrowser');
 let pub: PublisherClient;
@@ -16,7 +17,7 @@ beforeAll(async () => {
   pub = new PublisherClient({ brokers: brokers(), logger: createLogger('test'), topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
   await pub.connect();
   gw = await startGateway({ brokers: brokers(), port: 0, ...topics });
-  proxy = await TcpProxy.start(gw.port);
+  proxy = await startProxy(gw.port);
   browser = await launchChromium();
 });
 
@@ -51,7 +52,7 @@ describe('SSE in a real browser', () => {
     await page.waitForFunction(() => (window as unknown as { seqs: number[] }).seqs.length === 5);
 
     // The network drops the stream; messages keep being published while the browser is away.
-    proxy.dropAll();
+    proxy.cut();
     await pub.publishBatch([5, 6, 7].map((seq) => ({ channel: 'news:browser', data: { seq } })));
     await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 2, undefined, { timeout: 15_000 });
     await pub.publishBatch([8, 9].map((seq) => ({ channel: 'news:browser', data: { seq } })));

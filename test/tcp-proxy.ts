@@ -1,7 +1,10 @@
 /**
- * A TCP proxy on a fixed loopback port that forwards new connections to the current target port,
- * standing in for a load balancer: a replacement gateway can take over the address a client uses.
- * route(null) refuses new connections (accepts, then closes them: the gateway is "gone").
+ * A TCP proxy on a loopback port that forwards new connections to the current target port,
+ * standing in for a load balancer or a flaky network in tests:
+ * - route(port) sends new connections to another gateway; route(null) refuses them (the gateway is "gone");
+ * - cut() destroys every open connection (a network failure: no close frame);
+ * - blockUpgrades cuts a connection whose first request asks for a WebSocket upgrade (a proxy that
+ *   does not pass WebSockets).
  */
 import { connect, createServer, type Socket } from 'node:net';
 
@@ -9,12 +12,11 @@ export interface TcpProxy {
   port: number;
   url: string;
   route(port: number | null): void;
-  /** Cuts every open connection (a network failure: no close frame). */
   cut(): void;
   close(): Promise<void>;
 }
 
-export async function startProxy(target: number | null): Promise<TcpProxy> {
+export async function startProxy(target: number | null, opts: { blockUpgrades?: boolean } = {}): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   const state = { target };
   const server = createServer((client) => {
@@ -33,8 +35,16 @@ export async function startProxy(target: number | null): Promise<TcpProxy> {
       s.on('error', kill);
       s.on('close', kill);
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const pipe = () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    if (!opts.blockUpgrades) return pipe();
+    client.once('data', (first: Buffer) => {
+      if (/^upgrade:\s*websocket/im.test(first.toString('latin1'))) return kill();
+      upstream.write(first);
+      pipe();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
