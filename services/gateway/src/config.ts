@@ -68,6 +68,8 @@ export const GATEWAY_DEFAULTS = {
   /** Kafka replays running at a time, and the longest one may take (ms). */
   replayConcurrency: 4,
   replayTimeoutMs: 10_000,
+  /** How often the gateway reads end offsets to report its consumer lag, in ms. */
+  lagProbeMs: 5000,
   /** SSE comment heartbeat interval, in ms. */
   sseHeartbeatMs: 25_000,
   /** Protocol errors per connection in 10 s before it is closed (4500). */
@@ -146,6 +148,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   intIn('broadcastPartitions', 1, 10_000);
   intIn('userPartitions', 1, 10_000);
   intIn('groupRefreshMs', 100);
+  intIn('lagProbeMs', 100);
   intIn('drainJitterMs', 0);
   if (c.drainJitterMs > c.drainDelayMs) throw new ConfigError('FANOUT_DRAIN_JITTER_MS', 'must not exceed FANOUT_DRAIN_DELAY_MS (clients would be closed before their announced delay)');
   if (c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits) || Number(c.initialCredits) > 1_000_000) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');

@@ -19,7 +19,7 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number) {
+export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number, lag: () => Map<string, number>) {
   const registers = [registry];
   let pausesReported = 0;
   return {
@@ -74,6 +74,15 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
         const d = budget.pauses - pausesReported;
         if (d > 0) this.inc(d);
         pausesReported = budget.pauses;
+      },
+    }),
+    lag: new Gauge({
+      name: 'fanout_gateway_kafka_lag_messages',
+      help: 'Records in Kafka beyond the last one this gateway dispatched, over the partitions it reads, by stream (broadcast, users); read every few seconds.',
+      labelNames: ['stream'],
+      registers,
+      collect() {
+        for (const [stream, n] of lag()) this.set({ stream }, n);
       },
     }),
     pausedPartitions: new Gauge({ name: 'fanout_gateway_kafka_paused_partitions', help: 'Kafka partitions whose consumption is paused by the memory budget.', registers, collect() { this.set(pausedPartitions()); } }),

@@ -26,6 +26,7 @@ import type { PullDeps } from './transports/http-common.js';
 import { ReplayReader } from './kafka/replay-reader.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { UserConsumer } from './kafka/user-consumer.js';
+import { LagProbe } from './kafka/lag-probe.js';
 import { attachHttpRoutes } from './http/routes.js';
 import { gatewayMetrics, closeReason } from './metrics.js';
 import { drain } from './lifecycle/drain.js';
@@ -86,7 +87,16 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   });
   // Checked after each flush round, when the queues hold only what could not be written.
   hub.afterFlush = () => budget.check();
-  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0));
+  const lagProbe = new LagProbe({
+    kafka,
+    everyMs: config.lagProbeMs,
+    logger: log,
+    sources: {
+      broadcast: { topic: config.topicBroadcast, partitions: () => Array.from({ length: broadcast?.partitionCount ?? 0 }, (_, i) => i), lastOffset: (p) => streams.broadcast.windows.lastOffset(p) },
+      users: { topic: config.topicUsers, partitions: () => users?.ownedPartitions ?? [], lastOffset: (p) => streams.users.windows.lastOffset(p) },
+    },
+  });
+  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag);
 
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);
@@ -255,6 +265,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   await Promise.all([broadcast.start(), users.start(), group.start()]);
   await Promise.all([broadcast.joined, users.joined]);
   health.pass('kafka');
+  lagProbe.start();
   log.info({ port, url, region: config.region, user_partitions: users.ownedPartitions }, 'gateway ready');
 
   let stopping: Promise<void> | null = null;
@@ -274,6 +285,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         leaveGroups: () => users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
         closeResources: async () => {
           budget.stop();
+          lagProbe.stop();
           clearInterval(windowTimer);
           sse.stop();
           pollers.closeAll();

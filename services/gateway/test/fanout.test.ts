@@ -29,7 +29,7 @@ async function publish(events: { channel: string; data: unknown }[]): Promise<{ 
 beforeAll(async () => {
   pub = await startPublisher({ brokers: brokers(), apiKeys: [KEY], port: 0, ...topics });
   [eu, us] = await Promise.all([
-    startGateway({ brokers: brokers(), port: 0, region: 'eu', node: 'gw-eu-0', servePage: false, ...topics }),
+    startGateway({ brokers: brokers(), port: 0, region: 'eu', node: 'gw-eu-0', servePage: false, lagProbeMs: 200, ...topics }),
     startGateway({ brokers: brokers(), port: 0, region: 'us', node: 'gw-us-0', servePage: false, ...topics }),
   ]);
 });
@@ -111,5 +111,8 @@ describe('bad frames get an error frame with a stable code, and the connection s
     expect(text).toMatch(/fanout_gateway_connections\{[^}]*transport="websocket"[^}]*\} [1-9]/);
     expect(text).toMatch(/fanout_gateway_deliveries_total\{[^}]*\} [1-9]/);
     expect(text).not.toMatch(/prices:AAPL/);
+    // Everything published so far was dispatched: no lag on either stream.
+    await waitFor(async () => /fanout_gateway_kafka_lag_messages\{[^}]*stream="broadcast"[^}]*\} 0\n/.test(await (await fetch(eu.url + '/metrics')).text()), 'the lag gauge at 0', 5000);
+    expect(await (await fetch(eu.url + '/metrics')).text()).toMatch(/fanout_gateway_kafka_lag_messages\{[^}]*stream="users"[^}]*\} 0\n/);
   });
 });
