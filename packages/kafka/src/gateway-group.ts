@@ -30,11 +30,25 @@ function decodeIdentity(buf: Buffer | null | undefined): GatewayIdentity | null 
   }
 }
 
+function decodeOwned(buf: Buffer | null | undefined): number[] {
+  try {
+    const meta = buf ? AssignerProtocol.MemberMetadata.decode(buf) : null;
+    if (!meta?.userData?.length) return [];
+    const v = JSON.parse(meta.userData.toString()) as { owned?: unknown };
+    return Array.isArray(v.owned) ? v.owned.filter((p): p is number => Number.isInteger(p)) : [];
+  } catch {
+    return [];
+  }
+}
+
 /**
- * Round-robin over members sorted by node name (so the same set of gateways always gets the same
- * assignment), carrying each member's identity in its metadata.
+ * Balanced and sticky: every member gets floor(P/n) or ceil(P/n) of a topic's partitions, and
+ * keeps the partitions it already owns as far as its share allows, so adding or removing a gateway
+ * moves only the partitions that must move (and only their clients are redirected). Members are
+ * ordered by node name, so the same set of gateways starting fresh always gets the same
+ * assignment. Each member's identity and current partitions ride in its metadata.
  */
-export function gatewayAssigner(self: GatewayIdentity): PartitionAssigner {
+export function gatewayAssigner(self: GatewayIdentity, owned: () => number[] = () => []): PartitionAssigner {
   return ({ cluster }) => ({
     name: GATEWAY_ASSIGNER,
     version: 1,
@@ -47,7 +61,7 @@ export function gatewayAssigner(self: GatewayIdentity): PartitionAssigner {
           } catch {
             /* keep every topic */
           }
-          return { memberId: m.memberId, node: decodeIdentity(m.memberMetadata)?.node ?? m.memberId, subscribed };
+          return { memberId: m.memberId, node: decodeIdentity(m.memberMetadata)?.node ?? m.memberId, subscribed, owned: decodeOwned(m.memberMetadata) };
         })
         .sort((a, b) => (a.node === b.node ? a.memberId.localeCompare(b.memberId) : a.node.localeCompare(b.node)));
       const assignment = new Map<string, Record<string, number[]>>(sorted.map((m) => [m.memberId, {}]));
@@ -56,10 +70,38 @@ export function gatewayAssigner(self: GatewayIdentity): PartitionAssigner {
         const takers = sorted.filter((m) => m.subscribed.includes(topic));
         if (takers.length === 0) continue;
         const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId).sort((a, b) => a - b);
-        partitions.forEach((p, i) => {
-          const member = assignment.get(takers[i % takers.length]!.memberId)!;
-          (member[topic] ??= []).push(p);
-        });
+        const exists = new Set(partitions);
+        // Shares: the members that own the most now get the larger ones (less movement).
+        const base = Math.floor(partitions.length / takers.length);
+        const extra = partitions.length % takers.length;
+        const byOwned = [...takers].sort((a, b) => b.owned.length - a.owned.length || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+        const share = new Map(byOwned.map((m, i) => [m.memberId, base + (i < extra ? 1 : 0)]));
+        const taken = new Set<number>();
+        const give = (memberId: string, p: number) => {
+          (assignment.get(memberId)![topic] ??= []).push(p);
+          taken.add(p);
+        };
+        // Keep what each member owns, up to its share.
+        for (const m of takers) {
+          for (const p of [...m.owned].sort((a, b) => a - b)) {
+            if ((assignment.get(m.memberId)![topic]?.length ?? 0) >= share.get(m.memberId)!) break;
+            if (exists.has(p) && !taken.has(p)) give(m.memberId, p);
+          }
+        }
+        // Hand out the rest to members under their share, in node order.
+        let i = 0;
+        for (const p of partitions) {
+          if (taken.has(p)) continue;
+          for (let k = 0; k < takers.length; k++) {
+            const m = takers[(i + k) % takers.length]!;
+            if ((assignment.get(m.memberId)![topic]?.length ?? 0) < share.get(m.memberId)!) {
+              give(m.memberId, p);
+              i = (i + k + 1) % takers.length;
+              break;
+            }
+          }
+        }
+        for (const m of takers) assignment.get(m.memberId)![topic]?.sort((a, b) => a - b);
       }
       const assignmentId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       return [...assignment].map(([memberId, a]) => ({
@@ -68,7 +110,7 @@ export function gatewayAssigner(self: GatewayIdentity): PartitionAssigner {
       }));
     },
     protocol({ topics }) {
-      return { name: GATEWAY_ASSIGNER, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(JSON.stringify(self)) }) };
+      return { name: GATEWAY_ASSIGNER, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(JSON.stringify({ ...self, owned: owned() })) }) };
     },
   });
 }

@@ -58,7 +58,7 @@ export class UserConsumer {
 
     const consumer = kafka.consumer({
       groupId,
-      partitionAssigners: [gatewayAssigner({ node: this.o.node, url: this.o.url })],
+      partitionAssigners: [gatewayAssigner({ node: this.o.node, url: this.o.url }, () => [...this.assigned])],
       sessionTimeout: 10_000,
       rebalanceTimeout: 10_000,
       heartbeatInterval: 1000,
