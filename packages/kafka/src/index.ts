@@ -5,3 +5,4 @@ export * from './topics.js';
 export * from './broker.js';
 export { startLocalKafka, ensureKafkaJars, BrokerUnavailableError, KAFKA_VERSION, freePort } from './local-kafka.js';
 export * from './gateway-group.js';
+export * from './turn-batcher.js';

@@ -23,6 +23,11 @@ export function resolveBrokers(configured: readonly string[], env: NodeJS.Proces
   return brokers;
 }
 
+/** A listen port setting: an integer 0-65535 (0 picks a free port). */
+export function checkPort(port: number, variable = 'FANOUT_PORT'): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(variable, 'must be a TCP port (0-65535)');
+}
+
 type Shape = Record<string, string | number | boolean | string[]>;
 
 /**

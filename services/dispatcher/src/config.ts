@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { loadConfig, resolveBrokers, ConfigError, envName } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, envName, checkPort } from '@fanout/observability';
 
 /**
  * Dispatcher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. retrySchedule -> FANOUT_RETRY_SCHEDULE).
@@ -126,7 +126,7 @@ export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> = {})
   const brokers = resolveBrokers(c.brokers);
   if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
-  if (!Number.isInteger(c.port) || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  checkPort(c.port);
   if (c.node !== '' && !/^[A-Za-z0-9._-]{1,64}$/.test(c.node)) throw new ConfigError('FANOUT_NODE', 'must be 1 to 64 of [A-Za-z0-9._-]');
   if (c.startFrom !== 'latest' && c.startFrom !== 'earliest') throw new ConfigError('FANOUT_START_FROM', 'must be latest or earliest');
   if (!/^[A-Za-z0-9._-]{1,200}$/.test(c.groupId)) throw new ConfigError('FANOUT_GROUP_ID', 'must be 1 to 200 of [A-Za-z0-9._-]');

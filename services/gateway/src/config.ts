@@ -1,4 +1,4 @@
-import { loadConfig, resolveBrokers, ConfigError, envName } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, envName, checkPort } from '@fanout/observability';
 import { QueuePolicies } from './delivery/queue-policy.js';
 
 /**
@@ -117,7 +117,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...overrides });
   const brokers = resolveBrokers(c.brokers);
   if (!/^[a-z0-9-]{1,32}$/.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
-  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  checkPort(c.port);
   if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
   if (c.drainDelayMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'must be shorter than FANOUT_SHUTDOWN_GRACE_MS');

@@ -285,7 +285,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         leaveGroups: () => users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
         closeResources: async () => {
           budget.stop();
-          lagProbe.stop();
+          await lagProbe.stop();
           clearInterval(windowTimer);
           sse.stop();
           pollers.closeAll();

@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError, resolveBrokers } from '@fanout/observability';
+import { loadConfig, ConfigError, resolveBrokers, checkPort } from '@fanout/observability';
 import { isValidChannel } from '@fanout/protocol';
 import { defaultSymbols } from './ticks.js';
 
@@ -50,7 +50,7 @@ export function marketDataConfig(overrides: Partial<MarketDataConfig> = {}, env:
   const c = loadConfig(MARKET_DATA_DEFAULTS, overrides, env);
   const brokers = resolveBrokers(c.brokers, env);
 
-  if (!Number.isInteger(c.port) || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  checkPort(c.port);
   if (!Number.isInteger(c.symbolCount) || c.symbolCount < 1 || c.symbolCount > MAX_SYMBOLS) {
     throw new ConfigError('FANOUT_SYMBOL_COUNT', `must be an integer from 1 to ${MAX_SYMBOLS}`);
   }

@@ -1,4 +1,4 @@
-import { loadConfig, resolveBrokers, ConfigError } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, checkPort } from '@fanout/observability';
 import { parseInboundSources, MAX_INBOUND_TOLERANCE_S } from './http/inbound-webhooks.js';
 
 /** Publisher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. apiKeys -> FANOUT_API_KEYS). */
@@ -46,7 +46,7 @@ export function publisherConfig(overrides: Partial<PublisherConfig> = {}): Reado
   const brokers = resolveBrokers(c.brokers);
   if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
-  if (!Number.isInteger(c.port) || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  checkPort(c.port);
   if (!Number.isInteger(c.broadcastPartitions) || c.broadcastPartitions < 1) throw new ConfigError('FANOUT_BROADCAST_PARTITIONS', 'must be a positive integer');
   if (!Number.isInteger(c.userPartitions) || c.userPartitions < 1) throw new ConfigError('FANOUT_USER_PARTITIONS', 'must be a positive integer');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');

@@ -1,4 +1,4 @@
-import { loadConfig, resolveBrokers, ConfigError } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, checkPort } from '@fanout/observability';
 
 /** Router settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. regions -> FANOUT_REGIONS). */
 export const ROUTER_DEFAULTS = {
@@ -26,7 +26,7 @@ export function routerConfig(overrides: Partial<RouterConfig> = {}): Readonly<Ro
   const brokers = resolveBrokers(c.brokers);
   if (c.regions.length === 0 || c.regions.some((r) => !/^[a-z0-9-]{1,32}$/.test(r))) throw new ConfigError('FANOUT_REGIONS', 'must list 1 or more regions of [a-z0-9-]{1,32}');
   if (!c.groupIdTemplate.includes('{region}')) throw new ConfigError('FANOUT_GROUP_ID_TEMPLATE', 'must contain {region}');
-  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new ConfigError('FANOUT_PORT', 'must be a TCP port (0-65535)');
+  checkPort(c.port);
   if (!Number.isInteger(c.refreshMs) || c.refreshMs < 50) throw new ConfigError('FANOUT_REFRESH_MS', 'must be an integer of at least 50');
   if (!Number.isInteger(c.infoRefreshMs) || c.infoRefreshMs < 100) throw new ConfigError('FANOUT_INFO_REFRESH_MS', 'must be an integer of at least 100');
   return Object.freeze({ ...c, brokers });

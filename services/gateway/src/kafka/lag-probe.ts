@@ -19,6 +19,8 @@ export class LagProbe {
   readonly lag = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** One admin connection for the probe's lifetime (not one per reading). */
+  private admin: ReturnType<Kafka['admin']> | null = null;
 
   constructor(private readonly o: { kafka: Kafka; sources: Record<string, LagSource>; everyMs: number; logger: Logger }) {}
 
@@ -26,9 +28,12 @@ export class LagProbe {
     const tick = async () => {
       if (this.running) return;
       this.running = true;
-      const admin = this.o.kafka.admin();
       try {
-        await admin.connect();
+        if (!this.admin) {
+          this.admin = this.o.kafka.admin();
+          await this.admin.connect();
+        }
+        const admin = this.admin;
         for (const [name, src] of Object.entries(this.o.sources)) {
           const ends = await withRetry(() => admin.fetchTopicOffsets(src.topic), 3);
           let total = 0;
@@ -44,7 +49,6 @@ export class LagProbe {
         this.o.logger.debug({ err }, 'lag probe failed');
       } finally {
         this.running = false;
-        await admin.disconnect().catch(() => {});
       }
     };
     this.timer = setInterval(() => void tick(), this.o.everyMs);
@@ -52,8 +56,10 @@ export class LagProbe {
     void tick();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.admin?.disconnect().catch(() => {});
+    this.admin = null;
   }
 }

@@ -8,7 +8,7 @@
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { formatPosition, validateEvent, DEFAULT_MAX_EVENT_BYTES, FanoutError, type EventInput, type ValidEvent } from '@fanout/protocol';
-import { createKafka, ensureTopics, partitionFor, toRecord, topicFor, keyFor, DEFAULT_TOPICS, type Topics } from '@fanout/kafka';
+import { createKafka, ensureTopics, TurnBatcher, partitionFor, toRecord, topicFor, keyFor, DEFAULT_TOPICS, type Topics } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export interface PublishedEvent {
@@ -42,8 +42,6 @@ export interface PublisherClientOptions {
 interface Pending {
   event: ValidEvent;
   publishedAt: number;
-  resolve: (p: PublishedEvent) => void;
-  reject: (e: unknown) => void;
 }
 
 export class PublisherClient {
@@ -52,12 +50,8 @@ export class PublisherClient {
   private readonly topics: Topics;
   private readonly epoch: string;
   private readonly maxEventBytes: number;
-  private readonly maxBatch: number;
-  private readonly maxBatchBytes: number;
   private partitions = new Map<string, number>();
-  private queue: Pending[] = [];
-  private flushing = false;
-  private scheduled = false;
+  private readonly batcher: TurnBatcher<Pending, PublishedEvent>;
   private connected = false;
 
   constructor(private readonly opts: PublisherClientOptions) {
@@ -67,8 +61,13 @@ export class PublisherClient {
     this.topics = opts.topics ?? DEFAULT_TOPICS;
     this.epoch = opts.epoch ?? '1';
     this.maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
-    this.maxBatch = opts.maxBatch ?? 1000;
-    this.maxBatchBytes = opts.maxBatchBytes ?? 512 * 1024;
+    // Publishes made in the same event-loop turn go out together, cut by count and bytes.
+    this.batcher = new TurnBatcher<Pending, PublishedEvent>({
+      maxCount: opts.maxBatch ?? 1000,
+      maxBytes: opts.maxBatchBytes ?? 512 * 1024,
+      sizeOf: (p) => Buffer.byteLength(p.event.dataJson) + Buffer.byteLength(p.event.channel) * 2 + p.event.id.length + 128,
+      send: (batch) => this.send(batch),
+    });
   }
 
   async connect(): Promise<void> {
@@ -124,47 +123,15 @@ export class PublisherClient {
       return events.map(() => Promise.reject(new FanoutError('not_ready', 'The publisher is not connected to Kafka; call connect() first.')));
     }
     const now = Date.now();
-    const promises = events.map(
-      (event) =>
-        new Promise<PublishedEvent>((resolve, reject) => {
-          this.queue.push({ event, publishedAt: now, resolve, reject });
-        }),
-    );
-    if (!this.scheduled && !this.flushing) {
-      this.scheduled = true;
-      setImmediate(() => void this.flush());
-    }
-    return promises;
+    return events.map((event) => this.batcher.add({ event, publishedAt: now }));
   }
 
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        // Cut by count and by bytes: the broker refuses a request over message.max.bytes.
-        let n = 0;
-        let bytes = 0;
-        while (n < this.queue.length && n < this.maxBatch) {
-          const e = this.queue[n]!.event;
-          const size = Buffer.byteLength(e.dataJson) + Buffer.byteLength(e.channel) * 2 + e.id.length + 128;
-          if (n > 0 && bytes + size > this.maxBatchBytes) break;
-          bytes += size;
-          n++;
-        }
-        await this.send(this.queue.splice(0, n));
-      }
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async send(batch: Pending[]): Promise<void> {
+  /** One produce request; results in the batch's order. */
+  private async send(batch: Pending[]): Promise<PublishedEvent[]> {
     // Group by topic and partition, keeping call order; the partition is computed here (Kafka's
     // default partitioner) so that each record's offset is known from the partition's base offset.
-    const byTopic = new Map<string, Map<number, Pending[]>>();
-    for (const p of batch) {
+    const byTopic = new Map<string, Map<number, number[]>>();
+    batch.forEach((p, index) => {
       const topic = topicFor(p.event.channel, this.topics);
       const n = this.partitions.get(topic) ?? 1;
       const partition = partitionFor(keyFor(p.event.channel), n);
@@ -172,40 +139,40 @@ export class PublisherClient {
       if (!parts) byTopic.set(topic, (parts = new Map()));
       let list = parts.get(partition);
       if (!list) parts.set(partition, (list = []));
-      list.push(p);
-    }
+      list.push(index);
+    });
     try {
       const meta = await this.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, parts]) => ({
           topic,
-          messages: [...parts].flatMap(([partition, list]) => list.map((p) => ({ ...toRecord(p.event, p.publishedAt), partition }))),
+          messages: [...parts].flatMap(([partition, list]) => list.map((i) => ({ ...toRecord(batch[i]!.event, batch[i]!.publishedAt), partition }))),
         })),
       });
+      const results: PublishedEvent[] = new Array(batch.length);
       for (const [topic, parts] of byTopic) {
         for (const [partition, list] of parts) {
           const m = meta.find((r) => r.topicName === topic && r.partition === partition);
           if (!m || m.baseOffset === undefined) throw new Error(`no acknowledgement for ${topic}/${partition}`);
           const base = Number(m.baseOffset);
-          list.forEach((p, i) => {
+          list.forEach((index, i) => {
+            const { event } = batch[index]!;
             const offset = base + i;
-            p.resolve({ id: p.event.id, channel: p.event.channel, partition, offset, position: formatPosition({ epoch: this.epoch, partition, offset }) });
+            results[index] = { id: event.id, channel: event.channel, partition, offset, position: formatPosition({ epoch: this.epoch, partition, offset }) };
           });
         }
       }
+      return results;
     } catch (err) {
       this.opts.logger.error({ err, events: batch.length }, 'kafka write failed');
-      const e = new FanoutError('kafka_unavailable', undefined, { cause: err });
-      for (const p of batch) p.reject(e);
+      throw new FanoutError('kafka_unavailable', undefined, { cause: err });
     }
   }
 
   /** Waits (up to `timeoutMs`) for queued publishes to be acknowledged, then disconnects. */
   async disconnect(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while ((this.flushing || this.queue.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const left = this.queue.splice(0);
-    for (const p of left) p.reject(new FanoutError('not_ready', 'The publisher is shutting down; this event was not written.'));
+    await this.batcher.idle(timeoutMs);
+    this.batcher.rejectQueued(new FanoutError('not_ready', 'The publisher is shutting down; this event was not written.'));
     this.connected = false;
     await this.producer.disconnect();
   }
