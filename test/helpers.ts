@@ -11,6 +11,11 @@ export function brokers(): string[] {
   return inject('kafkaBrokers');
 }
 
+/** A broker with Kafka's default group settings (a new group's first join waits 3 s), for resume and rebalance tests. */
+export function productionGroupBrokers(): string[] {
+  return inject('kafkaBrokersProductionGroups');
+}
+
 /** Topic names (and a user consumer group) unique to one test file, so files can run in parallel on one broker. */
 export function uniqueTopics(prefix: string): { topicBroadcast: string; topicUsers: string; userGroupId: string } {
   const id = randomBytes(3).toString('hex');

@@ -10,6 +10,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
+
+/** kafkajs' ConfigResourceTypes.BROKER (the enum is not a named export of its CommonJS build). */
+const BROKER_RESOURCE = 4;
 import { startLocalKafka, BrokerUnavailableError } from './local-kafka.js';
 
 export interface BrokerHandle {
@@ -22,6 +25,11 @@ export interface GetBrokerOptions {
   log?: (msg: string) => void;
   /** Port for a locally started broker (0 = any free port). */
   port?: number;
+  /**
+   * group.initial.rebalance.delay.ms of a locally started broker (default 0; Kafka's own default
+   * is GROUP_DELAY_KAFKA_DEFAULT_MS). Ignored when KAFKA_BROKERS names a broker.
+   */
+  groupInitialRebalanceDelayMs?: number;
 }
 
 function dockerAnswers(): boolean {
@@ -47,6 +55,28 @@ async function startWithTestcontainers(): Promise<BrokerHandle> {
 }
 
 /** Waits until the broker answers a metadata request (a listening port is not enough). */
+/**
+ * The broker's group.initial.rebalance.delay.ms as it reports it (DescribeConfigs), so that a
+ * benchmark records the setting it actually ran against; null when it cannot be read.
+ */
+export async function brokerGroupDelayMs(brokers: string[]): Promise<number | null> {
+  const kafka = new Kafka({ brokers, clientId: 'fanout-describe', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    const node = cluster.brokers[0];
+    if (!node) return null;
+    const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: BROKER_RESOURCE, name: String(node.nodeId), configNames: ['group.initial.rebalance.delay.ms'] }] });
+    const v = r.resources[0]?.configEntries.find((e) => e.configName === 'group.initial.rebalance.delay.ms')?.configValue;
+    return v === undefined ? null : Number(v);
+  } catch {
+    return null;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Promise<void> {
   const kafka = new Kafka({ brokers, clientId: 'fanout-wait', logLevel: logLevel.NOTHING, retry: { retries: 0 } });
   const deadline = Date.now() + timeoutMs;
@@ -82,7 +112,11 @@ export async function getBroker(opts: GetBrokerOptions = {}): Promise<BrokerHand
       opts.log?.(`testcontainers did not give a broker (${(err as Error).message}); starting a local one instead`);
     }
   }
-  const local = await startLocalKafka({ port: opts.port ?? 0, ...(opts.log ? { log: opts.log } : {}) });
+  const local = await startLocalKafka({
+    port: opts.port ?? 0,
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.groupInitialRebalanceDelayMs !== undefined ? { groupInitialRebalanceDelayMs: opts.groupInitialRebalanceDelayMs } : {}),
+  });
   try {
     await waitForBroker(local.brokers);
   } catch (err) {

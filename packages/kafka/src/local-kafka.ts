@@ -94,6 +94,8 @@ function clusterId(): string {
 export interface LocalKafka {
   brokers: string[];
   pid: number;
+  /** The broker's group.initial.rebalance.delay.ms. */
+  groupInitialRebalanceDelayMs: number;
   stop(): Promise<void>;
 }
 
@@ -105,7 +107,17 @@ export interface LocalKafkaOptions {
   log?: (msg: string) => void;
   /** How long to wait for the broker to answer, in milliseconds. */
   startTimeoutMs?: number;
+  /**
+   * `group.initial.rebalance.delay.ms`: how long a consumer group's first join waits for more
+   * members. The local default is 0 (quick tests); Kafka's own default, which production brokers
+   * run with, is 3000 (GROUP_DELAY_KAFKA_DEFAULT_MS). Resume and rebalance paths must be measured
+   * with the production value.
+   */
+  groupInitialRebalanceDelayMs?: number;
 }
+
+/** Kafka's default `group.initial.rebalance.delay.ms` (ms). */
+export const GROUP_DELAY_KAFKA_DEFAULT_MS = 3000;
 
 function waitForPort(port: number, child: ChildProcess, timeoutMs: number, logTail: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -160,8 +172,8 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
       'offsets.topic.num.partitions=4',
       'transaction.state.log.replication.factor=1',
       'transaction.state.log.min.isr=1',
-      // A single-node cluster has nobody to wait for; rebalances should start at once.
-      'group.initial.rebalance.delay.ms=0',
+      // 0 by default: a single-node test cluster has nobody to wait for, so groups form at once.
+      `group.initial.rebalance.delay.ms=${opts.groupInitialRebalanceDelayMs ?? 0}`,
       'log.retention.hours=24',
       '',
     ].join('\n'),
@@ -220,7 +232,7 @@ kill $JPID 2>/dev/null; wait $JPID`;
     await stop();
     throw err;
   }
-  return { brokers: [`127.0.0.1:${port}`], pid: child.pid!, stop };
+  return { brokers: [`127.0.0.1:${port}`], pid: child.pid!, groupInitialRebalanceDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, stop };
 }
 
 /** Lists the jars in the cache, for diagnostics. */
