@@ -25,6 +25,7 @@ export const ERRORS = {
   kafka_unavailable: { status: 503, retriable: true, message: 'Kafka did not acknowledge the write; some events of the request may have been written. Retry with the same event ids, so that consumers can recognize repeats by id.' },
   replay_unavailable: { status: 503, retriable: true, message: 'The messages after this cursor could not be read back from Kafka just now; retry shortly with the same cursor.' },
   not_ready: { status: 503, retriable: true, message: 'The service is starting or draining; retry shortly.' },
+  overloaded: { status: 503, retriable: true, message: 'The gateway admits new connections at a bounded rate and this one is over it; retry after the seconds in the Retry-After header (retry_after_ms in the body), with your resume positions.' },
   internal: { status: 500, retriable: true, message: 'Unexpected error; retry, and report it if it persists.' },
   // WebSocket protocol (sent in error frames; the connection stays open)
   bad_frame: { status: 400, retriable: false, message: 'Frames are JSON objects with an "op" field; see docs/protocol.md.' },
