@@ -133,7 +133,7 @@ export function resetFrame(channel: string, reason: ResetReason, position: strin
   return JSON.stringify({ t: 'reset', ch: channel, reason, position });
 }
 
-export type ResetReason = 'beyond_replay_limit' | 'beyond_retention' | 'epoch_changed' | 'partition_changed' | 'replay_failed';
+export type ResetReason = 'beyond_replay_limit' | 'beyond_retention' | 'epoch_changed' | 'partition_changed' | 'replay_failed' | 'replay_busy';
 
 export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer', delayMs: number): string {
   return JSON.stringify({ t: 'reconnect', reason, delay_ms: delayMs });

@@ -65,9 +65,19 @@ export const GATEWAY_DEFAULTS = {
   windowTotalBytes: 64 * 1024 * 1024,
   /** Most offsets of a partition one resume may read back from Kafka; older positions get a reset. */
   replayMaxOffsets: 100_000,
-  /** Kafka replays running at a time, and the longest one may take (ms). */
+  /** Partitions read back from Kafka at a time (each read serves every resume waiting on its partition), and the longest one read may take (ms). */
   replayConcurrency: 4,
   replayTimeoutMs: 10_000,
+  /** Resumes waiting for a Kafka read at once; beyond it a resume gets `reset` `replay_busy`. */
+  replayMaxWaiting: 50_000,
+  /** Warm-up: before reporting ready (and before serving a gained user partition), load each partition's recent past into the windows: at most this many records per partition (0: no warm-up), no older than windowMaxAgeMs. */
+  warmMaxRecords: 20_000,
+  /** Longest the start-up warm-up may delay readiness, in ms; past it the gateway is ready and the rest of the history is delivered like live records (nothing lost; the windows just start later). */
+  warmTimeoutMs: 15_000,
+  /** New WebSocket connections and SSE streams admitted per second (0: no limit); the excess gets 503 overloaded with Retry-After. */
+  admissionRatePerS: 2000,
+  /** Admissions that may happen at once after a quiet period. */
+  admissionBurst: 1000,
   /** How often the gateway reads end offsets to report its consumer lag, in ms. */
   lagProbeMs: 5000,
   /** SSE comment heartbeat interval, in ms. */
@@ -144,6 +154,11 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   intIn('replayMaxOffsets', 0);
   intIn('replayConcurrency', 1, 64);
   intIn('replayTimeoutMs', 100);
+  intIn('replayMaxWaiting', 1);
+  intIn('warmMaxRecords', 0, 10_000_000);
+  intIn('warmTimeoutMs', 0);
+  intIn('admissionRatePerS', 0);
+  intIn('admissionBurst', 1);
   intIn('sseHeartbeatMs', 100);
   intIn('broadcastPartitions', 1, 10_000);
   intIn('userPartitions', 1, 10_000);

@@ -24,6 +24,8 @@ import { attachEtagPoll } from './transports/etag-poll.js';
 import { attachWebSocket } from './transports/websocket.js';
 import type { PullDeps } from './transports/http-common.js';
 import { ReplayReader } from './kafka/replay-reader.js';
+import { WarmUp, warmGainedPartitions } from './delivery/warm-up.js';
+import { Admission, overloaded } from './transports/admission.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { UserConsumer } from './kafka/user-consumer.js';
 import { LagProbe } from './kafka/lag-probe.js';
@@ -101,19 +103,35 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);
   const windowLimits = { maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes };
-  const replayOpts = { kafka, node: config.node, logger: log, maxConcurrent: config.replayConcurrency, timeoutMs: config.replayTimeoutMs };
+  // One long-lived reader for every resume and warm-up that needs Kafka (reads shared per partition).
+  const replay = new ReplayReader({
+    kafka,
+    topics: [
+      { topic: config.topicBroadcast, usersTopic: false },
+      { topic: config.topicUsers, usersTopic: true },
+    ],
+    node: config.node,
+    logger: log,
+    maxConcurrent: config.replayConcurrency,
+    maxWaiting: config.replayMaxWaiting,
+    timeoutMs: config.replayTimeoutMs,
+    onPass: (topic) => metrics.replayReads.inc({ stream: topic === config.topicUsers ? 'users' : 'broadcast' }),
+  });
+  const warm = { maxAgeMs: config.windowMaxAgeMs, maxRecords: config.warmMaxRecords };
   const streams = new Streams(
     {
       kind: 'broadcast',
       windows: new ChannelWindows(windowLimits),
-      replay: new ReplayReader({ ...replayOpts, topic: config.topicBroadcast, usersTopic: false }),
+      warmup: new WarmUp(),
+      replay: replay.topic(config.topicBroadcast),
       partitions: () => broadcast?.partitionCount ?? 1,
       owns: () => true,
     },
     {
       kind: 'users',
       windows: new ChannelWindows(windowLimits),
-      replay: new ReplayReader({ ...replayOpts, topic: config.topicUsers, usersTopic: true }),
+      warmup: new WarmUp(),
+      replay: replay.topic(config.topicUsers),
       partitions: () => users?.partitionCount ?? 1,
       owns: (p) => users?.owns(p) ?? false,
     },
@@ -172,10 +190,16 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   // The hot path: one envelope per message per gateway, the same bytes to every subscriber and to
   // the channel's window (resume, polling, history).
   const deliver = (kind: 'broadcast' | 'users') => {
-    const windows = kind === 'broadcast' ? streams.broadcast.windows : streams.users.windows;
+    const { windows, warmup } = streams[kind];
     return (e: IncomingEvent, partition: number, offset: number) => {
       windows.noteOffset(partition, offset);
       const now = Date.now();
+      if (warmup.isHistory(partition, offset)) {
+        // The recent past, loading the window at start: aged by its publish time, sent to nobody.
+        windows.append(factory.make(e, partition, offset, Math.min(now, e.publishedAt)));
+        warmup.handled(partition, offset);
+        return;
+      }
       const o = factory.make(e, partition, offset, now);
       windows.append(o);
       pollers.notify(o);
@@ -198,9 +222,16 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     node: config.node,
     logger: log,
     onEvent: deliver('broadcast'),
-    onStart: (partition, offset) => streams.broadcast.windows.setStart(partition, offset),
+    warm,
+    onStart: (partition, start, end) => {
+      streams.broadcast.windows.setStart(partition, start);
+      streams.broadcast.warmup.begin(partition, start, end);
+    },
     onSkipped: () => metrics.skipped.inc(),
-    onSkippedOffset: (partition, offset) => streams.broadcast.windows.noteOffset(partition, offset),
+    onSkippedOffset: (partition, offset) => {
+      streams.broadcast.windows.noteOffset(partition, offset);
+      streams.broadcast.warmup.handled(partition, offset);
+    },
     onCrash: (err) => crashed('broadcast', err),
   });
   users = new UserConsumer({
@@ -216,22 +247,27 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
       streams.users.windows.noteOffset(partition, offset);
     },
     onCrash: (err) => crashed('users', err),
+    warm,
     onAssignment: (gained, lost) => {
       metrics.rebalances.inc();
       for (const p of lost) streams.users.windows.dropPartition(p);
-      for (const [p, start] of gained) streams.users.windows.setStart(p, start);
-      if (lost.length === 0) return;
-      // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
-      const moved = new Set(lost);
-      for (const c of [...hub.connections]) {
-        const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)));
-        if (!affected) continue;
-        c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (config.drainJitterMs + 1))));
-        c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);
+      if (lost.length > 0) {
+        // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
+        const moved = new Set(lost);
+        for (const c of [...hub.connections]) {
+          const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)));
+          if (!affected) continue;
+          c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (config.drainJitterMs + 1))));
+          c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);
+        }
+        for (const p of lost) streams.users.warmup.finish(p);
       }
+      // The partitions gained stay paused until their windows hold their recent past.
+      return warmGainedPartitions(streams.users, factory, gained, log);
     },
   });
 
+  const admission = new Admission({ ratePerS: config.admissionRatePerS, burst: config.admissionBurst });
   const pull: PullDeps = {
     streams,
     factory,
@@ -241,6 +277,13 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     permissions,
     tokens,
     accepting: () => health.ready,
+    admit: () => {
+      const refusal = admission.admit();
+      if (refusal) {
+        metrics.admissionRefused.inc({ reason: 'overloaded' });
+        throw overloaded(refusal);
+      }
+    },
   };
   attachWebSocket(app, {
     path: '/v1/ws',
@@ -249,6 +292,8 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxFrameBytes: config.maxFrameBytes,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
     accepting: () => health.ready,
+    admission,
+    onRefused: (reason) => metrics.admissionRefused.inc({ reason }),
     session,
   });
   const sse = attachSse(app, { ...pull, session, heartbeatMs: config.sseHeartbeatMs });
@@ -262,8 +307,17 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   });
   health.pass('listen');
 
-  await Promise.all([broadcast.start(), users.start(), group.start()]);
-  await Promise.all([broadcast.joined, users.joined]);
+  await Promise.all([broadcast.start(), users.start(), group.start(), replay.start()]);
+  await Promise.all([broadcast.joined, users.joined, replay.joined]);
+  // Ready once the windows hold the recent past (or the start-up limit says to stop waiting).
+  const warmStarted = Date.now();
+  const warmLimit = new Promise<boolean>((r) => setTimeout(() => r(false), config.warmTimeoutMs).unref());
+  const warmedInTime = await Promise.race([Promise.all([streams.broadcast.warmup.allWarm(), streams.users.warmup.allWarm()]).then(() => true), warmLimit]);
+  if (!warmedInTime) {
+    log.warn({ warm_timeout_ms: config.warmTimeoutMs, partitions_warming: streams.broadcast.warmup.partitionsWarming }, 'warm-up took longer than its limit: ready now; the rest of the history is delivered as live records');
+    streams.broadcast.warmup.finishAll();
+  }
+  log.info({ warm_ms: Date.now() - warmStarted, window_channels: streams.broadcast.windows.channelCount, window_bytes: streams.broadcast.windows.bytes }, 'windows warmed');
   health.pass('kafka');
   lagProbe.start();
   log.info({ port, url, region: config.region, user_partitions: users.ownedPartitions }, 'gateway ready');
@@ -294,6 +348,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
           (app as unknown as { close?: () => void }).close?.();
           await Promise.all([
             broadcast!.stop().catch((err: unknown) => log.warn({ err }, 'broadcast consumer did not stop cleanly')),
+            replay.stop().catch((err: unknown) => log.warn({ err }, 'replay reader did not stop cleanly')),
             group.stop().catch(() => {}),
           ]);
         },

@@ -72,6 +72,12 @@ export class Connection implements BudgetTarget {
   private errorTimes: number[] = [];
   /** Channels being resumed from Kafka: live messages wait here until the replay is queued. */
   private catchingUp: Map<string, Outgoing[]> | null = null;
+  /**
+   * Per channel: the client already has every offset up to this one (it resumed from a position
+   * this gateway has not reached yet, e.g. after moving from a gateway that was ahead), so those
+   * are not sent again. An entry goes once a later message of its channel passes.
+   */
+  private skipThrough: Map<string, number> | null = null;
 
   constructor(
     readonly sink: Sink,
@@ -95,6 +101,14 @@ export class Connection implements BudgetTarget {
   /** Adds a message to what this connection is owed. Returns false if the connection was closed. */
   enqueue(o: Outgoing): boolean {
     if (this.closed) return false;
+    if (this.skipThrough !== null) {
+      const had = this.skipThrough.get(o.channel);
+      if (had !== undefined) {
+        if (o.offset <= had) return false;
+        this.skipThrough.delete(o.channel);
+        if (this.skipThrough.size === 0) this.skipThrough = null;
+      }
+    }
     if (this.catchingUp !== null) {
       const held = this.catchingUp.get(o.channel);
       if (held) {
@@ -131,6 +145,11 @@ export class Connection implements BudgetTarget {
         return;
       }
     }
+  }
+
+  /** The client has every message of `channel` up to `offset`: do not send those again. */
+  alreadyHas(channel: string, offset: number): void {
+    (this.skipThrough ??= new Map()).set(channel, offset);
   }
 
   /** Holds live messages of `channel` until its replay from Kafka is queued (endCatchUp). */
@@ -310,5 +329,6 @@ export class Connection implements BudgetTarget {
     this.latestByKey.clear();
     this.gaps.clear();
     this.catchingUp = null;
+    this.skipThrough = null;
   }
 }

@@ -1,18 +1,21 @@
 /**
  * The two kinds of stream a gateway serves (DESIGN "two kinds of stream"): broadcast channels,
  * read from every partition of the broadcast topic, and user channels, read from the partitions of
- * the users topic that this gateway owns in its region's consumer group. Each has its own window
- * and replay reader, since positions are per topic.
+ * the users topic that this gateway owns in its region's consumer group. Each has its own windows,
+ * warm-up and replay view, since positions are per topic.
  */
 import { isUserChannel } from '@fanout/protocol';
 import { keyFor, partitionFor } from '@fanout/kafka';
 import type { ChannelWindows } from './channel-window.js';
-import type { ReplayReader } from '../kafka/replay-reader.js';
+import type { WarmUp } from './warm-up.js';
+import type { Replay } from '../kafka/replay-reader.js';
 
 export interface Stream {
   kind: 'broadcast' | 'users';
   windows: ChannelWindows;
-  replay: ReplayReader;
+  /** Partitions whose recent past is being loaded into the windows. */
+  warmup: WarmUp;
+  replay: Replay;
   partitions(): number;
   /** Whether this gateway serves the partition now (always, for broadcast). */
   owns(partition: number): boolean;

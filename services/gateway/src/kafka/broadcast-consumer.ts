@@ -3,10 +3,13 @@
  *
  * Every gateway must see every broadcast message, so gateways do not share a consumer group here.
  * kafkajs has no group-less assignment, so each gateway process joins a group of its own
- * (`fanout-gw-bcast-<node>-<random>`), which assigns it all partitions, and never commits: it
- * starts at the end of each partition as it was when the gateway started (positions and replay
- * from older offsets are the resume path's job). Those single-member groups hold no committed
- * offsets and disappear with the process.
+ * (`fanout-gw-bcast-<node>-<random>`), which assigns it all partitions, and never commits.
+ *
+ * It starts a little in the past: at the oldest offset of each partition that is within the
+ * window's age and the warm-up's record bound (`warm`), so that the records up to the end of the
+ * partition as it was at start (`end`) load the windows before the gateway reports ready, and the
+ * clients of a gateway that died resume here from memory. Those single-member groups hold no
+ * committed offsets and disappear with the process.
  */
 import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
@@ -24,8 +27,13 @@ export interface BroadcastConsumerOptions {
   onSkippedOffset?(partition: number, offset: number): void;
   /** The consumer stopped for good (kafkajs will not restart it). */
   onCrash?(error: Error): void;
-  /** Called before consuming, with the first offset this gateway will read on each partition. */
-  onStart?(partition: number, offset: number): void;
+  /**
+   * Called before consuming, for each partition: the first offset this gateway will read, and the
+   * partition's end when it started (records in [start, end) are the recent past, for warming).
+   */
+  onStart?(partition: number, start: number, end: number): void;
+  /** How far back to start: records no older than maxAgeMs, at most maxRecords per partition. */
+  warm: { maxAgeMs: number; maxRecords: number };
 }
 
 export class BroadcastConsumer {
@@ -40,14 +48,22 @@ export class BroadcastConsumer {
 
   async start(): Promise<void> {
     const { kafka, topic, node, logger } = this.opts;
-    // Take the end offsets before joining, then seek there explicitly: a record written after
+    // Take the start offsets before joining, then seek there explicitly: a record written after
     // this moment is delivered even if it lands before the first fetch.
     const admin = kafka.admin();
     await admin.connect();
     const ends = await withRetry(() => admin.fetchTopicOffsets(topic));
+    const { maxAgeMs, maxRecords } = this.opts.warm;
+    const recent = maxRecords > 0 ? await withRetry(() => admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - maxAgeMs)) : [];
     await admin.disconnect();
     this.partitionCount = ends.length;
-    for (const e of ends) this.opts.onStart?.(e.partition, Number(e.high));
+    const starts = ends.map((e) => {
+      const high = Number(e.high);
+      const since = Number(recent.find((r) => r.partition === e.partition)?.offset ?? high);
+      const start = Math.max(Number(e.low), since >= 0 ? since : high, high - maxRecords);
+      this.opts.onStart?.(e.partition, start, high);
+      return { partition: e.partition, offset: String(start) };
+    });
 
     const groupId = `fanout-gw-bcast-${node}-${randomBytes(4).toString('hex')}`;
     const consumer = kafka.consumer({
@@ -76,7 +92,7 @@ export class BroadcastConsumer {
       eachBatchAutoResolve: true,
       eachBatch: async (payload) => this.handleBatch(payload),
     });
-    for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: e.high });
+    for (const e of starts) consumer.seek({ topic, partition: e.partition, offset: e.offset });
   }
 
   private async handleBatch({ batch }: EachBatchPayload): Promise<void> {

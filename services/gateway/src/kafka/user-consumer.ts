@@ -6,7 +6,10 @@
  *
  * On every rebalance the new assignment is compared with the old one: the gateway tells the
  * clients of partitions it lost to reconnect (they ask the router and resume on the new owner),
- * and starts a fresh window for partitions it gained, from the group's committed offset.
+ * and warms a window for each partition it gained: the partition stays paused from the moment it
+ * is assigned until `onAssignment` has loaded its recent past (records before the group's
+ * committed offset), then consumption resumes from the committed offset, so the window is built
+ * in offset order and the clients moving here resume from memory.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { fromRecord, gatewayAssigner, withRetry, type IncomingEvent } from '@fanout/kafka';
@@ -23,8 +26,21 @@ export interface UserConsumerOptions {
   onSkippedOffset?(partition: number, offset: number): void;
   /** The consumer stopped for good (kafkajs will not restart it). */
   onCrash?(error: Error): void;
-  /** After each rebalance: the partitions gained (with the offset consumption starts at) and lost. */
-  onAssignment(gained: Map<number, number>, lost: number[]): void;
+  /**
+   * After each rebalance: the partitions gained (with the offset consumption resumes at: the
+   * group's committed offset, or the end for a new group) and lost. Gained partitions stay paused
+   * until the returned promise settles (their warm-up).
+   */
+  onAssignment(gained: Map<number, GainedPartition>, lost: number[]): Promise<void> | void;
+  /** How far back to warm a gained partition: records no older than maxAgeMs, at most maxRecords. */
+  warm: { maxAgeMs: number; maxRecords: number };
+}
+
+/** A partition this gateway gained: [start, resumeAt) is its recent past, to warm the window with. */
+export interface GainedPartition {
+  start: number;
+  /** Where consumption resumes: the group's committed offset, or the end for a new group. */
+  resumeAt: number;
 }
 
 export class UserConsumer {
@@ -33,6 +49,10 @@ export class UserConsumer {
   private assigned = new Set<number>();
   /** Assigned partitions whose start offset is known: only these are served to clients. */
   private owned = new Set<number>();
+  /** Gained partitions kept paused while their windows warm. */
+  private readonly warming = new Set<number>();
+  /** Paused by the memory budget (pause()). */
+  private budgetPaused = false;
   private joinedResolve!: () => void;
   readonly joined = new Promise<void>((r) => (this.joinedResolve = r));
   partitionCount = 0;
@@ -67,6 +87,10 @@ export class UserConsumer {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      // Gained partitions are paused before the first fetch; reassigned() resumes them once warm.
+      const gained = (e.payload.memberAssignment[topic] ?? []).filter((p) => !this.assigned.has(p));
+      for (const p of gained) this.warming.add(p);
+      if (gained.length > 0) consumer.pause([{ topic, partitions: gained }]);
       void this.reassigned(new Set(e.payload.memberAssignment[topic] ?? [])).catch((err: unknown) => logger.error({ err }, 'handling the new assignment failed'));
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -93,25 +117,39 @@ export class UserConsumer {
     this.rebalances++;
     // Where consumption of each gained partition starts: the group's committed offset, or the end
     // of the partition when nothing was committed yet (new groups start at the end).
-    const gained = new Map<number, number>();
+    const gained = new Map<number, GainedPartition>();
     if (gainedList.length > 0) {
       const admin = this.o.kafka.admin();
       await admin.connect();
       try {
         const [committed] = await withRetry(() => admin.fetchOffsets({ groupId: this.o.groupId, topics: [this.o.topic] }));
         const ends = await withRetry(() => admin.fetchTopicOffsets(this.o.topic));
+        const { maxAgeMs, maxRecords } = this.o.warm;
+        const recent = maxRecords > 0 ? await withRetry(() => admin.fetchTopicOffsetsByTimestamp(this.o.topic, Date.now() - maxAgeMs)) : [];
         for (const p of gainedList) {
           const c = Number(committed?.partitions.find((x) => x.partition === p)?.offset ?? -1);
-          gained.set(p, c >= 0 ? c : Number(ends.find((x) => x.partition === p)?.high ?? 0));
+          const end = ends.find((x) => x.partition === p);
+          const resumeAt = c >= 0 ? c : Number(end?.high ?? 0);
+          const since = Number(recent.find((x) => x.partition === p)?.offset ?? resumeAt);
+          const start = Math.min(resumeAt, Math.max(Number(end?.low ?? 0), since >= 0 ? since : resumeAt, resumeAt - maxRecords));
+          gained.set(p, { start, resumeAt });
         }
       } finally {
         await admin.disconnect();
       }
     }
     this.o.logger.info({ group: this.o.groupId, owned: [...now].sort((a, b) => a - b), gained: gainedList, lost }, 'user partitions assigned');
-    this.o.onAssignment(gained, lost);
+    const warmed = this.o.onAssignment(gained, lost);
+    // Served from now on: resumes on a partition still warming wait for it (WarmUp).
     for (const p of gained.keys()) if (this.assigned.has(p)) this.owned.add(p);
     this.joinedResolve();
+    try {
+      await warmed;
+    } finally {
+      for (const p of gainedList) this.warming.delete(p);
+      const again = gainedList.filter((p) => this.assigned.has(p));
+      if (again.length > 0 && !this.budgetPaused) this.consumer?.resume([{ topic: this.o.topic, partitions: again }]);
+    }
   }
 
   private async handleBatch({ batch }: EachBatchPayload): Promise<void> {
@@ -127,11 +165,15 @@ export class UserConsumer {
   }
 
   pause(): void {
+    this.budgetPaused = true;
     this.consumer?.pause([{ topic: this.o.topic }]);
   }
 
+  /** Resumes what pause() stopped; partitions still warming stay paused until they are warm. */
   resume(): void {
-    this.consumer?.resume([{ topic: this.o.topic }]);
+    this.budgetPaused = false;
+    const partitions = [...this.assigned].filter((p) => !this.warming.has(p));
+    if (partitions.length > 0) this.consumer?.resume([{ topic: this.o.topic, partitions }]);
   }
 
   pausedPartitions(): number {

@@ -9,6 +9,7 @@ import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier 
 import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
 import type { Streams } from '../delivery/streams.js';
 import { ReplayUnavailableError } from '../kafka/replay-reader.js';
+import { retryAfterSeconds } from './admission.js';
 
 export interface PullDeps {
   streams: Streams;
@@ -20,6 +21,8 @@ export interface PullDeps {
   permissions: ChannelPermissions;
   tokens: TokenVerifier;
   accepting(): boolean;
+  /** Takes an admission token for a new stream (SSE); throws `overloaded` over the rate. */
+  admit(): void;
 }
 
 /** The parts of a request a handler needs, copied out synchronously (uWS reuses the request). */
@@ -63,7 +66,7 @@ export class Reply {
     this.done = true;
     this.res.cork(() => {
       // Pull endpoints are read by browser apps on other origins; auth is a token, not a cookie.
-      this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').writeHeader('access-control-expose-headers', 'etag');
+      this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').writeHeader('access-control-expose-headers', 'etag, retry-after');
       for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
       this.res.end(body);
     });
@@ -79,7 +82,8 @@ export class Reply {
 
   error(err: unknown): void {
     const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
-    this.json(e.status, JSON.stringify(e.toJSON()));
+    // Retriable refusals (starting, draining, overloaded, Kafka unavailable) say when to come back.
+    this.json(e.status, JSON.stringify(e.toJSON()), e.status === 503 ? { 'retry-after': String(retryAfterSeconds(e)) } : {});
   }
 }
 
@@ -143,7 +147,9 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
   if (!pos) throw paramError('invalid_position', `${JSON.stringify(cursor.slice(0, 80))} is not a cursor; cursors are positions "<epoch>:<partition>:<offset>" as returned.`);
   if (pos.epoch !== deps.epoch || pos.partition !== partition) throw new FanoutError('cursor_expired', `The cursor belongs to another stream (epoch ${pos.epoch}, partition ${pos.partition}); fetch the current state and continue without a cursor.`);
   const lastNow = end();
-  if (pos.offset > lastNow) return { messages: [], cursor: formatPosition({ ...pos, offset: Math.max(lastNow, -1) }) };
+  // A cursor past what this gateway has read (another gateway was ahead): keep it, so the next
+  // answer starts after it rather than repeating what the client has.
+  if (pos.offset > lastNow) return { messages: [], cursor };
   const cover = stream.windows.since(channel, partition, pos.offset);
   const cut = (all: Outgoing[], upTo: number): Range => {
     if (all.length > limit) {

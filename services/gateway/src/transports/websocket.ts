@@ -6,7 +6,8 @@
  * below, which maps uWS' send results onto WriteResult.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import { CLOSE, ERRORS, errorFrame } from '@fanout/protocol';
+import { CLOSE, errorFrame, FanoutError } from '@fanout/protocol';
+import { overloaded, retryAfterSeconds, type Admission } from './admission.js';
 import type { Connection, ConnectionLimits } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
 import type { Session } from '../delivery/session.js';
@@ -26,8 +27,11 @@ export interface WebSocketTransportOptions {
   maxPayloadBytes: number;
   maxFrameBytes: number;
   limits: ConnectionLimits;
-  /** False while draining: new upgrades are refused with 503. */
+  /** False while starting or draining: new upgrades are refused with 503 not_ready. */
   accepting(): boolean;
+  /** Over the admission rate: upgrades are refused with 503 overloaded and Retry-After. */
+  admission: Admission;
+  onRefused?(reason: 'not_ready' | 'overloaded'): void;
   session: Session;
 }
 
@@ -66,8 +70,14 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
     closeOnBackpressureLimit: 0,
 
     upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-      if (!opts.accepting()) {
-        res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'not_ready', message: ERRORS.not_ready.message, retriable: true } }));
+      const refusal = opts.accepting() ? opts.admission.admit() : null;
+      if (!opts.accepting() || refusal) {
+        // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
+        const err = refusal ? overloaded(refusal) : new FanoutError('not_ready');
+        opts.onRefused?.(err.code as 'not_ready' | 'overloaded');
+        res.cork(() => {
+          res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
+        });
         return;
       }
       const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
