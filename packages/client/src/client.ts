@@ -4,7 +4,8 @@
  * - WebSocket to `<url>/v1/ws?token=..&credits=..`; Server-Sent Events (`<url>/v1/sse?channels=..`)
  *   when WebSockets are unavailable or fail to open `wsFailuresBeforeSse` times in a row.
  * - Reconnects with exponential backoff and full jitter (see backoff.ts for the bounds), waits
- *   exactly as long as a `reconnect` frame asks, and never reconnects after close codes 4500-4999.
+ *   exactly as long as a `reconnect` frame asks, at least as long as a 503 + Retry-After refusal
+ *   asks (plus up to 10% jitter; retry-after.ts), and never reconnects after close codes 4500-4999.
  * - Remembers the last position per channel, resubscribes with them (the gateway replays what was
  *   missed) and drops messages it has already delivered, so the app sees each message once.
  * - Credits: `'auto'` grants as the app consumes; a number leaves granting to the app (`grant`).
@@ -15,6 +16,7 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
 import { cursorFromPositions, isValidPosition, PositionTracker } from './positions.js';
 import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, isPattern, isSubscribable, isTerminalCloseCode, MAX_CHANNELS_PER_FRAME, MAX_CREDIT_GRANT, namespaceOf, type WireFrame } from './protocol.js';
+import { retryAfterDelay } from './retry-after.js';
 import { lookupRoute, tokenSubject, type Route } from './router.js';
 import {
   ABNORMAL_CLOSURE,
@@ -96,9 +98,15 @@ export interface StateEvent {
   /** When reconnecting: the wait before the next attempt, and when it ends (ms since the epoch). */
   delayMs?: number;
   retryAt?: number;
-  /** The close code and reason that led here, when there was one. */
+  /**
+   * The close code and reason that led here, when there was one. After a refusal with Retry-After
+   * the reason is the gateway's error code (`'overloaded'`, `'not_ready'`), or `'retry_after'`
+   * when its body had none, and `retryAfterMs` is set.
+   */
   code?: number;
   reason?: string;
+  /** When reconnecting after a 503/429 refusal: the wait the gateway asked for, in ms (delayMs adds the client's jitter). */
+  retryAfterMs?: number;
 }
 
 export interface WelcomeEvent {
@@ -165,6 +173,10 @@ export interface DisconnectEvent {
   /** Whether the transport had opened (false: the attempt failed). */
   opened: boolean;
   willReconnect: boolean;
+  /** The HTTP status of a refused handshake, where the transport can see it (SSE with fetch; WebSocket with the `ws` package). */
+  httpStatus?: number;
+  /** The wait a 503/429 refusal asked for (its body's `retry_after_ms`, else `Retry-After`), in ms. */
+  retryAfterMs?: number;
 }
 
 export interface AttemptEvent {
@@ -248,6 +260,7 @@ interface Conn {
   authError: { code: string; message: string } | null;
 }
 
+/** Longest wait the client accepts from a server (reconnect frame, Retry-After), in ms: 10 minutes. */
 const MAX_SERVER_DELAY_MS = 10 * 60_000;
 const DEFAULT_HEARTBEAT_MS = 30_000;
 const noop = () => undefined;
@@ -265,6 +278,7 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
   private readonly connectTimeoutMs: number;
   private readonly sseIdleTimeoutMs: number;
   private readonly backoff: Backoff;
+  private readonly random: () => number;
   private readonly tracker: PositionTracker;
   private readonly desired = new Set<string>();
   private waiters: Waiter[] = [];
@@ -322,7 +336,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     this.wsFailuresBeforeSse = Math.max(1, o.wsFailuresBeforeSse ?? 3);
     this.connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
     this.sseIdleTimeoutMs = o.sseIdleTimeoutMs ?? 75_000;
-    this.backoff = new Backoff(o.backoff, o.random ?? Math.random);
+    this.random = o.random ?? Math.random;
+    this.backoff = new Backoff(o.backoff, this.random);
     this.tracker = new PositionTracker();
     if (o.positions) this.tracker.load(o.positions);
     if (o.channels) {
@@ -806,10 +821,20 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     let fatal: { code: string; message: string } | null = null;
     let delay = serverDelayMs;
     let countsAsFailure = !info.opened;
+    let retryReason: string | undefined;
     if (isTerminalCloseCode(info.code)) {
       const why = conn.authError ?? { code: closeCodeName(info.code), message: info.reason || `closed with code ${info.code}` };
       fatal = { code: why.code, message: why.message };
-    } else if (info.httpStatus !== undefined) {
+    } else if (info.retryAfterMs !== undefined) {
+      // Admission control (503 overloaded, or not_ready while starting or draining): the right
+      // gateway answered and asked for a later attempt. Neither a sign that WebSockets are blocked
+      // (no step towards SSE) nor that the route is stale: wait what it asked, plus a little jitter.
+      delay = retryAfterDelay(info.retryAfterMs, MAX_SERVER_DELAY_MS, this.random);
+      countsAsFailure = false;
+      retryReason = info.error?.code ?? 'retry_after';
+    } else if (info.httpStatus !== undefined && conn.kind === 'sse') {
+      // SSE only: the gateway refuses a WebSocket's token over the socket (4501), so a refused
+      // upgrade's status is a proxy's, and counts as a WebSocket failure below.
       const status = info.httpStatus;
       const ecode = info.error?.code;
       const emsg = info.error?.message ?? info.reason;
@@ -851,7 +876,15 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       if (this.options.routerUrl) this.routeStale = true;
     }
 
-    this.emit('disconnect', { code: info.code, reason: info.reason, transport: conn.kind, opened: info.opened, willReconnect: fatal === null });
+    this.emit('disconnect', {
+      code: info.code,
+      reason: info.reason,
+      transport: conn.kind,
+      opened: info.opened,
+      willReconnect: fatal === null,
+      ...(info.httpStatus !== undefined ? { httpStatus: info.httpStatus } : {}),
+      ...(info.retryAfterMs !== undefined ? { retryAfterMs: info.retryAfterMs } : {}),
+    });
     if (this.conn !== null || this.st === 'closed') return; // a listener reconnected or closed
     if (!fatal && conn.authError) {
       // A token check that failed for a reason that passes (close 4003: the key set was unreachable).
@@ -864,10 +897,10 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       if ((this.st as ConnectionState) !== 'closed') this.setState('closed', { code: info.code, reason: info.reason || fatal.message, transport: conn.kind });
       return;
     }
-    this.scheduleRetry(delay, { code: info.code, reason: info.reason, transport: conn.kind });
+    this.scheduleRetry(delay, { code: info.code, reason: retryReason ?? info.reason, transport: conn.kind, ...(retryReason !== undefined ? { retryAfterMs: info.retryAfterMs } : {}) });
   }
 
-  private scheduleRetry(serverDelayMs: number | undefined, ctx: { code?: number; reason?: string; transport?: TransportKind }): void {
+  private scheduleRetry(serverDelayMs: number | undefined, ctx: { code?: number; reason?: string; transport?: TransportKind; retryAfterMs?: number }): void {
     this.clearRetry();
     let delayMs: number;
     if (serverDelayMs !== undefined) {

@@ -30,6 +30,7 @@ export {
   type AttemptEvent,
 } from './client.js';
 export { Backoff, backoffCeiling, backoffDelay, BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
+export { parseRetryAfter, retryAfterFromBody, serverRetryAfterMs, retryAfterDelay, RETRY_AFTER_JITTER } from './retry-after.js';
 export { PositionTracker, parsePosition, compareOffsets, cursorFromPositions, type ParsedPosition } from './positions.js';
 export { lookupRoute, routeUrl, tokenSubject, RouterError, type Route } from './router.js';
 export { CLOSE_CODES, isTerminalCloseCode, isSubscribable, MAX_CHANNELS_PER_FRAME, MAX_CREDIT_GRANT } from './protocol.js';

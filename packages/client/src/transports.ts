@@ -5,9 +5,12 @@
  * bodies and heartbeat comments, and works in Node 20 without a package).
  *
  * A transport reports: opened (the handshake succeeded), each frame as text (SSE: with the event id),
- * any sign of life, and one close with the code, whether it had opened, and for SSE refusals the HTTP
- * status and the gateway's error body.
+ * any sign of life, and one close with the code, whether it had opened, and for refusals it can see
+ * (SSE with fetch; WebSocket with the `ws` package) the HTTP status, the gateway's error body and the
+ * wait a 503 + Retry-After asked for. A browser's WebSocket and an EventSource hide all three.
  */
+import { serverRetryAfterMs } from './retry-after.js';
+
 export type TransportKind = 'websocket' | 'sse';
 
 /** What the SDK needs of a WebSocket: the browser's WebSocket and the `ws` package both fit. */
@@ -19,6 +22,11 @@ export interface WebSocketLike {
   onerror: ((ev: any) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  /**
+   * Node event emitters only (the `ws` package): the transport listens to `'unexpected-response'`
+   * to read a refused handshake's status, Retry-After and body. Browsers' WebSocket has no `on`.
+   */
+  on?(event: string, listener: (...args: any[]) => void): unknown;
 }
 export type WebSocketCtor = new (url: string) => WebSocketLike;
 
@@ -47,10 +55,15 @@ export interface TransportClose {
   reason: string;
   /** Whether the handshake had succeeded (WebSocket open, SSE 200 with text/event-stream). */
   opened: boolean;
-  /** SSE only: the HTTP status of a refused stream. */
+  /** The HTTP status of a refused handshake (SSE with fetch; WebSocket with the `ws` package). */
   httpStatus?: number;
-  /** SSE only: the gateway's `{"error": {code, message}}` body of a refused stream. */
+  /** The gateway's `{"error": {code, message}}` body of a refused handshake, when it could be read. */
   error?: { code: string; message: string };
+  /**
+   * A 503 (or 429) refusal asked to wait this long before the next attempt, in ms: the body's
+   * `detail.retry_after_ms`, else the `Retry-After` header. Before the client's jitter and cap.
+   */
+  retryAfterMs?: number;
 }
 
 export interface TransportHandlers {
@@ -123,6 +136,9 @@ export class WebSocketTransport implements Transport {
     };
     // Always keep an error listener: the `ws` package throws an 'error' nobody listens to.
     ws.onerror = noop;
+    // The `ws` package shows a refused handshake (a browser only reports a close 1006). With a
+    // listener, `ws` leaves the request to us: read what the gateway said, then abort it.
+    if (typeof ws.on === 'function') ws.on('unexpected-response', (_req: unknown, res: RefusedResponse) => this.refused(res));
     ws.onclose = (ev: { code?: number; reason?: unknown }) => {
       this.finish({ code: typeof ev?.code === 'number' ? ev.code : ABNORMAL_CLOSURE, reason: typeof ev?.reason === 'string' ? ev.reason : String(ev?.reason ?? ''), opened: this.opened });
     };
@@ -161,12 +177,89 @@ export class WebSocketTransport implements Transport {
     this.timer = null;
   }
 
+  /** The handshake was answered with something other than 101: report it as a failed open. */
+  private refused(res: RefusedResponse): void {
+    if (this.done) return;
+    const status = typeof res?.statusCode === 'number' ? res.statusCode : 0;
+    const header = res?.headers?.['retry-after'];
+    void readSmallBody(res).then((text) => {
+      if (this.done) return;
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON (a proxy's page)
+      }
+      const error = errorOf(body);
+      const retryAfterMs = serverRetryAfterMs(status, header, body);
+      // close() aborts the request and its socket (`ws` in CONNECTING); the close it causes is not reported.
+      this.close();
+      this.finish(
+        {
+          code: ABNORMAL_CLOSURE,
+          reason: `HTTP ${status}${error ? ` ${error.code}` : ''}`,
+          opened: false,
+          httpStatus: status,
+          ...(error ? { error } : {}),
+          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+        },
+        true,
+      );
+    });
+  }
+
   private finish(info: TransportClose, force = false): void {
     if (this.done && !force) return;
     this.done = true;
     this.clearTimer();
     this.h.close(info);
   }
+}
+
+/** The part of Node's IncomingMessage that a refused `ws` handshake is read through. */
+interface RefusedResponse {
+  statusCode?: number;
+  headers?: Record<string, string | string[] | undefined>;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  setEncoding?(enc: string): unknown;
+}
+
+/** Most of a refused handshake's body that is read: the gateway's error bodies are a few hundred bytes. */
+const MAX_REFUSAL_BODY = 16 * 1024;
+/** How long a refused handshake's body may take to arrive before the refusal is reported without it, in ms. */
+const REFUSAL_BODY_WAIT_MS = 1000;
+
+/** Up to MAX_REFUSAL_BODY characters of a response body; whatever arrived when it ends, fails, or is slow. */
+function readSmallBody(res: RefusedResponse): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(text);
+    };
+    const timer = setTimeout(done, REFUSAL_BODY_WAIT_MS);
+    try {
+      res.setEncoding?.('utf8');
+      res.on('data', (chunk: unknown) => {
+        text += typeof chunk === 'string' ? chunk : String(chunk);
+        if (text.length >= MAX_REFUSAL_BODY) done();
+      });
+      res.on('end', done);
+      res.on('close', done);
+      res.on('error', done); // also keeps an aborted response from throwing
+    } catch {
+      done();
+    }
+  });
+}
+
+/** The `{code, message}` of a gateway error body, if it is one. */
+function errorOf(body: unknown): { code: string; message: string } | undefined {
+  const e = (body as { error?: { code?: unknown; message?: unknown } } | null | undefined)?.error;
+  return e && typeof e.code === 'string' ? { code: e.code, message: String(e.message ?? '') } : undefined;
 }
 
 /** SSE through an EventSource. It cannot see statuses or comments; the client manages reconnects. */
@@ -280,15 +373,25 @@ export class FetchSseTransport implements Transport {
     if (this.done) return;
     const type = res.headers.get('content-type') ?? '';
     if (!res.ok || !type.startsWith('text/event-stream') || !res.body) {
-      let error: { code: string; message: string } | undefined;
+      let body: unknown;
       try {
-        const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
-        if (body?.error && typeof body.error.code === 'string') error = { code: body.error.code, message: String(body.error.message ?? '') };
+        body = await res.json();
       } catch {
         // not JSON
       }
+      if (this.done) return;
+      const error = errorOf(body);
+      // Cross-origin, a browser shows Retry-After only if the gateway exposes it; the body is readable.
+      const retryAfterMs = serverRetryAfterMs(res.status, res.headers.get('retry-after'), body);
       this.abort.abort();
-      this.finish({ code: ABNORMAL_CLOSURE, reason: `HTTP ${res.status}${error ? ` ${error.code}` : ''}`, opened: false, httpStatus: res.status, ...(error ? { error } : {}) });
+      this.finish({
+        code: ABNORMAL_CLOSURE,
+        reason: `HTTP ${res.status}${error ? ` ${error.code}` : ''}`,
+        opened: false,
+        httpStatus: res.status,
+        ...(error ? { error } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
       return;
     }
     this.opened = true;

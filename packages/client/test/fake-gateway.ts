@@ -27,6 +27,18 @@ export interface SseRequest {
   end(): void;
 }
 
+/** Admission control as the gateway applies it under a reconnect storm: 503 + Retry-After + an error body. */
+export interface Overload {
+  /** How many more requests to refuse, WebSocket upgrades and SSE requests together. */
+  remaining: number;
+  /** The `Retry-After` header, in whole seconds; no header when unset. */
+  retryAfterS?: number;
+  /** The body's `detail.retry_after_ms`; no detail when unset. */
+  retryAfterMs?: number;
+  /** The body's error code (default `overloaded`). */
+  code?: 'overloaded' | 'not_ready';
+}
+
 export class FakeGateway {
   readonly conns: FakeConn[] = [];
   readonly sse: SseRequest[] = [];
@@ -34,6 +46,10 @@ export class FakeGateway {
   readonly upgrades: { url: string; at: number }[] = [];
   /** Answer upgrades with this HTTP status instead of accepting them (a proxy that blocks WebSockets). */
   refuseUpgrades: number | null = null;
+  /** While set and `remaining` > 0, WebSocket upgrades and SSE requests are refused with 503 + Retry-After. */
+  overload: Overload | null = null;
+  /** Requests refused by `overload`, in order. */
+  readonly refused: { kind: 'websocket' | 'sse'; url: string; at: number }[] = [];
   /** Called for each accepted WebSocket; default: a welcome frame and answers to subscribe. */
   onConnection: (c: FakeConn) => void = (c) => this.welcome(c);
   /** Called for each SSE request; default: 404. */
@@ -53,6 +69,11 @@ export class FakeGateway {
       const url = new URL(req.url ?? '/', 'http://x');
       if (this.onHttp?.(req, res)) return;
       if (url.pathname === '/v1/sse') {
+        const refusal = this.takeOverload('sse', req.url ?? '');
+        if (refusal) {
+          res.writeHead(503, refusal.headers).end(refusal.body);
+          return;
+        }
         const r: SseRequest = {
           url,
           at: Date.now(),
@@ -74,6 +95,12 @@ export class FakeGateway {
     });
     this.server.on('upgrade', (req, socket, head) => {
       this.upgrades.push({ url: req.url ?? '', at: Date.now() });
+      const refusal = this.takeOverload('websocket', req.url ?? '');
+      if (refusal) {
+        const head = Object.entries(refusal.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        socket.end(`HTTP/1.1 503 Service Unavailable\r\n${head}connection: close\r\n\r\n${refusal.body}`);
+        return;
+      }
       if (this.refuseUpgrades !== null) {
         socket.end(`HTTP/1.1 ${this.refuseUpgrades} Refused\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
         return;
@@ -114,6 +141,21 @@ export class FakeGateway {
       else if (f.op === 'unsubscribe') c.send({ t: 'unsubscribed', ...(f.id !== undefined ? { id: f.id } : {}), channels: f.channels });
       else if (f.op === 'ping') c.send({ t: 'pong', ...(f.id !== undefined ? { id: f.id } : {}) });
     });
+  }
+
+  /** The 503 answer for one request while `overload` lasts, or null to serve it. */
+  private takeOverload(kind: 'websocket' | 'sse', url: string): { headers: Record<string, string>; body: string } | null {
+    const o = this.overload;
+    if (!o || o.remaining <= 0) return null;
+    o.remaining--;
+    this.refused.push({ kind, url, at: Date.now() });
+    const code = o.code ?? 'overloaded';
+    const body = JSON.stringify({
+      error: { code, message: `refused by the fake gateway (${code})`, retriable: true, ...(o.retryAfterMs !== undefined ? { detail: { retry_after_ms: o.retryAfterMs } } : {}) },
+    });
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    if (o.retryAfterS !== undefined) headers['retry-after'] = String(o.retryAfterS);
+    return { headers, body };
   }
 
   /** Frames of one op the client sent on connection `i`. */
