@@ -19,7 +19,7 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number, lag: () => Map<string, number>) {
+export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number) {
   const registers = [registry];
   let pausesReported = 0;
   return {
@@ -95,6 +95,14 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
       registers,
     }),
     rebalances: new Counter({ name: 'fanout_gateway_user_rebalances_total', help: 'Assignments of user partitions received from the region consumer group.', registers }),
+    longPolls: new Gauge({
+      name: 'fanout_gateway_long_polls',
+      help: 'Long polls held open, waiting for a message or their timeout.',
+      registers,
+      collect() {
+        this.set(longPolls());
+      },
+    }),
     resumes: new Counter({ name: 'fanout_gateway_resumes_total', help: 'Subscriptions with a position, by where the missed messages came from (window, kafka) or reset.', labelNames: ['source'], registers }),
     replayReads: new Counter({ name: 'fanout_gateway_replay_reads_total', help: 'Reads of a partition range from Kafka (one read serves every resume of that partition waiting for it), including warm-ups of gained partitions.', labelNames: ['stream'], registers }),
     admissionRefused: new Counter({ name: 'fanout_gateway_admission_refused_total', help: 'New connections and streams answered 503 with Retry-After: over the admission rate (overloaded) or while starting or draining (not_ready).', labelNames: ['reason'], registers }),

@@ -98,7 +98,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
       users: { topic: config.topicUsers, partitions: () => users?.ownedPartitions ?? [], lastOffset: (p) => streams.users.windows.lastOffset(p) },
     },
   });
-  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag);
+  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count);
 
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);

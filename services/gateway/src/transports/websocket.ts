@@ -73,7 +73,8 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       const refusal = opts.accepting() ? opts.admission.admit() : null;
       if (!opts.accepting() || refusal) {
         // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
-        const err = refusal ? overloaded(refusal) : new FanoutError('not_ready');
+        // Starting or draining: come back in 0.5 to 2 s, spread, rather than all at once.
+        const err = refusal ? overloaded(refusal) : new FanoutError('not_ready', undefined, { detail: { retry_after_ms: 500 + Math.round(Math.random() * 1500) } });
         opts.onRefused?.(err.code as 'not_ready' | 'overloaded');
         res.cork(() => {
           res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
