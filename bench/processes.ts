@@ -36,9 +36,10 @@ export function spawnService(name: string, script: string, env: Record<string, s
   return track(name, spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-/** Starts a TypeScript worker with an IPC channel. */
+/** Starts a TypeScript worker with an IPC channel (BENCH_WORKER_NODE_ARGS: extra node flags, e.g. --cpu-prof). */
 export function forkWorker(name: string, script: string): ChildProcess {
-  return track(name, fork(script, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
+  const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return track(name, fork(script, [], { cwd: ROOT, execArgv: [...extra, '--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
 }
 
 /** Waits until `url` answers 200 (the child must stay alive meanwhile). */
@@ -87,4 +88,36 @@ export function metricSum(text: string, name: string, match?: string): number {
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/** The machine's TCP listen-queue overflows so far (/proc/net/netstat TcpExt ListenOverflows). */
+export function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    if (!lines[i]!.startsWith('TcpExt:')) continue;
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/);
+    const k = names.indexOf('ListenOverflows');
+    return k >= 0 ? Number(values[k]) : 0;
+  }
+  return 0;
+}
+
+/** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat; 0 when it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat), for cores busy over a phase. */
+export function machineJiffies(): { busy: number; total: number } {
+  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - v[3]! - (v[4] ?? 0), total };
 }

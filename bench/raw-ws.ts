@@ -20,6 +20,8 @@ export interface RawWsHandlers {
    * failed (status 0: refused, reset, timed out).
    */
   refused(status: number, retryAfterMs: number | null, body: string): void;
+  /** The TCP connection is established (diagnostics). */
+  connected?(): void;
 }
 
 export interface RawWsOptions {
@@ -40,10 +42,13 @@ export class RawWs {
     this.sock = netConnect({ host: url.hostname, port: Number(url.port), noDelay: true, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
     this.timer = setTimeout(() => this.fail(0, null, 'handshake timed out'), o.handshakeTimeoutMs ?? 20_000);
     this.sock.on('connect', () => {
+      this.h.connected?.();
       this.sock.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });
     this.sock.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.sock.on('error', () => {});
+    this.sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.opened) this.fail(0, null, err.code ?? 'socket error');
+    });
     this.sock.on('close', () => {
       if (this.opened) this.finish(1006);
       else this.fail(0, null, 'socket closed before the upgrade');

@@ -15,8 +15,8 @@
  *            every client is subscribed again.
  *
  * Clients (bench/storm-worker.ts) are raw WebSockets that behave as the SDK does (positions,
- * full-jitter backoff, reconnect frames, Retry-After), spread over worker processes and loopback
- * source addresses 127.0.0.10+. Lost = acknowledged messages of its channel a client never got;
+ * full-jitter backoff, reconnect frames, Retry-After), spread over worker processes (and, with
+ * --bind-sources 1, over loopback source addresses 127.0.0.10+). Lost = acknowledged messages of its channel a client never got;
  * duplicates = messages a client got twice; resets = `reset` frames; Kafka reads = the serving
  * gateway's fanout_gateway_replay_reads_total. The floor scenario also measures the memory of
  * idle long polls (RSS of the gateway before and after opening them).
@@ -24,7 +24,8 @@
  * Parameters (flag or env): --clients / BENCH_CLIENTS (10000), --channels / BENCH_CHANNELS (100),
  * --rate / BENCH_RATE (messages/s over all channels, 200), --workers / BENCH_WORKERS (4),
  * --scenarios / BENCH_SCENARIOS (kill,drain,floor), --long-polls / BENCH_LONG_POLLS (2000),
- * --timeout-s / BENCH_TIMEOUT_S (overall bound, 900). Gateway settings pass through FANOUT_*.
+ * --timeout-s / BENCH_TIMEOUT_S (overall bound, 900), --bind-sources / BENCH_BIND_SOURCES (0). Gateway settings pass through FANOUT_*;
+ * BENCH_GATEWAY_NODE_ARGS adds node flags to the gateways (e.g. --cpu-prof).
  * Kafka: KAFKA_BROKERS if set (its group delay is read back and reported), else a local broker
  * with Kafka's default group delay is started and stopped.
  *
@@ -36,7 +37,7 @@ import type { ChildProcess } from 'node:child_process';
 import { pino } from 'pino';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
-import { forkWorker, killAll, log, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
+import { cpuSeconds, forkWorker, killAll, listenOverflows, log, machineJiffies, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
 import type { StormFromWorker, StormToWorker, WorkerTotals } from './storm-ipc.js';
 
 // ---------------------------------------------------------------- parameters
@@ -64,6 +65,13 @@ const P = {
   scenarios: opt('--scenarios', 'BENCH_SCENARIOS', 'kill,drain,floor').split(',').map((s) => s.trim()).filter(Boolean) as Scenario[],
   longPolls: Math.floor(num('--long-polls', 'BENCH_LONG_POLLS', 2000)),
   timeoutS: num('--timeout-s', 'BENCH_TIMEOUT_S', 900),
+  /**
+   * Bind each worker's clients to its own source address 127.0.0.10+ (for runs that need more than
+   * ~28,000 ports to one gateway). Off by default: binding before connecting makes the kernel look
+   * for a free port without knowing the destination, which here cost the clients 19 of 48 CPU
+   * seconds in a 10,000-client storm; an unbound connect reuses loopback TIME_WAIT ports cheaply.
+   */
+  bindSources: num('--bind-sources', 'BENCH_BIND_SOURCES', 0) > 0,
 };
 type Scenario = 'kill' | 'drain' | 'floor';
 for (const s of P.scenarios) if (!['kill', 'drain', 'floor'].includes(s)) throw new Error(`unknown scenario ${s}; use kill, drain, floor`);
@@ -127,7 +135,7 @@ class Feed {
 // ---------------------------------------------------------------- workers
 
 class Workers {
-  private readonly procs: ChildProcess[] = [];
+  readonly procs: ChildProcess[] = [];
   private readonly waiting = new Map<ChildProcess, ((m: StormFromWorker) => void)[]>();
 
   constructor(n: number) {
@@ -165,7 +173,7 @@ const share = (w: number) => Math.floor(P.clients / P.workers) + (w < P.clients 
 const baseOf = (w: number) => Array.from({ length: w }, (_, k) => share(k)).reduce((a, b) => a + b, 0);
 
 function sumTotals(answers: StormFromWorker[]): WorkerTotals & { lastAt: number | null; pending: number } {
-  const t = { clients: 0, unique: 0, dups: 0, resets: 0, refusals: 0, perChannelUnique: {} as Record<string, number>, lastAt: 0 as number | null, pending: 0 };
+  const t = { clients: 0, unique: 0, dups: 0, resets: 0, refusals: 0, perChannelUnique: {} as Record<string, number>, netFailures: {} as Record<string, number>, lastAt: 0 as number | null, pending: 0 };
   for (const a of answers) {
     if (a.op !== 'resumed' && a.op !== 'final') continue;
     t.clients += a.totals.clients;
@@ -174,6 +182,7 @@ function sumTotals(answers: StormFromWorker[]): WorkerTotals & { lastAt: number 
     t.resets += a.totals.resets;
     t.refusals += a.totals.refusals;
     for (const [ch, n] of Object.entries(a.totals.perChannelUnique)) t.perChannelUnique[ch] = (t.perChannelUnique[ch] ?? 0) + n;
+    for (const [why, n] of Object.entries(a.totals.netFailures)) t.netFailures[why] = (t.netFailures[why] ?? 0) + n;
     t.pending += a.pending;
     if (a.op === 'resumed') t.lastAt = a.lastAt === null || t.lastAt === null ? null : Math.max(t.lastAt, a.lastAt);
   }
@@ -199,7 +208,7 @@ function startGateway(ctx: Ctx, node: string, port: number): ChildProcess {
     FANOUT_TOPIC_USERS: ctx.topics.users,
     FANOUT_SERVE_PAGE: 'false',
     FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'warn',
-  });
+  }, [], (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
 }
 
 const metricsOf = (port: number) => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
@@ -230,6 +239,8 @@ interface Result {
   scenario: Scenario;
   /** Seconds from ready (kill), SIGTERM (drain) or the drop (floor) until every client is done. */
   allS: number | null;
+  /** Median client, same origin, in s. */
+  p50S: number | null;
   pending: number;
   messages: number;
   lost: number | null;
@@ -241,6 +252,8 @@ interface Result {
   refusedOverloaded: number;
   refusedNotReady: number;
   refusals: number;
+  /** TCP listen-queue overflows on the machine from the disruption until everyone was done. */
+  overflows: number;
   /** kill: the new gateway's start (spawn to ready), in s. */
   startS?: number;
   longPollBytes?: number | null;
@@ -258,13 +271,16 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
   const feed = new Feed(pub);
   try {
     const t0 = Date.now();
-    const connected = await workers.all((w) => ({ op: 'connect', urls, n: share(w), base: baseOf(w), channels: CHANNELS, localAddress: `127.0.0.${10 + w}`, spreadMs: 2000, timeoutMs: CONNECT_TIMEOUT_MS }));
+    const connected = await workers.all((w) => ({ op: 'connect', urls, n: share(w), base: baseOf(w), channels: CHANNELS, localAddress: P.bindSources ? `127.0.0.${10 + w}` : '', spreadMs: 2000, timeoutMs: CONNECT_TIMEOUT_MS }));
     const pendingConnect = connected.reduce((n, a) => n + (a.op === 'connected' ? a.pending : 0), 0);
     if (pendingConnect > 0) throw new Error(`${pendingConnect} clients did not connect within ${CONNECT_TIMEOUT_MS} ms`);
     log(`${P.clients} clients subscribed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     feed.start();
     await sleep(3000);
     await workers.all(() => ({ op: 'mark' }));
+    const overflowsBefore = listenOverflows();
+    const cpu0 = { workers: workers.procs.reduce((n, p) => n + cpuSeconds(p.pid!), 0), self: process.cpuUsage(), machine: machineJiffies(), at: Date.now() };
+    const gatewayCpu0 = new Map(gw.map((g) => [g.pid!, cpuSeconds(g.pid!)]));
 
     let from: number;
     let answers: StormFromWorker[];
@@ -294,9 +310,24 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
       answers = await workers.all(() => ({ op: 'await-resubscribed', timeoutMs: RESUME_TIMEOUT_MS }));
       serving = ports[0]!;
     }
+    const overflows = listenOverflows() - overflowsBefore;
+    {
+      const secs = (Date.now() - cpu0.at) / 1000;
+      const m1 = machineJiffies();
+      const self = process.cpuUsage(cpu0.self);
+      const gwCpu = gw.reduce((n, g) => n + cpuSeconds(g.pid!) - (gatewayCpu0.get(g.pid!) ?? 0), 0);
+      const workersCpu = workers.procs.reduce((n, p) => n + cpuSeconds(p.pid!), 0) - cpu0.workers;
+      const cores = (v: number) => (v / secs).toFixed(2);
+      log(`${scenario}: cores busy over the ${secs.toFixed(1)} s from the disruption: machine ${((2 * (m1.busy - cpu0.machine.busy)) / (m1.total - cpu0.machine.total)).toFixed(2)} of 2, client workers ${cores(workersCpu)}, gateways now running ${cores(gwCpu)}, bench ${cores((self.user + self.system) / 1e6)}`);
+    }
+    const slow = answers.find((a) => a.op === 'resumed' && a.trail.length > 0);
+    if (slow?.op === 'resumed') log(`${scenario}: a slowest client's story (ms clock mod 100 s; from ${from % 100_000}): ${slow.trail.join(' | ')}`);
     const resumed = sumTotals(answers);
     const allS = resumed.lastAt === null ? null : Math.max(0, resumed.lastAt - from) / 1000;
-    log(`${scenario}: all ${resumed.pending === 0 ? 'done' : `but ${resumed.pending} done`} after ${allS ?? '-'} s`);
+    const times = answers.flatMap((a) => (a.op === 'resumed' ? a.times : [])).sort((a, b) => a - b);
+    const p50S = times.length > 0 ? Math.max(0, times[Math.floor(times.length / 2)]! - from) / 1000 : null;
+    log(`${scenario}: done-time deciles (s): ${[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99].map((q) => ((times[Math.floor(q * (times.length - 1))]! - from) / 1000).toFixed(1)).join(' ')}`);
+    log(`${scenario}: all ${resumed.pending === 0 ? 'done' : `but ${resumed.pending} done`} after ${allS ?? '-'} s; attempts without an HTTP answer: ${JSON.stringify(resumed.netFailures)}; accept-queue overflows ${overflows}`);
 
     await sleep(2000);
     await feed.stop();
@@ -309,6 +340,7 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
     return {
       scenario,
       allS,
+      p50S,
       pending: resumed.pending,
       messages: feed.total,
       // Without positions the floor's clients skip what was published while they were away, by design.
@@ -321,6 +353,7 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
       refusedOverloaded: metricSum(m, 'fanout_gateway_admission_refused_total', 'reason="overloaded"'),
       refusedNotReady: metricSum(m, 'fanout_gateway_admission_refused_total', 'reason="not_ready"'),
       refusals: fin.refusals,
+      overflows,
       ...(startS !== undefined ? { startS } : {}),
       ...(longPoll !== undefined ? { longPollBytes: longPoll } : {}),
     };
@@ -336,8 +369,8 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
 function report(results: Result[], groupDelay: number | null): void {
   const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
   const rows = [
-    ['scenario', 'all done s', 'not done', 'messages', 'lost', 'dups', 'resets', 'kafka reads', 'window resumes', 'kafka resumes', '503 overloaded', '503 not ready', 'start s'],
-    ...results.map((r) => [r.scenario, f(r.allS), String(r.pending), String(r.messages), r.lost === null ? 'n/a' : String(r.lost), String(r.dups), String(r.resets), String(r.kafkaReads), String(r.resumedWindow), String(r.resumedKafka), String(r.refusedOverloaded), String(r.refusedNotReady), f(r.startS)]),
+    ['scenario', 'p50 s', 'all done s', 'not done', 'messages', 'lost', 'dups', 'resets', 'kafka reads', 'window resumes', 'kafka resumes', '503 overloaded', '503 not ready', 'accept overflows', 'start s'],
+    ...results.map((r) => [r.scenario, f(r.p50S), f(r.allS), String(r.pending), String(r.messages), r.lost === null ? 'n/a' : String(r.lost), String(r.dups), String(r.resets), String(r.kafkaReads), String(r.resumedWindow), String(r.resumedKafka), String(r.refusedOverloaded), String(r.refusedNotReady), String(r.overflows), f(r.startS)]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`Reconnect storm: ${P.clients} clients, ${P.channels} channels, ${P.rate} msg/s, broker group.initial.rebalance.delay.ms=${groupDelay ?? '?'}`);

@@ -8,6 +8,8 @@ export interface WorkerTotals {
   resets: number;
   /** Handshakes answered with something other than 101, or failed sockets. */
   refusals: number;
+  /** Attempts that got no HTTP answer, by reason (ECONNREFUSED, handshake timed out...). */
+  netFailures: Record<string, number>;
   /** Per channel: messages received once, summed over its clients (final only). */
   perChannelUnique: Record<string, number>;
 }
@@ -24,6 +26,6 @@ export type StormToWorker =
 export type StormFromWorker =
   | { op: 'ok' }
   | { op: 'connected'; lastAt: number | null; pending: number }
-  | { op: 'resumed'; lastAt: number | null; pending: number; totals: WorkerTotals }
+  | { op: 'resumed'; lastAt: number | null; pending: number; totals: WorkerTotals; times: number[]; trail: string[] }
   | { op: 'final'; pending: number; totals: WorkerTotals }
   | { op: 'error'; message: string };

@@ -2,8 +2,8 @@
  * A process of reconnect-storm clients, started by bench/reconnect-storm.ts (IPC). Each client is a
  * raw WebSocket (bench/raw-ws.ts) on one broadcast channel that behaves as the SDK does: it keeps
  * its last position and resubscribes with it, reconnects with full-jitter backoff (base 500 ms,
- * ceiling 15 s, the SDK's defaults), waits exactly as long as a `reconnect` frame or a 503's
- * Retry-After says (plus at most 10% jitter), and moves to the next gateway of its list when the
+ * ceiling 15 s, handshake timeout 10 s: the SDK's defaults), waits exactly as long as a `reconnect`
+ * frame or a 503's Retry-After says (plus at most 10% jitter; such waits do not grow the backoff), and moves to the next gateway of its list when the
  * one it was on tells it to reconnect or goes away.
  *
  * It counts, per client, messages received once (offset past the last one) and duplicates, and
@@ -21,6 +21,8 @@ const send = (m: StormFromWorker) => process.send!(m);
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
+/** The SDK's default connectTimeoutMs. */
+const CONNECT_TIMEOUT_MS = 10_000;
 const POS_NEEDLE = Buffer.from('"pos":"');
 
 class StormClient {
@@ -39,6 +41,11 @@ class StormClient {
   doneAt = 0;
   positionless = false;
   refusals = 0;
+  /** What happened to this client since the mark (for the slowest client's story). */
+  trail: string[] = [];
+  note(what: string): void {
+    if (this.trail.length < 60) this.trail.push(`${Date.now() % 100_000} ${what}`);
+  }
   private attempt = 0;
   private urlIndex: number;
   private timer: NodeJS.Timeout | null = null;
@@ -56,18 +63,25 @@ class StormClient {
   connect(): void {
     this.timer = null;
     if (this.stopped) return;
+    this.note('connect');
     this.ws = new RawWs(this.urls[this.urlIndex]!, {
       open: () => {
         const positions = this.lastPos && !this.positionless ? { positions: { [this.channel]: this.lastPos } } : {};
         this.ws?.send(JSON.stringify({ op: 'subscribe', channels: [this.channel], ...positions }));
       },
       text: (p) => this.onText(p),
-      close: () => this.lost(null, true),
-      refused: (status, retryAfterMs) => {
+      connected: () => this.note('tcp up'),
+      close: (code) => {
+        this.note(`closed ${code}`);
+        this.lost(null, true);
+      },
+      refused: (status, retryAfterMs, body) => {
         this.refusals++;
+        this.note(`refused ${status} ${status === 0 ? body : ''} ra=${retryAfterMs}`);
+        if (status === 0) netFailures.set(body, (netFailures.get(body) ?? 0) + 1);
         this.lost(status === 503 && retryAfterMs !== null ? Math.round(retryAfterMs * (1 + Math.random() * 0.1)) : null, false);
       },
-    }, { localAddress: this.localAddress });
+    }, { ...(this.localAddress ? { localAddress: this.localAddress } : {}), handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
   }
 
   /** Drops the connection and reconnects as after a network blip (floor scenario). */
@@ -102,6 +116,7 @@ class StormClient {
     }
     const f = JSON.parse(p.toString()) as { t: string; delay_ms?: number };
     if (f.t === 'subscribed') {
+      this.note('subscribed');
       this.subscribed++;
       this.subscribedAt = Date.now();
       this.attempt = 0;
@@ -124,17 +139,20 @@ class StormClient {
 
   private schedule(serverDelayMs: number | null): void {
     if (this.stopped || this.timer) return;
-    const delay = serverDelayMs ?? Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
-    this.attempt++;
+    // A delay the server named does not grow the backoff: the server is up and said when.
+    const delay = serverDelayMs ?? Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt++);
+    this.note(`retry in ${Math.round(delay)} (attempt ${this.attempt})`);
     this.timer = setTimeout(() => this.connect(), delay);
   }
 }
 
 let clients: StormClient[] = [];
+/** Attempts that never got an HTTP answer, by why (refused, timed out...). */
+const netFailures = new Map<string, number>();
 let targets: Record<string, number> = {};
 
 function totals(): WorkerTotals {
-  const t: WorkerTotals = { clients: clients.length, unique: 0, dups: 0, resets: 0, refusals: 0, perChannelUnique: {} };
+  const t: WorkerTotals = { clients: clients.length, unique: 0, dups: 0, resets: 0, refusals: 0, perChannelUnique: {}, netFailures: Object.fromEntries(netFailures) };
   for (const c of clients) {
     t.unique += c.unique;
     t.dups += c.dups;
@@ -145,18 +163,22 @@ function totals(): WorkerTotals {
 }
 
 /** Resolves with the latest time a client met `cond` once all have, or null at the deadline. */
-async function allOf(cond: (c: StormClient) => number, timeoutMs: number): Promise<{ lastAt: number | null; pending: number }> {
+async function allOf(cond: (c: StormClient) => number, timeoutMs: number): Promise<{ lastAt: number | null; pending: number; times: number[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let last = 0;
     let pending = 0;
+    const times: number[] = [];
     for (const c of clients) {
       const at = cond(c);
       if (at === 0) pending++;
-      else if (at > last) last = at;
+      else {
+        times.push(at);
+        if (at > last) last = at;
+      }
     }
-    if (pending === 0) return { lastAt: last, pending };
-    if (Date.now() > deadline) return { lastAt: null, pending };
+    if (pending === 0) return { lastAt: last, pending, times };
+    if (Date.now() > deadline) return { lastAt: null, pending, times };
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -180,9 +202,11 @@ async function handle(m: StormToWorker): Promise<void> {
     }
     case 'mark':
       targets = {};
+      netFailures.clear();
       for (const c of clients) {
         c.markSubscribed = c.subscribed;
         c.doneAt = 0;
+        c.trail = [];
       }
       send({ op: 'ok' });
       return;
@@ -193,12 +217,13 @@ async function handle(m: StormToWorker): Promise<void> {
     case 'await-resumed': {
       targets = m.targets;
       const r = await allOf(resumedAt, m.timeoutMs);
-      send({ op: 'resumed', lastAt: r.lastAt, pending: r.pending, totals: totals() });
+      const slowest = clients.reduce((a, b) => (b.doneAt > a.doneAt ? b : a), clients[0]!);
+      send({ op: 'resumed', lastAt: r.lastAt, pending: r.pending, totals: totals(), times: r.times, trail: slowest?.trail ?? [] });
       return;
     }
     case 'await-resubscribed': {
       const r = await allOf((c) => (c.subscribed > c.markSubscribed ? c.subscribedAt : 0), m.timeoutMs);
-      send({ op: 'resumed', lastAt: r.lastAt, pending: r.pending, totals: totals() });
+      send({ op: 'resumed', lastAt: r.lastAt, pending: r.pending, totals: totals(), times: r.times, trail: [] });
       return;
     }
     case 'final': {
@@ -227,3 +252,4 @@ process.on('message', (m: StormToWorker) => {
     });
 });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));

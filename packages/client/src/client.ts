@@ -791,7 +791,9 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     const reason = typeof f.reason === 'string' ? f.reason : 'unspecified';
     const asked = Number(f.delay_ms);
     const delayMs = Number.isFinite(asked) && asked >= 0 ? Math.min(Math.round(asked), MAX_SERVER_DELAY_MS) : undefined;
-    if (reason === 'rebalance') this.routeStale = true;
+    // The gateway is going away (drain) or no longer owns the user's partition: ask the router again
+    // rather than knock on the same address, which a replacement may hold before it owns anything.
+    if (reason === 'rebalance' || reason === 'shutdown') this.routeStale = true;
     this.emit('reconnect', { reason, delayMs: delayMs ?? -1 });
     if (conn !== this.conn) return;
     this.lost(conn, { code: 1000, reason: `gateway asked to reconnect (${reason})`, opened: true }, delayMs);
@@ -905,7 +907,9 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     let delayMs: number;
     if (serverDelayMs !== undefined) {
       delayMs = serverDelayMs;
-      this.backoff.skip();
+      // A delay the gateway named (a reconnect frame, a 503's Retry-After) does not grow the
+      // backoff: the gateway is up and said when, so a rolling restart or a storm does not push
+      // the next ordinary failure's delay toward the 15 s ceiling.
     } else {
       delayMs = this.backoff.next();
     }

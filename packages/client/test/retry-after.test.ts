@@ -112,8 +112,8 @@ describe('a refused WebSocket upgrade (the ws package sees the status)', () => {
     expect(plan).toMatchObject({ state: 'reconnecting', transport: 'websocket', retryAfterMs: 1200 });
     expect(plan.delayMs).toBeGreaterThanOrEqual(1200);
     expect(plan.delayMs).toBeLessThanOrEqual(1320);
-    // Counted like any attempt: the backoff exponent went on from 1 (after the drop) to 2.
-    expect(plans().map((p) => p.attempt)).toEqual([1, 2]);
+    // The server said when: the backoff exponent stays at 1 (after the drop) instead of growing.
+    expect(plans().map((p) => p.attempt)).toEqual([1, 1]);
     expect(of('disconnect')[1]).toMatchObject({ transport: 'websocket', opened: false, httpStatus: 503, retryAfterMs: 1200, willReconnect: true });
 
     const waited = g.conns[1]!.at - g.refused[0]!.at;

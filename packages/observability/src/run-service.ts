@@ -19,8 +19,21 @@ export function runService<T extends Stoppable>(opts: {
   onStarted?: (service: T) => void;
 }): void {
   const { name, logger } = opts;
+  // A signal may come while the service is still starting (a deploy that gives up on a pod, or
+  // a service that is ready before its start has finished): it is kept and acted on once started.
+  let pending: string | null = null;
+  const early = (signal: string) => () => {
+    logger.info({ signal }, 'signal while starting: shutting down once started');
+    pending = signal;
+  };
+  const earlyTerm = early('SIGTERM');
+  const earlyInt = early('SIGINT');
+  process.once('SIGTERM', earlyTerm);
+  process.once('SIGINT', earlyInt);
   opts.start().then(
     (service) => {
+      process.removeListener('SIGTERM', earlyTerm);
+      process.removeListener('SIGINT', earlyInt);
       opts.onStarted?.(service);
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');
@@ -34,6 +47,7 @@ export function runService<T extends Stoppable>(opts: {
         process.once('SIGTERM', now);
         process.once('SIGINT', now);
       };
+      if (pending) return stop(pending);
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     },

@@ -307,18 +307,23 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   });
   health.pass('listen');
 
-  await Promise.all([broadcast.start(), users.start(), group.start(), replay.start()]);
-  await Promise.all([broadcast.joined, users.joined, replay.joined]);
+  await Promise.all([broadcast.start(), group.start(), replay.start()]);
+  await Promise.all([broadcast.joined, replay.joined]);
   // Ready once the windows hold the recent past (or the start-up limit says to stop waiting).
   const warmStarted = Date.now();
   const warmLimit = new Promise<boolean>((r) => setTimeout(() => r(false), config.warmTimeoutMs).unref());
-  const warmedInTime = await Promise.race([Promise.all([streams.broadcast.warmup.allWarm(), streams.users.warmup.allWarm()]).then(() => true), warmLimit]);
+  const warmedInTime = await Promise.race([streams.broadcast.warmup.allWarm().then(() => true), warmLimit]);
   if (!warmedInTime) {
     log.warn({ warm_timeout_ms: config.warmTimeoutMs, partitions_warming: streams.broadcast.warmup.partitionsWarming }, 'warm-up took longer than its limit: ready now; the rest of the history is delivered as live records');
     streams.broadcast.warmup.finishAll();
   }
   log.info({ warm_ms: Date.now() - warmStarted, window_channels: streams.broadcast.windows.channelCount, window_bytes: streams.broadcast.windows.bytes }, 'windows warmed');
   health.pass('kafka');
+  // Only now join the region's group for user channels: the router names this gateway as an owner
+  // once it is in the group, so it joins when it can serve what it is given (until then the
+  // partitions stay with the other gateways). Gained partitions warm before their resumes are served.
+  await users.start();
+  await users.joined;
   lagProbe.start();
   log.info({ port, url, region: config.region, user_partitions: users.ownedPartitions }, 'gateway ready');
 

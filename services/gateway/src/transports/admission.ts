@@ -1,9 +1,13 @@
 /**
- * Admission at a bounded rate: new WebSocket connections, SSE streams and long polls take a token
- * from one bucket (`ratePerS` tokens a second, up to `burst` saved). Over the rate, the transport
- * answers `503 overloaded` with `Retry-After`, and the wait it names spreads the refused clients
- * over the time the current backlog needs at this rate (with jitter), so a reconnect storm is
- * admitted as fast as the gateway can take it instead of knocking it over or coming back in a herd.
+ * Admission at a bounded rate: new WebSocket connections and SSE streams take a token from one
+ * bucket (`ratePerS` tokens a second, up to `burst` saved). Over the rate, the transport answers
+ * `503 overloaded` with `Retry-After`, and the wait it names is the refused client's slot in a
+ * virtual queue paced at the rate, so a reconnect storm is admitted as fast as the gateway takes
+ * it instead of knocking it over or coming back as a herd. The same queue paces clients while
+ * the gateway is not ready yet (a restarted gateway's clients arrive before it has joined Kafka):
+ * they come back at about the rate it will admit them at, rather than all at once, which would
+ * overflow the listen socket's accept queue (uWS: 512) and leave the dropped ones to TCP's SYN
+ * retransmission (1, 3, 7 s...).
  */
 import { ERRORS, FanoutError } from '@fanout/protocol';
 
@@ -24,10 +28,12 @@ export interface Refusal {
 export class Admission {
   private tokens: number;
   private last = Date.now();
-  /** Refusals in the current one-second slot and the one before (a cheap sliding count). */
-  private slot = 0;
-  private refusedNow = 0;
-  private refusedBefore = 0;
+  /**
+   * The end of the virtual queue of refused clients, in ms since the epoch: each refusal is given
+   * the next free slot, one every 1000 / rate ms, so the refused come back at the rate they can
+   * be admitted at (a queue that holds no connections). Idle, it falls back to now.
+   */
+  private queueEnd = 0;
   refused = 0;
 
   constructor(private readonly o: AdmissionOptions) {
@@ -44,22 +50,34 @@ export class Admission {
       this.tokens -= 1;
       return null;
     }
-    const slot = Math.floor(now / 1000);
-    if (slot !== this.slot) {
-      this.refusedBefore = slot === this.slot + 1 ? this.refusedNow : 0;
-      this.refusedNow = 0;
-      this.slot = slot;
-    }
-    this.refusedNow++;
+    return this.refuse(now);
+  }
+
+  /**
+   * Refuses without taking a token (also while the gateway is starting or draining), naming the
+   * next slot of the virtual queue, at least `minWaitMs` away, with up to SLOT_JITTER of jitter.
+   */
+  refuse(now = Date.now(), minWaitMs = 0): Refusal {
+    const rate = this.o.ratePerS > 0 ? this.o.ratePerS : DEFAULT_QUEUE_RATE;
+    this.queueEnd = Math.min(now + MAX_WAIT_MS, Math.max(now + minWaitMs + 1000 / rate, this.queueEnd + 1000 / rate));
     this.refused++;
-    // The refused of the last second or so come back spread over the time the rate needs for them.
-    const backlog = this.refusedNow + this.refusedBefore * (1 - (now % 1000) / 1000);
-    const untilToken = ((1 - this.tokens) * 1000) / ratePerS;
-    const spreadMs = Math.max(500, (backlog * 1000) / ratePerS);
-    const retryAfterMs = Math.round(untilToken + (this.o.random ?? Math.random)() * spreadMs);
+    const wait = this.queueEnd - now;
+    const retryAfterMs = Math.round(wait * (1 - SLOT_JITTER / 2 + (this.o.random ?? Math.random)() * SLOT_JITTER));
     return { retryAfterMs, retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
   }
 }
+
+/**
+ * The shortest wait named to a client refused because the gateway is not ready, in ms: starting
+ * takes seconds (Kafka group joins, warm-up), so asking sooner only costs both sides a connection.
+ */
+export const NOT_READY_MIN_WAIT_MS = 1000;
+/** The longest wait a refusal names, in ms (the queue does not grow past it). */
+const MAX_WAIT_MS = 60_000;
+/** Relative jitter around a slot (0.2: +-10%), so that neighbours in the queue do not collide. */
+const SLOT_JITTER = 0.2;
+/** The rate refusals are queued at when admission itself is off (ratePerS 0), per second. */
+const DEFAULT_QUEUE_RATE = 2000;
 
 /** The error a refused request gets (503 overloaded; Reply turns retry_after_ms into Retry-After). */
 export function overloaded(r: Refusal): FanoutError {

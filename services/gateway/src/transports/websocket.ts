@@ -7,7 +7,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { CLOSE, errorFrame, FanoutError } from '@fanout/protocol';
-import { overloaded, retryAfterSeconds, type Admission } from './admission.js';
+import { NOT_READY_MIN_WAIT_MS, overloaded, retryAfterSeconds, type Admission } from './admission.js';
 import type { Connection, ConnectionLimits } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
 import type { Session } from '../delivery/session.js';
@@ -73,8 +73,8 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       const refusal = opts.accepting() ? opts.admission.admit() : null;
       if (!opts.accepting() || refusal) {
         // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
-        // Starting or draining: come back in 0.5 to 2 s, spread, rather than all at once.
-        const err = refusal ? overloaded(refusal) : new FanoutError('not_ready', undefined, { detail: { retry_after_ms: 500 + Math.round(Math.random() * 1500) } });
+        // Starting or draining: come back spread like the overloaded, rather than all at once.
+        const err = refusal ? overloaded(refusal) : new FanoutError('not_ready', undefined, { detail: { retry_after_ms: opts.admission.refuse(Date.now(), NOT_READY_MIN_WAIT_MS).retryAfterMs } });
         opts.onRefused?.(err.code as 'not_ready' | 'overloaded');
         res.cork(() => {
           res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
