@@ -702,7 +702,7 @@ async function main(): Promise<number> {
     // Like a StatefulSet's rolling update: the next gateway is stopped as soon as the previous
     // one's replacement is ready, whether or not its clients have settled yet.
     const steps: Step[] = [];
-    const sampler = new Sampler(() => gateways.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => ({ name: `${g.node}#${g.instance}`, port: g.port })));
+    const sampler = new Sampler(() => [...gateways.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => ({ name: `${g.node}#${g.instance}`, port: g.port })), { name: 'router', port: routerPort }]);
     sampler.start();
     const restartStart = Date.now();
     for (const g of gateways) {
@@ -929,7 +929,7 @@ async function main(): Promise<number> {
           ['process', 'cores', 'note'],
           ...Object.entries(sampler.cpu)
             .sort((a, b) => b[1] - a[1])
-            .map(([role, c]) => [role, (c / sampler.wallS).toFixed(2), role === 'gateways' ? `event-loop delay max: ${Object.entries(sampler.lagMaxS).map(([g, v]) => `${g} ${Math.round(v * 1000)} ms`).join(', ')}` : '']),
+            .map(([role, c]) => [role, (c / sampler.wallS).toFixed(2), role === 'gateways' || role === 'router' ? `event-loop delay max: ${Object.entries(sampler.lagMaxS).filter(([g]) => (g === 'router') === (role === 'router')).map(([g, v]) => `${g} ${Math.round(v * 1000)} ms`).join(', ')}` : '']),
           ['everything else on the machine', Math.max(0, sampler.busyCores - ours / sampler.wallS).toFixed(2), `work that is not this run's${Object.keys(sampler.cpu).includes('kafka') ? '' : ', and Kafka (not started by this run)'}`],
           ['machine total', sampler.busyCores.toFixed(2), `of ${CORES}`],
         ]),

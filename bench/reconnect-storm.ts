@@ -7,7 +7,9 @@
  * - `kill`:  the gateway is killed with SIGKILL and a new one started on the same address; the
  *            clients reconnect (backoff, then the new gateway's 503 not_ready/overloaded with
  *            Retry-After) and resume from their last positions. Measured from the new gateway
- *            being ready until every client has a new connection and every message it missed.
+ *            being ready to accept connections (its broadcast windows warm; /readyz also waits
+ *            for its user partitions) until every client has a new connection and every message
+ *            it missed.
  * - `drain`: the gateway is drained with SIGTERM and the clients move to a second gateway of the
  *            region that has been running; measured from the SIGTERM.
  * - `floor`: the clients drop and reconnect to the same running gateway, subscribing without
@@ -211,6 +213,24 @@ function startGateway(ctx: Ctx, node: string, port: number): ChildProcess {
   }, [], (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
 }
 
+/**
+ * Waits until the gateway accepts connections: /readyz 200, or waiting only for `users` (it serves
+ * broadcast channels before it has joined the region's group for user channels).
+ */
+async function waitAccepting(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the gateway on ${port} exited before it accepted connections`);
+    const r = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+      async (res) => ({ status: res.status, body: (await res.json().catch(() => ({}))) as { waiting_for?: string[] } }),
+      () => null,
+    );
+    if (r && (r.status === 200 || (r.body.waiting_for?.length === 1 && r.body.waiting_for[0] === 'users'))) return;
+    await sleep(20);
+  }
+  throw new Error(`the gateway on ${port} did not accept connections within ${timeoutMs} ms`);
+}
+
 const metricsOf = (port: number) => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
 
 /** Opens idle long polls and returns the gateway's resident memory per poll. */
@@ -291,10 +311,10 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
       await new Promise<void>((r) => (gw[0]!.exitCode !== null || gw[0]!.signalCode !== null ? r() : gw[0]!.once('exit', () => r())));
       const spawned = Date.now();
       gw[0] = startGateway(ctx, `gw-storm-${scenario}-a`, ports[0]!);
-      await waitReady(gw[0], `http://127.0.0.1:${ports[0]}/readyz`, 120_000);
+      await waitAccepting(gw[0], ports[0]!, 120_000);
       from = Date.now();
       startS = (from - spawned) / 1000;
-      log(`killed; the new gateway was ready ${startS.toFixed(1)} s after its spawn`);
+      log(`killed; the new gateway accepted connections ${startS.toFixed(1)} s after its spawn`);
       answers = await workers.all(() => ({ op: 'await-resumed', targets: feed.snapshot(), timeoutMs: RESUME_TIMEOUT_MS }));
       serving = ports[0]!;
     } else if (scenario === 'drain') {
@@ -374,7 +394,7 @@ function report(results: Result[], groupDelay: number | null): void {
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`Reconnect storm: ${P.clients} clients, ${P.channels} channels, ${P.rate} msg/s, broker group.initial.rebalance.delay.ms=${groupDelay ?? '?'}`);
-  console.log('(kill: from the new gateway ready; drain: from SIGTERM; floor: from the drop, clients resubscribe without positions)');
+  console.log('(kill: from the new gateway accepting connections; drain: from SIGTERM; floor: from the drop, clients resubscribe without positions; start s: spawn to accepting)');
   for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));
   const floor = results.find((r) => r.scenario === 'floor');
   if (floor?.longPollBytes !== undefined) console.log(`idle long polls: ${P.longPolls} held, ${floor.longPollBytes ?? '-'} bytes of gateway RSS each`);

@@ -17,7 +17,7 @@ import { TypedEmitter } from './emitter.js';
 import { cursorFromPositions, isValidPosition, PositionTracker } from './positions.js';
 import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, isPattern, isSubscribable, isTerminalCloseCode, MAX_CHANNELS_PER_FRAME, MAX_CREDIT_GRANT, namespaceOf, type WireFrame } from './protocol.js';
 import { retryAfterDelay } from './retry-after.js';
-import { lookupRoute, tokenSubject, type Route } from './router.js';
+import { lookupRoute, RouterError, tokenSubject, type Route } from './router.js';
 import {
   ABNORMAL_CLOSURE,
   EventSourceTransport,
@@ -495,7 +495,10 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       } catch (err) {
         if (gen !== this.gen || this.st === 'closed') return;
         this.emit('error', { code: 'router_unavailable', message: (err as Error).message, fatal: false });
-        this.scheduleRetry(undefined, {});
+        // No owner during a rebalance: the router says when to ask again, which does not grow the backoff.
+        const asked = err instanceof RouterError ? err.retryAfterMs : undefined;
+        if (asked !== undefined) this.scheduleRetry(retryAfterDelay(asked, MAX_SERVER_DELAY_MS, this.random), { reason: err instanceof RouterError && err.code ? err.code : 'retry_after', retryAfterMs: asked });
+        else this.scheduleRetry(undefined, {});
         return;
       }
       if (gen !== this.gen || this.st === 'closed') return;

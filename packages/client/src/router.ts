@@ -18,8 +18,16 @@ export interface Route {
   generation: string | number | null;
 }
 
+import { serverRetryAfterMs } from './retry-after.js';
+
 export class RouterError extends Error {
-  constructor(message: string, readonly status?: number, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly code?: string,
+    /** The wait the router asked for (503 no_owner during a rebalance), in ms. */
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
     this.name = 'RouterError';
   }
@@ -49,7 +57,8 @@ export async function lookupRoute(fetchFn: FetchLike, routerUrl: string, user: s
     }
     if (!res.ok) {
       const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-      throw new RouterError(`the router answered ${res.status}${e?.message ? `: ${String(e.message)}` : ''}`, res.status, typeof e?.code === 'string' ? e.code : undefined);
+      const retryAfterMs = serverRetryAfterMs(res.status, res.headers.get('retry-after'), body);
+      throw new RouterError(`the router answered ${res.status}${e?.message ? `: ${String(e.message)}` : ''}`, res.status, typeof e?.code === 'string' ? e.code : undefined, retryAfterMs);
     }
     const r = body as Partial<Route> | null;
     if (!r || typeof r.ws_url !== 'string' || !/^wss?:\/\//.test(r.ws_url) || typeof r.url !== 'string' || !/^https?:\/\//.test(r.url)) {

@@ -46,6 +46,13 @@ export class Health {
     return !this.draining && this.pending.size === 0;
   }
 
+  /** Ready but for the named checks (e.g. a gateway accepts connections before /readyz says ready). */
+  readyExcept(...checks: string[]): boolean {
+    if (this.draining) return false;
+    for (const c of this.pending) if (!checks.includes(c)) return false;
+    return true;
+  }
+
   /** Body for /readyz. */
   report(): { ready: boolean; draining: boolean; waiting_for: string[] } {
     return { ready: this.ready, draining: this.draining, waiting_for: [...this.pending] };

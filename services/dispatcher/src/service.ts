@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { Partitioners, type KafkaMessage } from 'kafkajs';
 import { createKafka, ensureTopics, fromRecord } from '@fanout/kafka';
-import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
+import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { dispatcherConfig, type DispatcherConfig, type DispatcherConfigInput } from './config.js';
 import { dispatcherMetrics } from './metrics.js';
 import { EndpointRegistry } from './endpoints/registry.js';
@@ -201,10 +201,7 @@ export async function startDispatcher(overrides: Partial<DispatcherConfigInput> 
       secretOverlapMs: config.secretOverlapMs,
     });
     const server = createDispatcherServer({ api, apiKeys: config.apiKeys, maxBodyBytes: config.maxBodyBytes, health, registry: promRegistry, metrics, logger: log });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
-    });
+    await listenHttp(server, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     log.info({ port, endpoints: endpoints.size, retry_steps: config.retryDelaysMs.length }, 'dispatcher ready');
 

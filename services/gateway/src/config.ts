@@ -77,7 +77,7 @@ export const GATEWAY_DEFAULTS = {
   /** New WebSocket connections and SSE streams admitted per second (0: no limit); the excess gets 503 overloaded with Retry-After. */
   admissionRatePerS: 2000,
   /** Admissions that may happen at once after a quiet period. */
-  admissionBurst: 1000,
+  admissionBurst: 200,
   /** How often the gateway reads end offsets to report its consumer lag, in ms. */
   lagProbeMs: 5000,
   /** SSE comment heartbeat interval, in ms. */

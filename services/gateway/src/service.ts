@@ -50,7 +50,11 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   const config = gatewayConfig(overrides, argv);
   const log = logger ?? createLogger('gateway', { region: config.region, node: config.node });
   const uws = loadNativeUws();
-  const health = new Health(['kafka', 'listen']);
+  // `users`: a member of the region's group with the partitions it was given warmed. Connections are
+  // accepted before (broadcast channels are served), /readyz waits for it: a rolling update then
+  // stops the next gateway only once this one can take over its user partitions.
+  const health = new Health(['kafka', 'listen', 'users']);
+  const accepting = () => health.readyExcept('users');
   const registry = createRegistry({ service: 'gateway', region: config.region });
   const hub = new Hub();
   const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
@@ -276,7 +280,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     replayMaxOffsets: config.replayMaxOffsets,
     permissions,
     tokens,
-    accepting: () => health.ready,
+    accepting,
     admit: () => {
       const refusal = admission.admit();
       if (refusal) {
@@ -291,7 +295,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxPayloadBytes: config.maxPayloadBytes,
     maxFrameBytes: config.maxFrameBytes,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
-    accepting: () => health.ready,
+    accepting,
     admission,
     onRefused: (reason) => metrics.admissionRefused.inc({ reason }),
     session,
@@ -324,6 +328,8 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   // partitions stay with the other gateways). Gained partitions warm before their resumes are served.
   await users.start();
   await users.joined;
+  await Promise.race([streams.users.warmup.allWarm(), new Promise((r) => setTimeout(r, config.warmTimeoutMs).unref())]);
+  health.pass('users');
   lagProbe.start();
   log.info({ port, url, region: config.region, user_partitions: users.ownedPartitions }, 'gateway ready');
 

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { EventInput } from '@fanout/protocol';
-import { Health, createLogger, type Logger } from '@fanout/observability';
+import { Health, createLogger, type Logger, listenHttp } from '@fanout/observability';
 import { PublisherClient } from '@fanout/publisher';
 import { PriceModel, seededRng, type Tick } from './ticks.js';
 import { marketDataConfig, PRICES_NAMESPACE, type MarketDataConfig } from './config.js';
@@ -243,10 +243,7 @@ export async function startMarketData(overrides: Partial<MarketDataConfig> = {},
   const health = new Health([]);
   const server = marketDataServer(producer.stats, health);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
-    });
+    await listenHttp(server, config.port, config.host);
   } catch (err) {
     await producer.stop();
     await publisher.disconnect().catch(() => {});

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
+import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { PublisherClient } from './producer/publisher-client.js';
 import { publisherConfig, type PublisherConfig } from './config.js';
 import { publisherMetrics } from './metrics.js';
@@ -31,10 +31,7 @@ export async function startPublisher(overrides: Partial<PublisherConfig> = {}, l
   await client.connect();
   health.pass('kafka');
   const server: Server = createPublishServer({ config, client, logger, health, registry, metrics });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listenHttp(server, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, 'publisher listening');
   let stopping: Promise<void> | null = null;

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createKafka } from '@fanout/kafka';
-import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
+import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { routerConfig, type RouterConfig } from './config.js';
 import { RouteTable } from './routing/route-table.js';
 import { GatewayInfoPoller } from './routing/gateway-info.js';
@@ -23,10 +23,7 @@ export async function startRouter(overrides: Partial<RouterConfig> = {}, logger:
   const info = new GatewayInfoPoller(table, config.infoRefreshMs);
   const metrics = routerMetrics(registry, table, info);
   const server = createRouterServer({ table, info, health, registry, metrics, regions: config.regions });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listenHttp(server, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   await table.start();
   info.start();

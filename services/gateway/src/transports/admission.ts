@@ -59,7 +59,9 @@ export class Admission {
    */
   refuse(now = Date.now(), minWaitMs = 0): Refusal {
     const rate = this.o.ratePerS > 0 ? this.o.ratePerS : DEFAULT_QUEUE_RATE;
-    this.queueEnd = Math.min(now + MAX_WAIT_MS, Math.max(now + minWaitMs + 1000 / rate, this.queueEnd + 1000 / rate));
+    // Behind everyone refused before, and no sooner than the next token is due.
+    const untilToken = this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / rate;
+    this.queueEnd = Math.min(now + MAX_WAIT_MS, Math.max(now + Math.max(minWaitMs, untilToken, MIN_WAIT_MS), this.queueEnd) + 1000 / rate);
     this.refused++;
     const wait = this.queueEnd - now;
     const retryAfterMs = Math.round(wait * (1 - SLOT_JITTER / 2 + (this.o.random ?? Math.random)() * SLOT_JITTER));
@@ -72,6 +74,8 @@ export class Admission {
  * takes seconds (Kafka group joins, warm-up), so asking sooner only costs both sides a connection.
  */
 export const NOT_READY_MIN_WAIT_MS = 1000;
+/** The shortest wait a refusal names, in ms: sooner, a client only costs both sides another connection. */
+const MIN_WAIT_MS = 200;
 /** The longest wait a refusal names, in ms (the queue does not grow past it). */
 const MAX_WAIT_MS = 60_000;
 /** Relative jitter around a slot (0.2: +-10%), so that neighbours in the queue do not collide. */

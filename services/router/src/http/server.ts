@@ -19,8 +19,11 @@ import type { routerMetrics } from '../metrics.js';
 
 const STATUS_PAGE = readFileSync(fileURLToPath(new URL('../../public/status.html', import.meta.url)));
 
-function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'access-control-allow-origin': '*' });
+/** Least wait named to a client when a partition has no owner, in ms; the wait is 1 to 2 times it. */
+const NO_OWNER_RETRY_MS = 500;
+
+function send(res: ServerResponse, status: number, body: string, type = 'application/json', extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after', ...extra });
   res.end(body);
 }
 
@@ -52,8 +55,15 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
           send(res, 200, JSON.stringify(route));
           metrics.lookups.inc({ outcome: 'ok' });
         } catch (err) {
-          const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
-          send(res, e.status, JSON.stringify(e.toJSON()));
+          let e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+          if (e.code === 'no_owner') {
+            // A rebalance in progress usually settles within a second or two: say when to ask again
+            // (spread, so that the clients of a moved partition do not all come back at once).
+            e = new FanoutError('no_owner', e.message, { detail: { retry_after_ms: NO_OWNER_RETRY_MS + Math.round(Math.random() * NO_OWNER_RETRY_MS) } });
+            send(res, e.status, JSON.stringify(e.toJSON()), 'application/json', { 'retry-after': String(Math.ceil((2 * NO_OWNER_RETRY_MS) / 1000)) });
+          } else {
+            send(res, e.status, JSON.stringify(e.toJSON()));
+          }
           metrics.lookups.inc({ outcome: e.code === 'invalid_parameter' ? 'bad_request' : e.code });
         }
         metrics.lookupSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
