@@ -9,9 +9,8 @@
  * when the clients are split across two processes; ClientSide is what bench/fanout.ts talks to
  * either way.
  */
-import { randomBytes } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
+import { RawWs } from './raw-ws.js';
 
 /**
  * Which client implementation (BENCH_CLIENT_IMPL): `raw` (default) is a minimal RFC 6455 client
@@ -88,82 +87,47 @@ export class ClientPool {
     return true;
   }
 
-  private readonly rawSockets: Socket[] = [];
+  private readonly rawSockets: RawWs[] = [];
 
-  /** The raw client: one TCP socket, an HTTP upgrade, then frames parsed in place. */
+  /**
+   * The raw client (bench/raw-ws.ts): an HTTP upgrade, then frames parsed in place. A 503 from the
+   * gateway's admission control is retried after the Retry-After it names, as the SDK does.
+   */
   private connectRaw(url: string, i: number): Promise<void> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
-      const sock = netConnect({ host: u.hostname, port: Number(u.port), noDelay: true });
-      this.rawSockets.push(sock);
-      let upgraded = false;
       let subscribed = false;
-      let buf: Buffer = Buffer.alloc(0);
       const timer = setTimeout(() => reject(new Error(`client ${i}: no 'subscribed' within 20 s`)), 20_000);
-      const fail = (err: Error) => {
-        if (!subscribed) {
-          clearTimeout(timer);
-          reject(err);
-        }
-      };
-      const sendFrame = (opcode: number, payload: Buffer) => {
-        // Client frames are masked (RFC 6455 5.3); payloads here are small (< 126 bytes).
-        const mask = randomBytes(4);
-        const head = Buffer.from([0x80 | opcode, 0x80 | payload.length]);
-        const body = Buffer.allocUnsafe(payload.length);
-        for (let k = 0; k < payload.length; k++) body[k] = payload[k]! ^ mask[k & 3]!;
-        sock.write(Buffer.concat([head, mask, body]));
-      };
-      sock.on('connect', () => {
-        sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-      });
-      sock.on('data', (chunk: Buffer) => {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        if (!upgraded) {
-          const end = buf.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          if (!buf.subarray(0, 12).toString().startsWith('HTTP/1.1 101')) return fail(new Error(`client ${i}: upgrade refused: ${buf.subarray(0, 60).toString()}`));
-          upgraded = true;
-          buf = buf.subarray(end + 4);
-          sendFrame(0x1, Buffer.from(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })));
-        }
-        let off = 0;
-        while (buf.length - off >= 2) {
-          const opcode = buf[off]! & 0x0f;
-          let len = buf[off + 1]! & 0x7f;
-          let hdr = 2;
-          if (len === 126) {
-            if (buf.length - off < 4) break;
-            len = buf.readUInt16BE(off + 2);
-            hdr = 4;
-          } else if (len === 127) {
-            if (buf.length - off < 10) break;
-            len = Number(buf.readBigUInt64BE(off + 2));
-            hdr = 10;
-          }
-          if (buf.length - off < hdr + len) break;
-          const payload = buf.subarray(off + hdr, off + hdr + len);
-          off += hdr + len;
-          if (opcode === 0x1) {
-            if (this.onText(i, payload) || subscribed) continue;
+      const open = () => {
+        const ws: RawWs = new RawWs(u, {
+          open: () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })),
+          text: (payload) => {
+            if (this.onText(i, payload) || subscribed) return;
             const f = JSON.parse(payload.toString()) as { t?: string };
             if (f.t === 'subscribed') {
               subscribed = true;
               clearTimeout(timer);
               resolve();
             } else if (f.t === 'error') fail(new Error(`client ${i}: ${payload.toString()}`));
-          } else if (opcode === 0x9) {
-            sendFrame(0xa, Buffer.from(payload));
-          } else if (opcode === 0x8) {
-            const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+          },
+          close: (code) => {
             this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
-            sock.destroy();
-          }
+            fail(new Error(`client ${i}: closed (${code}) before subscribing`));
+          },
+          refused: (status, retryAfterMs, body) => {
+            if (status === 503 && retryAfterMs !== null && !subscribed) setTimeout(open, retryAfterMs);
+            else fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`));
+          },
+        });
+        this.rawSockets.push(ws);
+      };
+      const fail = (err: Error) => {
+        if (!subscribed) {
+          clearTimeout(timer);
+          reject(err);
         }
-        buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
-      });
-      sock.on('error', (err) => fail(err));
-      sock.on('close', () => fail(new Error(`client ${i}: closed before subscribing`)));
+      };
+      open();
     });
   }
 
