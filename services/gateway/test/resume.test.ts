@@ -106,6 +106,19 @@ describe('resume from a position', () => {
     expect(await (await fetch(gw.url + '/metrics')).text()).toMatch(/fanout_gateway_resumes_total\{[^}]*source="kafka"[^}]*\} 1/);
   });
 
+  it('past the warm-up time limit, is ready at once and still gives a resuming client every message once, in order', async () => {
+    const sent = await publish('news:slowwarm', 0, 60);
+    const gw = await gateway({ warmTimeoutMs: 0 });
+    const c = await client(gw.wsUrl);
+    await c.request({ op: 'subscribe', channels: ['news:slowwarm'], positions: { 'news:slowwarm': sent[9]!.position } });
+    await publish('news:slowwarm', 60, 62);
+    await waitFor(() => c.messages().length === 52, 'messages 10..61', 20_000);
+    // A sentinel after the last: nothing more (no repeat of the history) arrives before it.
+    await publish('news:slowwarm', 62, 63);
+    await waitFor(() => c.messages().length >= 53, 'the sentinel');
+    expect(seqs(c, 'news:slowwarm')).toEqual(range(10, 63));
+  });
+
   it('serves many concurrent resumes of one partition with shared Kafka reads, each exactly once and in order', async () => {
     const sent = await publish('news:herd', 0, 40);
     const gw = await gateway({ warmMaxRecords: 0 });
