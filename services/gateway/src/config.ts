@@ -88,6 +88,8 @@ export const GATEWAY_DEFAULTS = {
   drainJitterMs: 2000,
   /** On SIGTERM: time from the reconnect frames to closing the remaining sockets (4000), in ms. */
   drainDelayMs: 3000,
+  /** On SIGTERM: longest wait, after leaving the region's group, for the other gateways to own its user partitions before the reconnect frames go out (ms; 0: do not wait). */
+  drainHandoverMs: 5000,
   /** Hard limit for the whole shutdown, in ms; keep it under the pod's grace period. */
   shutdownGraceMs: 20_000,
   /** HS256 secret for connect tokens (at least 32 bytes); empty disables HS256. */
@@ -130,7 +132,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   checkPort(c.port);
   if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
-  if (c.drainDelayMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
+  if (c.drainDelayMs + c.drainHandoverMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'plus FANOUT_DRAIN_HANDOVER_MS must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
   if (c.tokenSecret && Buffer.byteLength(c.tokenSecret) < 32) throw new ConfigError('FANOUT_TOKEN_SECRET', 'must be at least 32 bytes');
   if (c.tokenJwksUrl && !/^https?:\/\//.test(c.tokenJwksUrl)) throw new ConfigError('FANOUT_TOKEN_JWKS_URL', 'must be an http(s) URL');
@@ -165,6 +167,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   intIn('groupRefreshMs', 100);
   intIn('lagProbeMs', 100);
   intIn('drainJitterMs', 0);
+  intIn('drainHandoverMs', 0);
   if (c.drainJitterMs > c.drainDelayMs) throw new ConfigError('FANOUT_DRAIN_JITTER_MS', 'must not exceed FANOUT_DRAIN_DELAY_MS (clients would be closed before their announced delay)');
   if (c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits) || Number(c.initialCredits) > 1_000_000) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');
   if (c.initialCredits === 'unlimited' && !c.allowUnlimitedCredits) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number when FANOUT_ALLOW_UNLIMITED_CREDITS is false');

@@ -256,15 +256,19 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
       metrics.rebalances.inc();
       for (const p of lost) streams.users.windows.dropPartition(p);
       if (lost.length > 0) {
-        // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
-        const moved = new Set(lost);
-        for (const c of [...hub.connections]) {
-          const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)));
-          if (!affected) continue;
-          c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (config.drainJitterMs + 1))));
-          c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);
-        }
         for (const p of lost) streams.users.warmup.finish(p);
+        // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
+        // Told once the new owner holds it (bounded), so that the router has an owner to name.
+        const moved = new Set(lost);
+        const redirect = () => {
+          for (const c of [...hub.connections]) {
+            const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)) && !streams.users.owns(streams.partitionOf(ch)));
+            if (!affected) continue;
+            c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (config.drainJitterMs + 1))));
+            c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);
+          }
+        };
+        void waitForHandover(group, config.node, lost, config.drainHandoverMs, log).then(redirect, redirect);
       }
       // The partitions gained stay paused until their windows hold their recent past.
       return warmGainedPartitions(streams.users, factory, gained, log);
@@ -341,6 +345,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         process.exit(1);
       }, config.shutdownGraceMs);
       hardStop.unref();
+      const gaveUp = users!.ownedPartitions;
       await drain({
         hub,
         health,
@@ -348,6 +353,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
         jitterMs: config.drainJitterMs,
         delayMs: config.drainDelayMs,
         leaveGroups: () => users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
+        handedOver: () => waitForHandover(group, config.node, gaveUp, config.drainHandoverMs, log),
         closeResources: async () => {
           budget.stop();
           await lagProbe.stop();
@@ -368,4 +374,29 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     })());
 
   return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, budget, users, shutdown };
+}
+
+/**
+ * Waits until the region's group is stable with every partition in `gaveUp` owned by another
+ * gateway, at most `limitMs`; returns at once when there is nothing to hand over or nobody to
+ * hand it to.
+ */
+async function waitForHandover(group: GroupView, node: string, gaveUp: number[], limitMs: number, log: Logger): Promise<void> {
+  if (gaveUp.length === 0 || limitMs <= 0) return;
+  const started = Date.now();
+  while (Date.now() - started < limitMs) {
+    await group.refresh();
+    const s = group.snapshot;
+    // Nobody left to take them (members are only listed in full once the group is Stable again).
+    if (s.state === 'Empty' || s.state === 'Dead') return;
+    if (s.state === 'Stable') {
+      if (!s.members.some((m) => m.node !== node)) return;
+      if (gaveUp.every((p) => s.owners.get(p)?.node !== undefined && s.owners.get(p)!.node !== node)) {
+        log.info({ partitions: gaveUp.length, handover_ms: Date.now() - started }, 'user partitions handed over');
+        return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  log.warn({ limit_ms: limitMs }, 'user partitions not handed over within the limit; telling clients to reconnect anyway');
 }
