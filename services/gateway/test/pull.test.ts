@@ -104,6 +104,25 @@ describe('long polling', () => {
     expect(cursor).toBe(sent[2]!.position);
   });
 
+  it('keeps a cursor ahead of this gateway, and answers only with what comes after it', async () => {
+    const [first] = await pub.publishBatch([{ channel: 'news:aheadpoll', data: 0 }]);
+    // As if another gateway had already given the poller two more offsets of this partition.
+    const [e, p, o] = first!.position.split(':');
+    const ahead = `${e}:${p}:${Number(o) + 2}`;
+    const polling = get(`/v1/poll?channel=news:aheadpoll&cursor=${encodeURIComponent(ahead)}&timeout=10`);
+    await new Promise((r) => setTimeout(r, 200));
+    const sent = await pub.publishBatch([1, 2, 3, 4].map((i) => ({ channel: 'news:aheadpoll', data: i })));
+    const seen: number[] = [];
+    let got = (await (await polling).json()) as { messages: { data: number }[]; cursor: string };
+    seen.push(...got.messages.map((m) => m.data));
+    while (seen.length < 2) {
+      got = (await (await get(`/v1/poll?channel=news:aheadpoll&cursor=${encodeURIComponent(got.cursor)}&timeout=5`)).json()) as typeof got;
+      seen.push(...got.messages.map((m) => m.data));
+    }
+    expect(seen).toEqual([3, 4]);
+    expect(got.cursor).toBe(sent[3]!.position);
+  });
+
   it.each([
     ['no channel', '/v1/poll', 400, 'invalid_parameter'],
     ['a bad channel', '/v1/poll?channel=nope', 400, 'invalid_channel'],

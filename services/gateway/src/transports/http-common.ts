@@ -141,6 +141,15 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
   const stream = deps.streams.for(channel);
   const partition = deps.streams.partitionOf(channel);
   if (!stream.owns(partition)) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
+  // A partition still loading its recent past: answer once it is in the window (a cursor in that
+  // range would otherwise look ahead of this gateway and skip what the warm-up adds).
+  if (stream.warmup.warming(partition)) return new Promise((resolve, reject) => stream.warmup.whenWarm(partition, () => {
+    try {
+      resolve(readSince(deps, channel, cursor, limit));
+    } catch (err) {
+      reject(err);
+    }
+  }));
   const end = () => stream.windows.lastOffset(partition) ?? -1;
   if (cursor === null) return { messages: [], cursor: formatPosition({ epoch: deps.epoch, partition, offset: end() }) };
   const pos = parsePosition(cursor);

@@ -5,13 +5,15 @@
  * waits for the next message. A held poll is a small record in memory, not a thread.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
-import { FanoutError } from '@fanout/protocol';
+import { FanoutError, parsePosition } from '@fanout/protocol';
 import type { Outgoing } from '../delivery/outgoing.js';
 import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
 
 interface Waiter {
   reply: Reply;
   cursor: string;
+  /** The cursor's offset: messages at or before it are the poller's already (a cursor ahead of this gateway). */
+  after: number;
   pending: Outgoing[];
   timer: NodeJS.Timeout;
   limit: number;
@@ -46,11 +48,13 @@ export class LongPollers {
     const set = this.byChannel.get(o.channel);
     if (!set) return;
     for (const w of set) {
+      if (o.offset <= w.after) continue;
       if (w.pending.length < w.limit) w.pending.push(o);
       this.ready.add(w);
+      set.delete(w);
     }
-    this.byChannel.delete(o.channel);
-    if (!this.scheduled) {
+    if (set.size === 0) this.byChannel.delete(o.channel);
+    if (this.ready.size > 0 && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
@@ -106,6 +110,7 @@ export function attachLongPoll(app: TemplatedApp, deps: PullDeps, pollers: LongP
       const w: Waiter = {
         reply,
         cursor: again.cursor,
+        after: parsePosition(again.cursor)?.offset ?? -1,
         pending: [],
         limit,
         timer: setTimeout(() => {
