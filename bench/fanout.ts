@@ -25,17 +25,15 @@
  * Kafka: KAFKA_BROKERS if set, else getBroker() starts one (and stops it at the end).
  * Output: a table on stdout, then, as the very last line, one JSON object.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
-import { Kafka, logLevel } from 'kafkajs';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { ClientPool, MAX_LAT_MS, type FromWorker, type SideStats, type ToWorker } from './client-pool.js';
+import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, forkWorker, killAll, log, machineJiffies, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHANNEL = 'bench:ticks';
 const PAYLOAD_BYTES = 100;
 
@@ -87,36 +85,7 @@ if (!['local', 'worker', 'split'].includes(P.clients)) throw new Error('--client
 /** Bound on one phase's wait when deliveries stop progressing. */
 const STALL_MS = 15_000;
 
-function log(msg: string): void {
-  process.stderr.write(`[bench] ${msg}\n`);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 // ---------------------------------------------------------------- CPU of a child process
-
-const CLK_TCK = (() => {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isFinite(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime and stime of the process (all its threads), in seconds. */
-function cpuTimes(pid: number): { user: number; sys: number } {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
-}
-
-/** utime + stime of the process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const t = cpuTimes(pid);
-  return t.user + t.sys;
-}
 
 function selfCpuSeconds(): number {
   const u = process.cpuUsage();
@@ -125,52 +94,6 @@ function selfCpuSeconds(): number {
 
 // ---------------------------------------------------------------- children
 
-const children = new Set<ChildProcess>();
-
-function spawnServer(name: string, script: string, env: Record<string, string>, nodeArgs: string[], ipc = false): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  // Children's output goes to stderr: stdout is the table and the JSON line.
-  const relay = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line.trim()) process.stderr.write(`[${name}] ${line}\n`);
-  };
-  child.stdout!.on('data', relay);
-  child.stderr!.on('data', relay);
-  return child;
-}
-
-async function waitReady(child: ChildProcess, url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before it was ready`);
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (r.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} not ready within ${timeoutMs} ms`);
-}
-
-async function stopChild(child: ChildProcess, graceMs = 8000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(t);
-}
-
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
 
 // ---------------------------------------------------------------- clients
 
@@ -218,7 +141,7 @@ class RemoteSide implements ClientSide {
   private readonly waiting: { resolve: (m: FromWorker) => void; reject: (e: Error) => void }[] = [];
 
   constructor() {
-    this.child = spawnServer('clients', 'bench/client-worker.ts', {}, [], true);
+    this.child = forkWorker('clients', 'bench/client-worker.ts');
     this.child.on('message', (m: FromWorker) => {
       if (m.op === 'progress') {
         this.received = m.received;
@@ -262,11 +185,7 @@ class RemoteSide implements ClientSide {
     await stopChild(this.child, 2000);
   }
   cpuSeconds(): number {
-    try {
-      return cpuSeconds(this.child.pid!);
-    } catch {
-      return 0;
-    }
+    return cpuSeconds(this.child.pid!) ?? 0;
   }
 }
 
@@ -347,15 +266,6 @@ async function waitDeliveries(clients: Clients, target: number, deadline: number
 
 // ---------------------------------------------------------------- machine CPU (to see the noise)
 
-/** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineJiffies(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest is already in user)
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
 
 // ---------------------------------------------------------------- gateway metrics (diagnostics)
 
@@ -439,7 +349,7 @@ interface ServerResult {
 }
 
 function cpuMeter(pid: number, clients: Clients): () => PhaseCpu {
-  const s0 = cpuTimes(pid);
+  const s0 = cpuTimes(pid)!;
   const c0 = clients.cpuSeconds();
   const m0 = machineJiffies();
   const w0 = performance.now();
@@ -447,7 +357,7 @@ function cpuMeter(pid: number, clients: Clients): () => PhaseCpu {
     const m1 = machineJiffies();
     const wallS = (performance.now() - w0) / 1000;
     const cores = navigatorCores() || 1;
-    const s1 = cpuTimes(pid);
+    const s1 = cpuTimes(pid)!;
     return {
       server: Math.max(0, s1.user + s1.sys - s0.user - s0.sys),
       serverSys: Math.max(0, s1.sys - s0.sys),
@@ -692,27 +602,12 @@ function report(results: ServerResult[], brokerSource: string): void {
 let coresCache = 0;
 function navigatorCores(): number {
   if (coresCache) return coresCache;
-  try {
-    coresCache = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
-  } catch {
-    coresCache = 1;
-  }
+  coresCache = availableParallelism();
   return coresCache;
 }
 
 // ---------------------------------------------------------------- main
 
-/** Removes this run's topics (best effort, bounded): a shared broker should not collect them. */
-async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
-  const admin = new Kafka({ brokers, clientId: 'fanout-bench-cleanup', logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
-  const work = (async () => {
-    await admin.connect();
-    await admin.deleteTopics({ topics, timeout: 5000 });
-  })();
-  const ok = await Promise.race([work.then(() => true), sleep(10_000).then(() => false)]).catch(() => false);
-  await admin.disconnect().catch(() => {});
-  log(ok ? `deleted topics ${topics.join(', ')}` : `could not delete topics ${topics.join(', ')}`);
-}
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -763,7 +658,7 @@ async function main(): Promise<number> {
         FANOUT_SHUTDOWN_GRACE_MS: '10000',
       };
       const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const gw = spawnServer('gateway', 'services/gateway/src/main.ts', env, nodeArgs);
+      const gw = spawnService('gateway', 'services/gateway/src/main.ts', env, [], nodeArgs);
       try {
         await waitReady(gw, `http://127.0.0.1:${port}/readyz`, 60_000);
         log(`gateway pid ${gw.pid} ready on ${port}`);
@@ -776,7 +671,7 @@ async function main(): Promise<number> {
     if (P.only !== 'gateway') {
       const port = await freePort();
       const nodeArgs = (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const bl = spawnServer('baseline', 'bench/baseline-ws-server.ts', { BASELINE_BROKERS: broker.brokers.join(','), BASELINE_TOPIC: topics.broadcast, BASELINE_PORT: String(port) }, nodeArgs);
+      const bl = spawnService('baseline', 'bench/baseline-ws-server.ts', { BASELINE_BROKERS: broker.brokers.join(','), BASELINE_TOPIC: topics.broadcast, BASELINE_PORT: String(port) }, [], nodeArgs);
       try {
         await waitReady(bl, `http://127.0.0.1:${port}/readyz`, 60_000);
         log(`baseline pid ${bl.pid} ready on ${port}`);
@@ -790,7 +685,7 @@ async function main(): Promise<number> {
     log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
     await publisher?.disconnect().catch(() => {});
-    for (const c of [...children]) await stopChild(c, 3000);
+    await stopAll(3000);
     if (broker && runTopics.length > 0) await deleteTopics(broker.brokers, runTopics);
     await broker?.stop().catch(() => {});
   }
@@ -801,7 +696,7 @@ async function main(): Promise<number> {
 
 const overall = setTimeout(() => {
   log(`overall time bound (${P.timeoutS} s + 30 s) exceeded; killing children`);
-  for (const c of children) c.kill('SIGKILL');
+  killAll();
   process.exit(2);
 }, (P.timeoutS + 30) * 1000);
 overall.unref();

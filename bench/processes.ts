@@ -3,9 +3,10 @@
  * to stderr with a name (stdout is the benchmark's table and JSON line), readiness by polling a
  * URL, graceful stops with a SIGKILL fallback, and every child killed when the benchmark exits.
  */
-import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -103,21 +104,52 @@ export function listenOverflows(): number {
   return 0;
 }
 
-/** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat; 0 when it is gone). */
-export function cpuSeconds(pid: number): number {
+/** Clock ticks per second of /proc's CPU times. */
+export const CLK_TCK = (() => {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
-    return (Number(f[11]) + Number(f[12])) / 100;
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(n) && n > 0 ? n : 100;
   } catch {
-    return 0;
+    return 100;
   }
+})();
+
+/** utime and stime of a process (all its threads), in seconds; null once it is gone. */
+export function cpuTimes(pid: number): { user: number; sys: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a process, in seconds; null once it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  const t = cpuTimes(pid);
+  return t === null ? null : t.user + t.sys;
 }
 
 /** Busy and total jiffies of the whole machine (/proc/stat), for cores busy over a phase. */
 export function machineJiffies(): { busy: number; total: number } {
-  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - v[3]! - (v[4] ?? 0), total };
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest is already in user)
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** Removes a run's topics from a shared broker (best effort, bounded). */
+export async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
+  const admin = new Kafka({ brokers, clientId: 'fanout-bench-cleanup', logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
+  const work = (async () => {
+    await admin.connect();
+    await admin.deleteTopics({ topics, timeout: 5000 });
+  })();
+  const ok = await Promise.race([work.then(() => true), sleep(10_000).then(() => false)]).catch(() => false);
+  await admin.disconnect().catch(() => {});
+  log(ok ? `deleted topics ${topics.join(', ')}` : `could not delete topics ${topics.join(', ')}`);
 }

@@ -59,6 +59,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import type { Disruption, FromWorker, Progress, ToWorker, UserResult, WorkerCounters } from './rebalance-ipc.js';
+import { cpuSeconds, deleteTopics, machineJiffies } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const REGION = 'bench';
@@ -316,25 +317,6 @@ const CORES = (() => {
     return 1;
   }
 })();
-
-/** utime + stime of a process (all its threads), in seconds; null once it is gone. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-/** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineJiffies(): { busy: number; total: number } {
-  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
 
 /** The JVM under the local broker's watchdog shell, if there is one. */
 function kafkaJvmPid(shellPid: number): number | null {
@@ -992,17 +974,6 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** Removes this run's topics from a shared broker (best effort, bounded). */
-async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
-  const admin = new Kafka({ brokers, clientId: 'fanout-bench-cleanup', logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
-  const work = (async () => {
-    await admin.connect();
-    await admin.deleteTopics({ topics, timeout: 5000 });
-  })();
-  const ok = await Promise.race([work.then(() => true), sleep(10_000).then(() => false)]).catch(() => false);
-  await admin.disconnect().catch(() => {});
-  log(ok ? `deleted topics ${topics.join(', ')}` : `could not delete topics ${topics.join(', ')}`);
-}
 
 /** Kills every child and the broker this run started, then exits with `code`. */
 async function abort(why: string, code: number): Promise<never> {

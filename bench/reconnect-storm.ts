@@ -299,8 +299,8 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
     await sleep(3000);
     await workers.all(() => ({ op: 'mark' }));
     const overflowsBefore = listenOverflows();
-    const cpu0 = { workers: workers.procs.reduce((n, p) => n + cpuSeconds(p.pid!), 0), self: process.cpuUsage(), machine: machineJiffies(), at: Date.now() };
-    const gatewayCpu0 = new Map(gw.map((g) => [g.pid!, cpuSeconds(g.pid!)]));
+    const cpu0 = { workers: workers.procs.reduce((n, p) => n + (cpuSeconds(p.pid!) ?? 0), 0), self: process.cpuUsage(), machine: machineJiffies(), at: Date.now() };
+    const gatewayCpu0 = new Map(gw.map((g) => [g.pid!, cpuSeconds(g.pid!) ?? 0]));
 
     let from: number;
     let answers: StormFromWorker[];
@@ -335,8 +335,8 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
       const secs = (Date.now() - cpu0.at) / 1000;
       const m1 = machineJiffies();
       const self = process.cpuUsage(cpu0.self);
-      const gwCpu = gw.filter((g) => g.exitCode === null && g.signalCode === null).reduce((n, g) => n + cpuSeconds(g.pid!) - (gatewayCpu0.get(g.pid!) ?? 0), 0);
-      const workersCpu = workers.procs.reduce((n, p) => n + cpuSeconds(p.pid!), 0) - cpu0.workers;
+      const gwCpu = gw.filter((g) => g.exitCode === null && g.signalCode === null).reduce((n, g) => n + (cpuSeconds(g.pid!) ?? 0) - (gatewayCpu0.get(g.pid!) ?? 0), 0);
+      const workersCpu = workers.procs.reduce((n, p) => n + (cpuSeconds(p.pid!) ?? 0), 0) - cpu0.workers;
       const cores = (v: number) => (v / secs).toFixed(2);
       log(`${scenario}: cores busy over the ${secs.toFixed(1)} s from the disruption: machine ${((2 * (m1.busy - cpu0.machine.busy)) / (m1.total - cpu0.machine.total)).toFixed(2)} of 2, client workers ${cores(workersCpu)}, gateways now running ${cores(gwCpu)}, bench ${cores((self.user + self.system) / 1e6)}`);
     }
