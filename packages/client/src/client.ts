@@ -837,6 +837,9 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       delay = retryAfterDelay(info.retryAfterMs, MAX_SERVER_DELAY_MS, this.random);
       countsAsFailure = false;
       retryReason = info.error?.code ?? 'retry_after';
+      // Except that a gateway which is starting or draining may not be the owner the router names
+      // next: ask again (cheap) rather than wait on an address that is going away.
+      if (info.error?.code === 'not_ready' && this.options.routerUrl) this.routeStale = true;
     } else if (info.httpStatus !== undefined && conn.kind === 'sse') {
       // SSE only: the gateway refuses a WebSocket's token over the socket (4501), so a refused
       // upgrade's status is a proxy's, and counts as a WebSocket failure below.

@@ -3,7 +3,8 @@
  * `{"url":"http://host:port","ws_url":"ws://host:port/v1/ws","node":"...","partition":n,"generation":g}`,
  * the gateway that owns the user's partition now. The client asks before connecting, and again after
  * a `wrong_gateway` error frame, a rebalance (close 4002 or a reconnect frame with reason
- * `rebalance`), or a failed attempt to reach the node it was given.
+ * `rebalance`), a drain (reconnect frame `shutdown`), a `503 not_ready` from the node it was given
+ * (starting or draining), or a failed attempt to reach that node.
  */
 import type { FetchLike } from './transports.js';
 

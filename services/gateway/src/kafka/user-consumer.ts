@@ -5,7 +5,8 @@
  * learns who owns what.
  *
  * On every rebalance the new assignment is compared with the old one: the gateway tells the
- * clients of partitions it lost to reconnect (they ask the router and resume on the new owner),
+ * clients of partitions it lost to reconnect (once the group is stable with their new owner, see
+ * waitForHandover in service.ts) (they ask the router and resume on the new owner),
  * and warms a window for each partition it gained: the partition stays paused from the moment it
  * is assigned until `onAssignment` has loaded its recent past (records before the group's
  * committed offset), then consumption resumes from the committed offset, so the window is built
