@@ -137,6 +137,21 @@ describe('resume from a position', () => {
     expect(reads).toBeLessThanOrEqual(2);
   });
 
+  it('answers resumes beyond the waiting bound with an explicit reset replay_busy, and serves the others', async () => {
+    const sent = await publish('news:busy', 0, 20);
+    const gw = await gateway({ warmMaxRecords: 0, replayMaxWaiting: 2 });
+    const herd = await Promise.all(Array.from({ length: 6 }, () => client(gw.wsUrl)));
+    await Promise.all(herd.map((c) => c.request({ op: 'subscribe', channels: ['news:busy'], positions: { 'news:busy': sent[0]!.position } })));
+    for (const c of herd) await waitFor(() => c.messages().length === 19 || c.frames.some((f) => f.t === 'reset'), 'each client served or reset', 20_000);
+    const reset = herd.filter((c) => c.frames.some((f) => f.t === 'reset'));
+    const served = herd.filter((c) => c.messages().length === 19);
+    expect(reset.length + served.length).toBe(6);
+    expect(served.length).toBeGreaterThanOrEqual(2);
+    expect(reset.length).toBeGreaterThanOrEqual(1);
+    for (const c of reset) expect(c.frames.find((f) => f.t === 'reset')).toMatchObject({ ch: 'news:busy', reason: 'replay_busy' });
+    for (const c of served) expect(seqs(c, 'news:busy')).toEqual(range(1, 20));
+  });
+
   it('does not resend what a client already has when it resumes from a position this gateway has not reached', async () => {
     const gw = gateways[0]!;
     const a = await client(gw.wsUrl);
