@@ -151,7 +151,9 @@ describe('the client SDK against a real gateway', () => {
     await waitFor(() => of('reconnect').length === 1, 'the reconnect frame');
     expect(of('reconnect')[0]!.reason).toBe('shutdown');
     await publish('news:away', 5, 3); // published while no gateway has the client
-    await waitFor(() => of('attempt').length >= 5, 'several failed attempts', 15_000);
+    // The first attempt waits the reconnect frame's delay (not counted by the backoff); the
+    // failures after it each raise the backoff's exponent.
+    await waitFor(() => of('attempt').length >= 6, 'several failed attempts', 15_000);
     expect(c.state).toBe('reconnecting');
     // Every planned wait is within its full-jitter bound.
     const plans = of('state').filter((s) => s.state === 'reconnecting' && s.delayMs !== undefined);
