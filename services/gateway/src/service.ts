@@ -32,6 +32,7 @@ import { LagProbe } from './kafka/lag-probe.js';
 import { attachHttpRoutes } from './http/routes.js';
 import { gatewayMetrics, closeReason } from './metrics.js';
 import { drain } from './lifecycle/drain.js';
+import { waitForHandover } from './lifecycle/handover.js';
 
 export interface RunningGateway {
   config: Readonly<GatewayConfig>;
@@ -374,29 +375,4 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     })());
 
   return { config, port, url, wsUrl: url.replace(/^http/, 'ws') + '/v1/ws', hub, health, budget, users, shutdown };
-}
-
-/**
- * Waits until the region's group is stable with every partition in `gaveUp` owned by another
- * gateway, at most `limitMs`; returns at once when there is nothing to hand over or nobody to
- * hand it to.
- */
-async function waitForHandover(group: GroupView, node: string, gaveUp: number[], limitMs: number, log: Logger): Promise<void> {
-  if (gaveUp.length === 0 || limitMs <= 0) return;
-  const started = Date.now();
-  while (Date.now() - started < limitMs) {
-    await group.refresh();
-    const s = group.snapshot;
-    // Nobody left to take them (members are only listed in full once the group is Stable again).
-    if (s.state === 'Empty' || s.state === 'Dead') return;
-    if (s.state === 'Stable') {
-      if (!s.members.some((m) => m.node !== node)) return;
-      if (gaveUp.every((p) => s.owners.get(p)?.node !== undefined && s.owners.get(p)!.node !== node)) {
-        log.info({ partitions: gaveUp.length, handover_ms: Date.now() - started }, 'user partitions handed over');
-        return;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  log.warn({ limit_ms: limitMs }, 'user partitions not handed over within the limit; telling clients to reconnect anyway');
 }
