@@ -23,7 +23,11 @@ export async function waitForHandover(group: GroupView, node: string, gaveUp: nu
     if (s.state === 'Empty' || s.state === 'Dead') return;
     if (s.state === 'Stable') {
       if (!s.members.some((m) => m.node !== node)) return;
-      if (gaveUp.every((p) => s.owners.get(p)?.node !== undefined && s.owners.get(p)!.node !== node)) {
+      const handedOver = gaveUp.every((p) => {
+        const owner = s.owners.get(p)?.node;
+        return owner !== undefined && owner !== node;
+      });
+      if (handedOver) {
         log.info({ partitions: gaveUp.length, handover_ms: Date.now() - started }, 'user partitions handed over');
         return;
       }
