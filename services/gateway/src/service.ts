@@ -25,7 +25,7 @@ import { attachWebSocket } from './transports/websocket.js';
 import type { PullDeps } from './transports/http-common.js';
 import { ReplayReader } from './kafka/replay-reader.js';
 import { WarmUp, warmGainedPartitions } from './delivery/warm-up.js';
-import { Admission, overloaded } from './transports/admission.js';
+import { Admission, admissionGate } from './transports/admission.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { UserConsumer } from './kafka/user-consumer.js';
 import { LagProbe } from './kafka/lag-probe.js';
@@ -55,7 +55,6 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   // accepted before (broadcast channels are served), /readyz waits for it: a rolling update then
   // stops the next gateway only once this one can take over its user partitions.
   const health = new Health(['kafka', 'listen', 'users']);
-  const accepting = () => health.readyExcept('users');
   const registry = createRegistry({ service: 'gateway', region: config.region });
   const hub = new Hub();
   const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
@@ -276,7 +275,11 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     },
   });
 
-  const admission = new Admission({ ratePerS: config.admissionRatePerS, burst: config.admissionBurst });
+  const gate = admissionGate({
+    admission: new Admission({ ratePerS: config.admissionRatePerS, burst: config.admissionBurst }),
+    accepting: () => health.readyExcept('users'),
+    onRefused: (reason) => metrics.admissionRefused.inc({ reason }),
+  });
   const pull: PullDeps = {
     streams,
     factory,
@@ -285,14 +288,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     replayMaxOffsets: config.replayMaxOffsets,
     permissions,
     tokens,
-    accepting,
-    admit: () => {
-      const refusal = admission.admit();
-      if (refusal) {
-        metrics.admissionRefused.inc({ reason: 'overloaded' });
-        throw overloaded(refusal);
-      }
-    },
+    gate,
   };
   attachWebSocket(app, {
     path: '/v1/ws',
@@ -300,9 +296,7 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     maxPayloadBytes: config.maxPayloadBytes,
     maxFrameBytes: config.maxFrameBytes,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
-    accepting,
-    admission,
-    onRefused: (reason) => metrics.admissionRefused.inc({ reason }),
+    gate,
     session,
   });
   const sse = attachSse(app, { ...pull, session, heartbeatMs: config.sseHeartbeatMs });

@@ -93,3 +93,25 @@ export function retryAfterSeconds(err: FanoutError): number {
   const ms = (err.detail as { retry_after_ms?: unknown } | undefined)?.retry_after_ms;
   return typeof ms === 'number' && ms > 0 ? Math.ceil(ms / 1000) : 1;
 }
+
+/**
+ * The one check every transport makes before serving something new: `connect` (a WebSocket upgrade,
+ * an SSE stream) is refused while the gateway is not accepting (starting, draining) or over the
+ * admission rate; `request` (a poll, a history read) only while it is not accepting. A refusal is a
+ * 503 whose wait comes from the admission queue, counted by reason.
+ */
+export type Gate = (kind: 'connect' | 'request') => FanoutError | null;
+
+export function admissionGate(o: { admission: Admission; accepting(): boolean; onRefused?(reason: 'not_ready' | 'overloaded'): void }): Gate {
+  return (kind) => {
+    if (!o.accepting()) {
+      o.onRefused?.('not_ready');
+      return new FanoutError('not_ready', undefined, { detail: { retry_after_ms: o.admission.refuse(Date.now(), NOT_READY_MIN_WAIT_MS).retryAfterMs } });
+    }
+    if (kind === 'request') return null;
+    const refusal = o.admission.admit();
+    if (!refusal) return null;
+    o.onRefused?.('overloaded');
+    return overloaded(refusal);
+  };
+}

@@ -30,7 +30,8 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
     const info = readRequest(req);
     const reply = new Reply(res);
     void (async () => {
-      if (!deps.accepting()) throw new FanoutError('not_ready');
+      const refused = deps.gate('request');
+      if (refused) throw refused;
       const channel = requireChannel(info.query.get('channel'));
       const limit = intParam(info.query, 'limit', 100, 1, 1000);
       await authorize(deps, info.token, [channel]);
@@ -54,7 +55,8 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
     const info = readRequest(req);
     const reply = new Reply(res);
     void (async () => {
-      if (!deps.accepting()) throw new FanoutError('not_ready');
+      const refused = deps.gate('request');
+      if (refused) throw refused;
       const channel = requireChannel(info.query.get('channel'));
       await authorize(deps, info.token, [channel]);
       const stream = deps.streams.for(channel);

@@ -9,7 +9,7 @@ import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier 
 import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
 import type { Streams } from '../delivery/streams.js';
 import { ReplayUnavailableError } from '../kafka/replay-reader.js';
-import { retryAfterSeconds } from './admission.js';
+import { retryAfterSeconds, type Gate } from './admission.js';
 
 export interface PullDeps {
   streams: Streams;
@@ -20,9 +20,8 @@ export interface PullDeps {
   replayMaxOffsets: number;
   permissions: ChannelPermissions;
   tokens: TokenVerifier;
-  accepting(): boolean;
-  /** Takes an admission token for a new stream (SSE); throws `overloaded` over the rate. */
-  admit(): void;
+  /** Starting, draining or over the admission rate: the 503 to answer with (admissionGate). */
+  gate: Gate;
 }
 
 /** The parts of a request a handler needs, copied out synchronously (uWS reuses the request). */

@@ -5,7 +5,7 @@
  * waits for the next message. A held poll is a small record in memory, not a thread.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
-import { FanoutError, parsePosition } from '@fanout/protocol';
+import { parsePosition } from '@fanout/protocol';
 import type { Outgoing } from '../delivery/outgoing.js';
 import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
 
@@ -85,7 +85,8 @@ export function attachLongPoll(app: TemplatedApp, deps: PullDeps, pollers: LongP
     const info = readRequest(req);
     const reply = new Reply(res);
     void (async () => {
-      if (!deps.accepting()) throw new FanoutError('not_ready');
+      const refused = deps.gate('request');
+      if (refused) throw refused;
       const channel = requireChannel(info.query.get('channel'));
       const timeoutS = intParam(info.query, 'timeout', 25, 0, 60);
       const limit = intParam(info.query, 'limit', 100, 1, 1000);

@@ -133,8 +133,8 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
     const info = readRequest(req);
     const reply = new Reply(res);
     void (async () => {
-      if (!o.accepting()) throw new FanoutError('not_ready');
-      o.admit();
+      const refused = o.gate('connect');
+      if (refused) throw refused;
       const channels = [...new Set((info.query.get('channels') ?? '').split(',').map((c) => c.trim()).filter(Boolean))];
       if (channels.length === 0 || channels.length > MAX_CHANNELS_PER_FRAME) {
         throw paramError('invalid_parameter', `"channels" must name 1 to ${MAX_CHANNELS_PER_FRAME} comma-separated channels.`);

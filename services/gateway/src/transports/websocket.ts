@@ -6,8 +6,8 @@
  * below, which maps uWS' send results onto WriteResult.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import { CLOSE, errorFrame, FanoutError } from '@fanout/protocol';
-import { NOT_READY_MIN_WAIT_MS, overloaded, retryAfterSeconds, type Admission } from './admission.js';
+import { CLOSE, errorFrame } from '@fanout/protocol';
+import { retryAfterSeconds, type Gate } from './admission.js';
 import type { Connection, ConnectionLimits } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
 import type { Session } from '../delivery/session.js';
@@ -27,11 +27,8 @@ export interface WebSocketTransportOptions {
   maxPayloadBytes: number;
   maxFrameBytes: number;
   limits: ConnectionLimits;
-  /** False while starting or draining: new upgrades are refused with 503 not_ready. */
-  accepting(): boolean;
-  /** Over the admission rate: upgrades are refused with 503 overloaded and Retry-After. */
-  admission: Admission;
-  onRefused?(reason: 'not_ready' | 'overloaded'): void;
+  /** Starting, draining or over the admission rate: upgrades are refused with this 503 and Retry-After. */
+  gate: Gate;
   session: Session;
 }
 
@@ -70,12 +67,9 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
     closeOnBackpressureLimit: 0,
 
     upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-      const refusal = opts.accepting() ? opts.admission.admit() : null;
-      if (!opts.accepting() || refusal) {
+      const err = opts.gate('connect');
+      if (err) {
         // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
-        // Starting or draining: come back spread like the overloaded, rather than all at once.
-        const err = refusal ? overloaded(refusal) : new FanoutError('not_ready', undefined, { detail: { retry_after_ms: opts.admission.refuse(Date.now(), NOT_READY_MIN_WAIT_MS).retryAfterMs } });
-        opts.onRefused?.(err.code as 'not_ready' | 'overloaded');
         res.cork(() => {
           res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
         });
