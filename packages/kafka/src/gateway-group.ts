@@ -139,6 +139,8 @@ export function emptySnapshot(groupId: string): GroupSnapshot {
 /** Polls DescribeGroups for one group and keeps the decoded result. */
 export class GroupView {
   snapshot: GroupSnapshot;
+  /** The last snapshot taken while the group was Stable (its owners are the last known ones). */
+  stable: GroupSnapshot | null = null;
   private timer: NodeJS.Timeout | null = null;
   private admin: ReturnType<Kafka['admin']> | null = null;
   private listeners: ((s: GroupSnapshot, prev: GroupSnapshot) => void)[] = [];
@@ -186,6 +188,7 @@ export class GroupView {
       if (state === 'Stable') for (const m of members) for (const p of m.partitions) owners.set(p, m);
       const prev = this.snapshot;
       this.snapshot = { groupId: this.o.groupId, state, generation, members, owners, updatedAt: Date.now() };
+      if (state === 'Stable') this.stable = this.snapshot;
       if (prev.generation !== generation || prev.state !== state || prev.members.length !== members.length) {
         for (const fn of this.listeners) fn(this.snapshot, prev);
       }

@@ -73,7 +73,11 @@ export class RouteTable {
     if (!view) throw new FanoutError('unknown_region', `Unknown region ${JSON.stringify(region.slice(0, 40))}; regions: ${this.o.regions.join(', ')}.`);
     if (this.partitions === 0) throw new FanoutError('no_owner', 'The users topic has no partitions yet; retry shortly.');
     const partition = partitionFor(user, this.partitions);
-    const s = view.snapshot;
+    // While the group rebalances, Kafka does not say who owns what: answer with the last stable
+    // owner. Most partitions do not move (the assignor is sticky), and a client sent to one that
+    // did is redirected by that gateway (wrong_gateway, or 503 not_ready if it is draining), which
+    // costs it one more lookup instead of everyone waiting out the rebalance.
+    const s = view.snapshot.state === 'Stable' ? view.snapshot : (view.stable ?? view.snapshot);
     const owner = s.owners.get(partition);
     if (!owner) {
       const why = s.members.length === 0 && s.state !== 'PreparingRebalance' && s.state !== 'CompletingRebalance' ? `region ${region} has no live gateway` : `partition ${partition} has no owner in region ${region} now (group ${s.state})`;
