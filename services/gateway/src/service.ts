@@ -252,6 +252,13 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
     },
     onCrash: (err) => crashed('users', err),
     warm,
+    // Until their start is known, a gained partition is warming: resumes and polls on it wait.
+    onGaining: (gained) => {
+      for (const p of gained) streams.users.warmup.begin(p, 0, Number.MAX_SAFE_INTEGER);
+    },
+    onGainAbandoned: (gained) => {
+      for (const p of gained) streams.users.warmup.finish(p);
+    },
     onAssignment: (gained, lost) => {
       metrics.rebalances.inc();
       for (const p of lost) streams.users.windows.dropPartition(p);

@@ -33,6 +33,14 @@ export interface UserConsumerOptions {
    * until the returned promise settles (their warm-up).
    */
   onAssignment(gained: Map<number, GainedPartition>, lost: number[]): Promise<void> | void;
+  /**
+   * Called at once (in the same turn as Kafka's assignment) with the partitions gained: they are
+   * served from now on, so the caller marks them as warming (resumes and polls wait until
+   * onAssignment's warm-up has loaded them, or until onGainAbandoned).
+   */
+  onGaining(gained: number[]): void;
+  /** Working out where the gained partitions start failed: serve them without a warm window. */
+  onGainAbandoned(gained: number[]): void;
   /** How far back to warm a gained partition: records no older than maxAgeMs, at most maxRecords. */
   warm: { maxAgeMs: number; maxRecords: number };
 }
@@ -92,7 +100,12 @@ export class UserConsumer {
       const gained = (e.payload.memberAssignment[topic] ?? []).filter((p) => !this.assigned.has(p));
       for (const p of gained) this.warming.add(p);
       if (gained.length > 0) consumer.pause([{ topic, partitions: gained }]);
-      void this.reassigned(new Set(e.payload.memberAssignment[topic] ?? [])).catch((err: unknown) => logger.error({ err }, 'handling the new assignment failed'));
+      void this.reassigned(new Set(e.payload.memberAssignment[topic] ?? [])).catch((err: unknown) => {
+        logger.error({ err }, 'handling the new assignment failed; serving the gained partitions without a warm window');
+        this.o.onGainAbandoned(gained);
+        this.resumeGained(gained);
+        this.joinedResolve();
+      });
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.o.onCrash?.(e.payload.error);
@@ -112,9 +125,12 @@ export class UserConsumer {
     const lost = [...this.assigned].filter((p) => !now.has(p));
     const gainedList = [...now].filter((p) => !this.assigned.has(p));
     this.assigned = now;
-    // Lost partitions stop being served at once; gained ones only once their start is known, so
-    // that a resume on them can tell what must come from Kafka.
+    // Lost partitions stop being served at once. Gained ones are served at once too, so that a
+    // client the router sends here is not told wrong_gateway while their start is being looked up:
+    // what needs their start (resumes, polls) waits for the warm-up that follows.
     for (const p of lost) this.owned.delete(p);
+    for (const p of gainedList) this.owned.add(p);
+    if (gainedList.length > 0) this.o.onGaining(gainedList);
     this.rebalances++;
     // Where consumption of each gained partition starts: the group's committed offset, or the end
     // of the partition when nothing was committed yet (new groups start at the end).
@@ -141,16 +157,19 @@ export class UserConsumer {
     }
     this.o.logger.info({ group: this.o.groupId, owned: [...now].sort((a, b) => a - b), gained: gainedList, lost }, 'user partitions assigned');
     const warmed = this.o.onAssignment(gained, lost);
-    // Served from now on: resumes on a partition still warming wait for it (WarmUp).
-    for (const p of gained.keys()) if (this.assigned.has(p)) this.owned.add(p);
     this.joinedResolve();
     try {
       await warmed;
     } finally {
-      for (const p of gainedList) this.warming.delete(p);
-      const again = gainedList.filter((p) => this.assigned.has(p));
-      if (again.length > 0 && !this.budgetPaused) this.consumer?.resume([{ topic: this.o.topic, partitions: again }]);
+      this.resumeGained(gainedList);
     }
+  }
+
+  /** Gained partitions start being consumed (from the group's committed offset) once warm. */
+  private resumeGained(gained: number[]): void {
+    for (const p of gained) this.warming.delete(p);
+    const again = gained.filter((p) => this.assigned.has(p));
+    if (again.length > 0 && !this.budgetPaused) this.consumer?.resume([{ topic: this.o.topic, partitions: again }]);
   }
 
   private async handleBatch({ batch }: EachBatchPayload): Promise<void> {
