@@ -69,11 +69,6 @@ export class Backoff {
     return d;
   }
 
-  /** Counts an attempt whose delay was decided elsewhere (the server's reconnect frame). */
-  skip(): void {
-    this.attempt++;
-  }
-
   /** Call when a connection ends: if it had been up for `stableMs`, start over. */
   connectionEnded(upForMs: number): void {
     if (upForMs >= this.opts.stableMs) this.reset();
