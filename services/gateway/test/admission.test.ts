@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
 import { FanoutClient, type StateEvent } from '@fanout/client';
+import { Admission } from '../src/transports/admission.js';
 import { brokers, uniqueTopics, waitFor } from '../../../test/helpers.js';
 
 const topics = uniqueTopics('admission');
@@ -76,5 +77,44 @@ describe('admission at a bounded rate', () => {
     } finally {
       sdk.close();
     }
+  });
+});
+
+describe('the admission queue (no sockets)', () => {
+  // random 0.5: the +-10 % jitter factor is exactly 1.
+  const mid = () => 0.5;
+
+  it('admits the burst, then one per 1000/rate ms as tokens come back', () => {
+    const a = new Admission({ ratePerS: 10, burst: 3, random: mid });
+    const t = Date.now();
+    expect([a.admit(t), a.admit(t), a.admit(t)]).toEqual([null, null, null]);
+    expect(a.admit(t)).not.toBeNull();
+    expect(a.admit(t + 100)).toBeNull(); // one token after 100 ms at 10/s
+    expect(a.admit(t + 100)).not.toBeNull();
+  });
+
+  it('gives the refused consecutive slots paced at the rate, no sooner than the next token and never under 200 ms', () => {
+    const a = new Admission({ ratePerS: 100, burst: 1, random: mid });
+    const t = Date.now();
+    expect(a.admit(t)).toBeNull();
+    const waits = Array.from({ length: 5 }, () => a.admit(t)!.retryAfterMs);
+    // 200 ms floor, then one slot (10 ms at 100/s) after another.
+    expect(waits).toEqual([210, 220, 230, 240, 250]);
+    // Later, with the queue drained, the wait falls back to the floor.
+    expect(a.refuse(t + 60_000).retryAfterMs).toBe(210);
+  });
+
+  it('names a not-ready wait at least a second away, and caps every wait at a minute', () => {
+    const a = new Admission({ ratePerS: 10, burst: 1, random: mid });
+    const t = Date.now();
+    expect(a.refuse(t, 1000).retryAfterMs).toBe(1100);
+    let last = 0;
+    for (let i = 0; i < 2000; i++) last = a.refuse(t).retryAfterMs;
+    expect(last).toBe(60_000);
+  });
+
+  it('admits everything when the rate is 0', () => {
+    const a = new Admission({ ratePerS: 0, burst: 1 });
+    for (let i = 0; i < 1000; i++) expect(a.admit()).toBeNull();
   });
 });

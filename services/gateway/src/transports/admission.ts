@@ -19,10 +19,9 @@ export interface AdmissionOptions {
   random?: () => number;
 }
 
-/** How long a refused request should wait, in ms and in whole seconds for Retry-After. */
+/** How long a refused request should wait, in ms (Retry-After rounds it up to whole seconds). */
 export interface Refusal {
   retryAfterMs: number;
-  retryAfterS: number;
 }
 
 export class Admission {
@@ -34,7 +33,6 @@ export class Admission {
    * be admitted at (a queue that holds no connections). Idle, it falls back to now.
    */
   private queueEnd = 0;
-  refused = 0;
 
   constructor(private readonly o: AdmissionOptions) {
     this.tokens = o.burst;
@@ -62,10 +60,9 @@ export class Admission {
     // Behind everyone refused before, and no sooner than the next token is due.
     const untilToken = this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / rate;
     this.queueEnd = Math.min(now + MAX_WAIT_MS, Math.max(now + Math.max(minWaitMs, untilToken, MIN_WAIT_MS), this.queueEnd) + 1000 / rate);
-    this.refused++;
     const wait = this.queueEnd - now;
     const retryAfterMs = Math.round(wait * (1 - SLOT_JITTER / 2 + (this.o.random ?? Math.random)() * SLOT_JITTER));
-    return { retryAfterMs, retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+    return { retryAfterMs };
   }
 }
 
