@@ -3,35 +3,12 @@
  * real gateway only sends in rare situations (reset, gap, wrong_gateway), duplicates, chunking,
  * the SSE fallback and the router. gateway.test.ts runs the same client against the real thing.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { FanoutClient, FanoutClientError, type FanoutClientEvents, type FanoutClientOptions } from '@fanout/client';
-import { FakeGateway, msg, sleep, waitFor } from './fake-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { FanoutClientError } from '@fanout/client';
+import { useHarness } from './harness.js';
+import { msg, sleep, waitFor } from './fake-gateway.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function gateway(): Promise<FakeGateway> {
-  const g = await FakeGateway.start();
-  cleanup.push(() => g.close());
-  return g;
-}
-
-type Recorded = { [K in keyof FanoutClientEvents]: { type: K; ev: FanoutClientEvents[K]; at: number } }[keyof FanoutClientEvents];
-
-function client(opts: FanoutClientOptions) {
-  const c = new FanoutClient({ WebSocket, backoff: { baseMs: 50, maxMs: 400 }, ...opts });
-  const events: Recorded[] = [];
-  for (const type of ['message', 'state', 'welcome', 'subscribed', 'unsubscribed', 'reset', 'gap', 'error', 'reconnect', 'disconnect', 'attempt'] as const) {
-    c.on(type, (ev) => events.push({ type, ev, at: Date.now() } as Recorded));
-  }
-  cleanup.push(() => c.close());
-  const of = <K extends keyof FanoutClientEvents>(type: K) => events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
-  const data = () => of('message').map((m) => m.data);
-  return { c, events, of, data };
-}
+const { gateway, client } = useHarness();
 
 describe('connecting and subscribing', () => {
   it('connects to <url>/v1/ws with token and credits, subscribes after the welcome, and delivers messages', async () => {

@@ -5,44 +5,19 @@
  * transport or a stale route; a browser-shaped WebSocket, which cannot see it, keeps its backoff.
  * The gateway is fake-gateway.ts on loopback, answering with real HTTP over real sockets.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
-  FanoutClient,
   parseRetryAfter,
   retryAfterDelay,
   retryAfterFromBody,
   serverRetryAfterMs,
-  type FanoutClientEvents,
-  type FanoutClientOptions,
   type WebSocketLike,
 } from '@fanout/client';
-import { FakeGateway, msg, waitFor, type SseRequest } from './fake-gateway.js';
+import { useHarness } from './harness.js';
+import { msg, waitFor, type SseRequest } from './fake-gateway.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function gateway(): Promise<FakeGateway> {
-  const g = await FakeGateway.start();
-  cleanup.push(() => g.close());
-  return g;
-}
-
-type Recorded = { [K in keyof FanoutClientEvents]: { type: K; ev: FanoutClientEvents[K]; at: number } }[keyof FanoutClientEvents];
-
-function client(opts: FanoutClientOptions) {
-  const c = new FanoutClient({ WebSocket, backoff: { baseMs: 50, maxMs: 400 }, ...opts });
-  const events: Recorded[] = [];
-  for (const type of ['message', 'state', 'welcome', 'subscribed', 'error', 'disconnect', 'attempt'] as const) {
-    c.on(type, (ev) => events.push({ type, ev, at: Date.now() } as Recorded));
-  }
-  cleanup.push(() => c.close());
-  const of = <K extends keyof FanoutClientEvents>(type: K) => events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
-  const plans = () => of('state').filter((s) => s.state === 'reconnecting');
-  return { c, of, plans, data: () => of('message').map((m) => m.data) };
-}
+const { gateway, client } = useHarness();
 
 /** An SSE endpoint like the gateway's: welcome, then the channels of the URL confirmed. */
 function serveSse(r: SseRequest): void {
