@@ -32,51 +32,24 @@ import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { ClientPool, MAX_LAT_MS, type FromWorker, type SideStats, type ToWorker } from './client-pool.js';
-import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, forkWorker, killAll, log, machineJiffies, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
+import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, forkWorker, killAll, log, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady } from './processes.js';
 
 const CHANNEL = 'bench:ticks';
 const PAYLOAD_BYTES = 100;
 
 // ---------------------------------------------------------------- parameters
 
-function param(flags: string[], env: string, def: number): number {
-  const argv = process.argv.slice(2);
-  for (const f of flags) {
-    const i = argv.indexOf(f);
-    if (i >= 0 && argv[i + 1] !== undefined) return num(f, argv[i + 1]!);
-    const eq = argv.find((a) => a.startsWith(f + '='));
-    if (eq) return num(f, eq.slice(f.length + 1));
-  }
-  const v = process.env[env];
-  return v !== undefined && v !== '' ? num(env, v) : def;
-}
-
-function num(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}: expected a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-function strParam(flag: string, env: string, def: string): string {
-  const argv = process.argv.slice(2);
-  const i = argv.indexOf(flag);
-  if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1]!;
-  const eq = argv.find((a) => a.startsWith(flag + '='));
-  if (eq) return eq.slice(flag.length + 1);
-  return process.env[env] || def;
-}
-
 const P = {
-  connections: Math.floor(param(['--c', '--connections'], 'BENCH_C', 2000)),
-  messages: Math.floor(param(['--m', '--messages'], 'BENCH_M', 500)),
-  rate: param(['--r', '--rate'], 'BENCH_R', 100),
-  steadyS: param(['--steady-s'], 'BENCH_STEADY_S', 10),
-  warmup: Math.floor(param(['--warmup'], 'BENCH_WARMUP', 50)),
-  baselineSteady: param(['--baseline-steady'], 'BENCH_BASELINE_STEADY', 1) !== 0,
-  timeoutS: param(['--timeout-s'], 'BENCH_TIMEOUT_S', 480),
-  connectParallel: Math.max(1, Math.floor(param(['--connect-parallel'], 'BENCH_CONNECT_PARALLEL', 100))),
+  connections: Math.floor(numParam(['--c', '--connections'], 'BENCH_C', 2000)),
+  messages: Math.floor(numParam(['--m', '--messages'], 'BENCH_M', 500)),
+  rate: numParam(['--r', '--rate'], 'BENCH_R', 100),
+  steadyS: numParam(['--steady-s'], 'BENCH_STEADY_S', 10),
+  warmup: Math.floor(numParam(['--warmup'], 'BENCH_WARMUP', 50)),
+  baselineSteady: numParam(['--baseline-steady'], 'BENCH_BASELINE_STEADY', 1) !== 0,
+  timeoutS: numParam(['--timeout-s'], 'BENCH_TIMEOUT_S', 480),
+  connectParallel: Math.max(1, Math.floor(numParam(['--connect-parallel'], 'BENCH_CONNECT_PARALLEL', 100))),
   clients: strParam('--clients', 'BENCH_CLIENTS', 'local') as ClientMode,
-  waitQuietS: param(['--wait-quiet-s'], 'BENCH_WAIT_QUIET_S', 0),
+  waitQuietS: numParam(['--wait-quiet-s'], 'BENCH_WAIT_QUIET_S', 0),
   only: strParam('--only', 'BENCH_ONLY', 'both'),
 };
 if (!['both', 'gateway', 'baseline'].includes(P.only)) throw new Error('--only: gateway, baseline or both');

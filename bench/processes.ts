@@ -153,3 +153,23 @@ export async function deleteTopics(brokers: string[], topics: string[]): Promise
   await admin.disconnect().catch(() => {});
   log(ok ? `deleted topics ${topics.join(', ')}` : `could not delete topics ${topics.join(', ')}`);
 }
+
+/** A benchmark option: `--flag value`, `--flag=value` (first of `flags` given), else `env`, else `def`. */
+export function strParam(flags: string | string[], env: string, def: string): string {
+  const argv = process.argv.slice(2);
+  for (const f of Array.isArray(flags) ? flags : [flags]) {
+    const i = argv.indexOf(f);
+    if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1]!;
+    const eq = argv.find((a) => a.startsWith(f + '='));
+    if (eq) return eq.slice(f.length + 1);
+  }
+  return process.env[env] || def;
+}
+
+/** A non-negative number option (see strParam); anything else stops the benchmark with its name. */
+export function numParam(flags: string | string[], env: string, def: number): number {
+  const raw = strParam(flags, env, String(def));
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${[flags].flat().join(' / ')} / ${env}: expected a non-negative number, got ${JSON.stringify(raw)}`);
+  return n;
+}

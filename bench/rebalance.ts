@@ -59,7 +59,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import type { Disruption, FromWorker, Progress, ToWorker, UserResult, WorkerCounters } from './rebalance-ipc.js';
-import { cpuSeconds, deleteTopics, machineJiffies } from './processes.js';
+import { cpuSeconds, deleteTopics, machineJiffies, numParam } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const REGION = 'bench';
@@ -67,28 +67,16 @@ const GATEWAYS = 2;
 
 // ---------------------------------------------------------------- parameters
 
-function param(flag: string, env: string, def: number): number {
-  const argv = process.argv.slice(2);
-  const i = argv.indexOf(flag);
-  let v: string | undefined;
-  if (i >= 0) v = argv[i + 1];
-  else v = argv.find((a) => a.startsWith(flag + '='))?.slice(flag.length + 1) ?? (process.env[env] || undefined);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} / ${env}: expected a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 const P = {
-  users: Math.floor(param('--users', 'BENCH_USERS', 5000)),
-  rate: param('--rate', 'BENCH_RATE', 500),
-  workers: Math.max(1, Math.floor(param('--workers', 'BENCH_WORKERS', 4))),
-  warmupS: param('--warmup-s', 'BENCH_WARMUP_S', 5),
-  tailS: param('--tail-s', 'BENCH_TAIL_S', 5),
-  settleTimeoutS: param('--settle-timeout-s', 'BENCH_SETTLE_TIMEOUT_S', 60),
-  finalWaitS: param('--final-wait-s', 'BENCH_FINAL_WAIT_S', 60),
-  connectParallel: Math.max(1, Math.floor(param('--connect-parallel', 'BENCH_CONNECT_PARALLEL', 50))),
-  timeoutS: param('--timeout-s', 'BENCH_TIMEOUT_S', 300),
+  users: Math.floor(numParam('--users', 'BENCH_USERS', 5000)),
+  rate: numParam('--rate', 'BENCH_RATE', 500),
+  workers: Math.max(1, Math.floor(numParam('--workers', 'BENCH_WORKERS', 4))),
+  warmupS: numParam('--warmup-s', 'BENCH_WARMUP_S', 5),
+  tailS: numParam('--tail-s', 'BENCH_TAIL_S', 5),
+  settleTimeoutS: numParam('--settle-timeout-s', 'BENCH_SETTLE_TIMEOUT_S', 60),
+  finalWaitS: numParam('--final-wait-s', 'BENCH_FINAL_WAIT_S', 60),
+  connectParallel: Math.max(1, Math.floor(numParam('--connect-parallel', 'BENCH_CONNECT_PARALLEL', 50))),
+  timeoutS: numParam('--timeout-s', 'BENCH_TIMEOUT_S', 300),
 };
 if (P.users < 1) throw new Error('--users must be at least 1');
 if (P.rate <= 0) throw new Error('--rate must be positive');

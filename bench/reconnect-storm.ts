@@ -39,41 +39,26 @@ import type { ChildProcess } from 'node:child_process';
 import { pino } from 'pino';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
-import { cpuSeconds, forkWorker, killAll, listenOverflows, log, machineJiffies, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
+import { cpuSeconds, forkWorker, killAll, listenOverflows, log, machineJiffies, numParam, strParam, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
 import type { StormFromWorker, StormToWorker, WorkerTotals } from './storm-ipc.js';
 
 // ---------------------------------------------------------------- parameters
 
-function opt(flag: string, env: string, def: string): string {
-  const argv = process.argv.slice(2);
-  const i = argv.indexOf(flag);
-  if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1]!;
-  const eq = argv.find((a) => a.startsWith(flag + '='));
-  if (eq) return eq.slice(flag.length + 1);
-  return process.env[env] || def;
-}
-
-function num(flag: string, env: string, def: number): number {
-  const v = Number(opt(flag, env, String(def)));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`${flag}: expected a non-negative number`);
-  return v;
-}
-
 const P = {
-  clients: Math.floor(num('--clients', 'BENCH_CLIENTS', 10_000)),
-  channels: Math.max(1, Math.floor(num('--channels', 'BENCH_CHANNELS', 100))),
-  rate: num('--rate', 'BENCH_RATE', 200),
-  workers: Math.max(1, Math.floor(num('--workers', 'BENCH_WORKERS', 4))),
-  scenarios: opt('--scenarios', 'BENCH_SCENARIOS', 'kill,drain,floor').split(',').map((s) => s.trim()).filter(Boolean) as Scenario[],
-  longPolls: Math.floor(num('--long-polls', 'BENCH_LONG_POLLS', 2000)),
-  timeoutS: num('--timeout-s', 'BENCH_TIMEOUT_S', 900),
+  clients: Math.floor(numParam('--clients', 'BENCH_CLIENTS', 10_000)),
+  channels: Math.max(1, Math.floor(numParam('--channels', 'BENCH_CHANNELS', 100))),
+  rate: numParam('--rate', 'BENCH_RATE', 200),
+  workers: Math.max(1, Math.floor(numParam('--workers', 'BENCH_WORKERS', 4))),
+  scenarios: strParam('--scenarios', 'BENCH_SCENARIOS', 'kill,drain,floor').split(',').map((s) => s.trim()).filter(Boolean) as Scenario[],
+  longPolls: Math.floor(numParam('--long-polls', 'BENCH_LONG_POLLS', 2000)),
+  timeoutS: numParam('--timeout-s', 'BENCH_TIMEOUT_S', 900),
   /**
    * Bind each worker's clients to its own source address 127.0.0.10+ (for runs that need more than
    * ~28,000 ports to one gateway). Off by default: binding before connecting makes the kernel look
    * for a free port without knowing the destination, which here cost the clients 19 of 48 CPU
    * seconds in a 10,000-client storm; an unbound connect reuses loopback TIME_WAIT ports cheaply.
    */
-  bindSources: num('--bind-sources', 'BENCH_BIND_SOURCES', 0) > 0,
+  bindSources: numParam('--bind-sources', 'BENCH_BIND_SOURCES', 0) > 0,
 };
 type Scenario = 'kill' | 'drain' | 'floor';
 for (const s of P.scenarios) if (!['kill', 'drain', 'floor'].includes(s)) throw new Error(`unknown scenario ${s}; use kill, drain, floor`);
