@@ -32,7 +32,7 @@ import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { ClientPool, MAX_LAT_MS, type FromWorker, type SideStats, type ToWorker } from './client-pool.js';
-import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, forkWorker, killAll, log, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady } from './processes.js';
+import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, forkWorker, log, runBench, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady } from './processes.js';
 
 const CHANNEL = 'bench:ticks';
 const PAYLOAD_BYTES = 100;
@@ -667,17 +667,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-const overall = setTimeout(() => {
-  log(`overall time bound (${P.timeoutS} s + 30 s) exceeded; killing children`);
-  killAll();
-  process.exit(2);
-}, (P.timeoutS + 30) * 1000);
-overall.unref();
-
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    log(`FAILED: ${String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, P.timeoutS + 30);

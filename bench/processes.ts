@@ -173,3 +173,23 @@ export function numParam(flags: string | string[], env: string, def: number): nu
   if (!Number.isFinite(n) || n < 0) throw new Error(`${[flags].flat().join(' / ')} / ${env}: expected a non-negative number, got ${JSON.stringify(raw)}`);
   return n;
 }
+
+/**
+ * Runs a benchmark's main and exits with its code; past `boundS` seconds every child is killed
+ * and the process exits 2, so no run outlives its bound.
+ */
+export function runBench(main: () => Promise<number>, boundS: number): void {
+  const overall = setTimeout(() => {
+    log(`overall time bound (${boundS} s) exceeded; killing children`);
+    killAll();
+    process.exit(2);
+  }, boundS * 1000);
+  overall.unref();
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      log(`FAILED: ${String(err)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -39,7 +39,7 @@ import type { ChildProcess } from 'node:child_process';
 import { pino } from 'pino';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
-import { cpuSeconds, forkWorker, killAll, listenOverflows, log, machineJiffies, numParam, strParam, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
+import { cpuSeconds, forkWorker, listenOverflows, log, runBench, machineJiffies, numParam, strParam, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
 import type { StormFromWorker, StormToWorker, WorkerTotals } from './storm-ipc.js';
 
 // ---------------------------------------------------------------- parameters
@@ -437,17 +437,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-const overall = setTimeout(() => {
-  log(`overall time bound (${P.timeoutS} s) exceeded; killing children`);
-  killAll();
-  process.exit(2);
-}, P.timeoutS * 1000);
-overall.unref();
-
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    log(`FAILED: ${String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, P.timeoutS);
