@@ -10,6 +10,12 @@ export default defineConfig({
     // Two cores: test files that each start gateways and clients run two at a time.
     maxWorkers: 2,
     fileParallelism: true,
-    env: { FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    // The test brokers are single brokers: topics get one replica (production defaults are 3 and 2).
+    env: {
+      FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'warn',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      FANOUT_TOPIC_REPLICATION_FACTOR: process.env.FANOUT_TOPIC_REPLICATION_FACTOR ?? '1',
+      FANOUT_TOPIC_MIN_INSYNC_REPLICAS: process.env.FANOUT_TOPIC_MIN_INSYNC_REPLICAS ?? '1',
+    },
   },
 });

@@ -6,3 +6,5 @@ export * from './broker.js';
 export { startLocalKafka, ensureKafkaJars, BrokerUnavailableError, KAFKA_VERSION, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS } from './local-kafka.js';
 export * from './gateway-group.js';
 export * from './turn-batcher.js';
+export * from './security.js';
+export * from './access.js';

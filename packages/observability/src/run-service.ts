@@ -1,10 +1,15 @@
 /**
  * The process shell every service's main.ts shares (after the kafkajs examples): start, then on
  * SIGTERM or SIGINT shut down gracefully within a hard limit; a second signal exits at once. A
- * start-up failure exits 1 with the reason logged; a ConfigError names its variable.
+ * start-up failure exits 1 with the reason logged; a ConfigError (a bad setting, or Kafka refusing
+ * the credentials or certificates) names its variable and exits 78 (EX_CONFIG), which tells an
+ * operator, or a supervisor, that restarting without a change will not help.
  */
 import type { Logger } from 'pino';
 import { ConfigError } from './config.js';
+
+/** sysexits.h: a configuration error. */
+export const EX_CONFIG = 78;
 
 export interface Stoppable {
   shutdown(): Promise<void>;
@@ -52,8 +57,10 @@ export function runService<T extends Stoppable>(opts: {
       process.once('SIGINT', () => stop('SIGINT'));
     },
     (err: unknown) => {
-      if (err instanceof ConfigError) logger.fatal({ variable: err.variable }, err.message);
-      else if (err instanceof Error && err.name !== 'Error') logger.fatal({ err }, `${name} failed to start: ${err.message}`);
+      if (err instanceof ConfigError) {
+        logger.fatal({ variable: err.variable }, err.message);
+        process.exit(EX_CONFIG);
+      } else if (err instanceof Error && err.name !== 'Error') logger.fatal({ err }, `${name} failed to start: ${err.message}`);
       else logger.fatal({ err }, `${name} failed to start`);
       process.exit(1);
     },

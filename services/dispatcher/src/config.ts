@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { loadConfig, resolveBrokers, ConfigError, envName, checkPort } from '@fanout/observability';
+import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 
 /**
  * Dispatcher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. retrySchedule -> FANOUT_RETRY_SCHEDULE).
@@ -121,8 +122,9 @@ export function addTarget(list: BlockList, entry: string): void {
   list.addSubnet(addr!, prefix, family);
 }
 
-export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> = {}): Readonly<DispatcherConfig> {
-  const c = loadConfig(DISPATCHER_DEFAULTS, overrides);
+export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> & { kafka?: KafkaClientSettings } = {}): Readonly<DispatcherConfig & { kafka: KafkaClientSettings }> {
+  const { kafka: kafkaOverride, ...rest } = overrides;
+  const c = loadConfig(DISPATCHER_DEFAULTS, rest);
   const brokers = resolveBrokers(c.brokers);
   if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
@@ -179,5 +181,5 @@ export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> = {})
     }
   }
   const node = c.node || `dispatcher-${process.pid}`;
-  return Object.freeze({ ...c, brokers, node, retryDelaysMs, allowList });
+  return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers, node, retryDelaysMs, allowList });
 }

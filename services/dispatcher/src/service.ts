@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Partitioners, type KafkaMessage } from 'kafkajs';
-import { createKafka, ensureTopics, fromRecord } from '@fanout/kafka';
+import { openKafka, ensureTopics, fromRecord } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { dispatcherConfig, type DispatcherConfig, type DispatcherConfigInput } from './config.js';
 import { dispatcherMetrics } from './metrics.js';
@@ -46,12 +46,12 @@ function dueAt(m: KafkaMessage): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-export async function startDispatcher(overrides: Partial<DispatcherConfigInput> = {}, logger: Logger = createLogger('dispatcher')): Promise<RunningDispatcher> {
+export async function startDispatcher(overrides: Parameters<typeof dispatcherConfig>[0] = {}, logger: Logger = createLogger('dispatcher')): Promise<RunningDispatcher> {
   const config = dispatcherConfig(overrides);
   const log = logger.child({ node: config.node });
   const health = new Health(['kafka', 'registry', 'consumers']);
   const promRegistry = createRegistry({ service: 'dispatcher' });
-  const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-dispatcher-${config.node}`, logger: log });
+  const kafka = await openKafka({ brokers: config.brokers, clientId: `fanout-dispatcher-${config.node}`, logger: log, security: config.kafka.security });
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
@@ -81,8 +81,8 @@ export async function startDispatcher(overrides: Partial<DispatcherConfigInput> 
     await ensureTopics(
       kafka,
       [
-        { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions },
-        { topic: config.topicUsers, numPartitions: config.userPartitions },
+        { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions, events: true },
+        { topic: config.topicUsers, numPartitions: config.userPartitions, events: true },
         { topic: config.topicEndpoints, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
         // A retry must outlive its wait: keep retry records well past the longest step.
         ...retryTopics.map((topic) => ({ topic, numPartitions: config.retryPartitions, configEntries: [{ name: 'retention.ms', value: String(Math.max(WEEK_MS, 3 * longest)) }] })),
@@ -96,6 +96,7 @@ export async function startDispatcher(overrides: Partial<DispatcherConfigInput> 
         },
       ],
       log,
+      config.kafka.topics,
     );
     // Keyed records (endpoint ids) with Kafka's default partitioner, like every other producer here.
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });

@@ -1,4 +1,5 @@
 import { loadConfig, resolveBrokers, ConfigError, envName, checkPort } from '@fanout/observability';
+import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 import { QueuePolicies } from './delivery/queue-policy.js';
 
 /**
@@ -118,7 +119,8 @@ function arg(name: string, argv: string[]): string | undefined {
   return eq?.slice(name.length + 3);
 }
 
-export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: string[] = []): Readonly<GatewayConfig> {
+export function gatewayConfig(overrides: Partial<GatewayConfig> & { kafka?: KafkaClientSettings } = {}, argv: string[] = []): Readonly<GatewayConfig & { kafka: KafkaClientSettings }> {
+  const { kafka: kafkaOverride, ...rest } = overrides;
   const cli: Partial<GatewayConfig> = {};
   const region = arg('region', argv);
   const node = arg('node', argv);
@@ -126,7 +128,7 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
   if (region !== undefined) cli.region = region;
   if (node !== undefined) cli.node = node;
   if (port !== undefined) cli.port = Number(port);
-  const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...overrides });
+  const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...rest });
   const brokers = resolveBrokers(c.brokers);
   if (!/^[a-z0-9-]{1,32}$/.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
   checkPort(c.port);
@@ -180,5 +182,5 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> = {}, argv: stri
     throw new ConfigError('FANOUT_QUEUE_POLICIES', (err as Error).message);
   }
   const node2 = c.node || `gw-${c.region}-${process.pid}`;
-  return Object.freeze({ ...c, brokers, node: node2, publicNamespaces: c.publicNamespaces.filter((n) => n !== 'none'), userGroupId: c.userGroupId || `fanout-gw-${c.region}` });
+  return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers, node: node2, publicNamespaces: c.publicNamespaces.filter((n) => n !== 'none'), userGroupId: c.userGroupId || `fanout-gw-${c.region}` });
 }

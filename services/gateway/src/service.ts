@@ -5,7 +5,7 @@
  */
 import type { us_listen_socket } from 'uWebSockets.js';
 import { CLOSE, isUserChannel, reconnectFrame } from '@fanout/protocol';
-import { createKafka, ensureTopics, GroupView, keyFor, type IncomingEvent } from '@fanout/kafka';
+import { openKafka, ensureTopics, GroupView, keyFor, type IncomingEvent } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import { gatewayConfig, type GatewayConfig } from './config.js';
@@ -47,7 +47,7 @@ export interface RunningGateway {
   shutdown(): Promise<void>;
 }
 
-export async function startGateway(overrides: Partial<GatewayConfig> = {}, logger?: Logger, argv: string[] = []): Promise<RunningGateway> {
+export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0] = {}, logger?: Logger, argv: string[] = []): Promise<RunningGateway> {
   const config = gatewayConfig(overrides, argv);
   const log = logger ?? createLogger('gateway', { region: config.region, node: config.node });
   const uws = loadNativeUws();
@@ -57,11 +57,11 @@ export async function startGateway(overrides: Partial<GatewayConfig> = {}, logge
   const health = new Health(['kafka', 'listen', 'users']);
   const registry = createRegistry({ service: 'gateway', region: config.region });
   const hub = new Hub();
-  const kafka = createKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log });
+  const kafka = await openKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log, security: config.kafka.security });
   await ensureTopics(kafka, [
-    { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions },
-    { topic: config.topicUsers, numPartitions: config.userPartitions },
-  ], log);
+    { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions, events: true },
+    { topic: config.topicUsers, numPartitions: config.userPartitions, events: true },
+  ], log, config.kafka.topics);
 
   // The listen socket comes first: the public URL (with the real port) goes into group metadata.
   const app = uws.App();

@@ -1,4 +1,5 @@
 import { loadConfig, ConfigError, resolveBrokers, checkPort } from '@fanout/observability';
+import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 import { isValidChannel } from '@fanout/protocol';
 import { defaultSymbols } from './ticks.js';
 
@@ -46,8 +47,9 @@ export const MAX_RATE = 1_000_000;
  * Loads and validates the settings. `symbols` in the result is always the resolved list (the
  * explicit one, or the first symbolCount defaults), and `brokers` is never empty.
  */
-export function marketDataConfig(overrides: Partial<MarketDataConfig> = {}, env: NodeJS.ProcessEnv = process.env): Readonly<MarketDataConfig> {
-  const c = loadConfig(MARKET_DATA_DEFAULTS, overrides, env);
+export function marketDataConfig(overrides: Partial<MarketDataConfig> & { kafka?: KafkaClientSettings } = {}, env: NodeJS.ProcessEnv = process.env): Readonly<MarketDataConfig & { kafka: KafkaClientSettings }> {
+  const { kafka: kafkaOverride, ...rest } = overrides;
+  const c = loadConfig(MARKET_DATA_DEFAULTS, rest, env);
   const brokers = resolveBrokers(c.brokers, env);
 
   checkPort(c.port);
@@ -73,5 +75,5 @@ export function marketDataConfig(overrides: Partial<MarketDataConfig> = {}, env:
   }
   if (c.topicBroadcast === c.topicUsers) throw new ConfigError('FANOUT_TOPIC_USERS', 'must differ from FANOUT_TOPIC_BROADCAST');
 
-  return Object.freeze({ ...c, brokers, symbols });
+  return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(env), brokers, symbols });
 }

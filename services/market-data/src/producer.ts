@@ -219,7 +219,7 @@ export interface RunningMarketData {
  * Connects a producer-library client (creating the topics if missing) and starts publishing ticks.
  * Settings come from the environment (see config.ts), with `overrides` on top.
  */
-export async function startMarketData(overrides: Partial<MarketDataConfig> = {}, logger?: Logger): Promise<RunningMarketData> {
+export async function startMarketData(overrides: Parameters<typeof marketDataConfig>[0] = {}, logger?: Logger): Promise<RunningMarketData> {
   const config = marketDataConfig(overrides);
   const log = logger ?? createLogger('market-data');
   const publisher = new PublisherClient({
@@ -227,6 +227,8 @@ export async function startMarketData(overrides: Partial<MarketDataConfig> = {},
     logger: log,
     clientId: 'fanout-market-data',
     topics: { broadcast: config.topicBroadcast, users: config.topicUsers },
+    security: config.kafka.security,
+    topicSettings: config.kafka.topics,
   });
   await publisher.connect();
   const producer = new TickProducer({

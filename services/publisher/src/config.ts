@@ -1,4 +1,5 @@
 import { loadConfig, resolveBrokers, ConfigError, checkPort } from '@fanout/observability';
+import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 import { parseInboundSources, MAX_INBOUND_TOLERANCE_S } from './http/inbound-webhooks.js';
 
 /** Publisher settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. apiKeys -> FANOUT_API_KEYS). */
@@ -41,8 +42,9 @@ export const PUBLISHER_DEFAULTS = {
 
 export type PublisherConfig = typeof PUBLISHER_DEFAULTS;
 
-export function publisherConfig(overrides: Partial<PublisherConfig> = {}): Readonly<PublisherConfig> {
-  const c = loadConfig(PUBLISHER_DEFAULTS, overrides);
+export function publisherConfig(overrides: Partial<PublisherConfig> & { kafka?: KafkaClientSettings } = {}): Readonly<PublisherConfig & { kafka: KafkaClientSettings }> {
+  const { kafka: kafkaOverride, ...rest } = overrides;
+  const c = loadConfig(PUBLISHER_DEFAULTS, rest);
   const brokers = resolveBrokers(c.brokers);
   if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
@@ -57,5 +59,5 @@ export function publisherConfig(overrides: Partial<PublisherConfig> = {}): Reado
   }
   if (!Number.isInteger(c.inboundToleranceS) || c.inboundToleranceS < 1 || c.inboundToleranceS > MAX_INBOUND_TOLERANCE_S) throw new ConfigError('FANOUT_INBOUND_TOLERANCE_S', `must be an integer from 1 to ${MAX_INBOUND_TOLERANCE_S}`);
   if (!Number.isInteger(c.inboundDedupeMaxIds) || c.inboundDedupeMaxIds < 1) throw new ConfigError('FANOUT_INBOUND_DEDUPE_MAX_IDS', 'must be a positive integer');
-  return Object.freeze({ ...c, brokers });
+  return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }

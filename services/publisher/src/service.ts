@@ -14,7 +14,7 @@ export interface RunningPublisher {
   shutdown(): Promise<void>;
 }
 
-export async function startPublisher(overrides: Partial<PublisherConfig> = {}, logger: Logger = createLogger('publisher')): Promise<RunningPublisher> {
+export async function startPublisher(overrides: Parameters<typeof publisherConfig>[0] = {}, logger: Logger = createLogger('publisher')): Promise<RunningPublisher> {
   const config = publisherConfig(overrides);
   const health = new Health(['kafka']);
   const registry = createRegistry({ service: 'publisher' });
@@ -27,6 +27,8 @@ export async function startPublisher(overrides: Partial<PublisherConfig> = {}, l
     userPartitions: config.userPartitions,
     epoch: config.streamEpoch,
     maxEventBytes: config.maxEventBytes,
+    security: config.kafka.security,
+    topicSettings: config.kafka.topics,
   });
   await client.connect();
   health.pass('kafka');

@@ -1,4 +1,5 @@
 import { loadConfig, resolveBrokers, ConfigError, checkPort } from '@fanout/observability';
+import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 
 /** Router settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. regions -> FANOUT_REGIONS). */
 export const ROUTER_DEFAULTS = {
@@ -21,13 +22,14 @@ export const ROUTER_DEFAULTS = {
 
 export type RouterConfig = typeof ROUTER_DEFAULTS;
 
-export function routerConfig(overrides: Partial<RouterConfig> = {}): Readonly<RouterConfig> {
-  const c = loadConfig(ROUTER_DEFAULTS, overrides);
+export function routerConfig(overrides: Partial<RouterConfig> & { kafka?: KafkaClientSettings } = {}): Readonly<RouterConfig & { kafka: KafkaClientSettings }> {
+  const { kafka: kafkaOverride, ...rest } = overrides;
+  const c = loadConfig(ROUTER_DEFAULTS, rest);
   const brokers = resolveBrokers(c.brokers);
   if (c.regions.length === 0 || c.regions.some((r) => !/^[a-z0-9-]{1,32}$/.test(r))) throw new ConfigError('FANOUT_REGIONS', 'must list 1 or more regions of [a-z0-9-]{1,32}');
   if (!c.groupIdTemplate.includes('{region}')) throw new ConfigError('FANOUT_GROUP_ID_TEMPLATE', 'must contain {region}');
   checkPort(c.port);
   if (!Number.isInteger(c.refreshMs) || c.refreshMs < 50) throw new ConfigError('FANOUT_REFRESH_MS', 'must be an integer of at least 50');
   if (!Number.isInteger(c.infoRefreshMs) || c.infoRefreshMs < 100) throw new ConfigError('FANOUT_INFO_REFRESH_MS', 'must be an integer of at least 100');
-  return Object.freeze({ ...c, brokers });
+  return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }

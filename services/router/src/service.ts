@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createKafka } from '@fanout/kafka';
+import { checkTopics, openKafka } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { routerConfig, type RouterConfig } from './config.js';
 import { RouteTable } from './routing/route-table.js';
@@ -14,11 +14,13 @@ export interface RunningRouter {
   shutdown(): Promise<void>;
 }
 
-export async function startRouter(overrides: Partial<RouterConfig> = {}, logger: Logger = createLogger('router')): Promise<RunningRouter> {
+export async function startRouter(overrides: Parameters<typeof routerConfig>[0] = {}, logger: Logger = createLogger('router')): Promise<RunningRouter> {
   const config = routerConfig(overrides);
   const health = new Health(['kafka']);
   const registry = createRegistry({ service: 'router' });
-  const kafka = createKafka({ brokers: config.brokers, clientId: 'fanout-router', logger });
+  const kafka = await openKafka({ brokers: config.brokers, clientId: 'fanout-router', logger, security: config.kafka.security });
+  // The router creates nothing; it checks that the users topic is as durable as configured.
+  await checkTopics(kafka, [{ topic: config.topicUsers, events: true }], logger, config.kafka.topics);
   const table = new RouteTable({ kafka, regions: config.regions, groupIdTemplate: config.groupIdTemplate, topic: config.topicUsers, refreshMs: config.refreshMs, logger });
   const info = new GatewayInfoPoller(table, config.infoRefreshMs);
   const metrics = routerMetrics(registry, table, info);

@@ -8,7 +8,22 @@
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { formatPosition, validateEvent, DEFAULT_MAX_EVENT_BYTES, FanoutError, type EventInput, type ValidEvent } from '@fanout/protocol';
-import { createKafka, ensureTopics, TurnBatcher, partitionFor, toRecord, topicFor, keyFor, DEFAULT_TOPICS, type Topics } from '@fanout/kafka';
+import {
+  checkKafkaAccess,
+  checkTopics,
+  createKafka,
+  ensureTopics,
+  kafkaSecurityFromEnv,
+  TurnBatcher,
+  partitionFor,
+  toRecord,
+  topicFor,
+  keyFor,
+  DEFAULT_TOPICS,
+  type KafkaSecurity,
+  type TopicSettings,
+  type Topics,
+} from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export interface PublishedEvent {
@@ -37,6 +52,12 @@ export interface PublisherClientOptions {
   maxBatchBytes?: number;
   /** Create missing topics on connect (default true). */
   createTopics?: boolean;
+  /** TLS and SASL for Kafka; default: the FANOUT_KAFKA_* variables (see docs/kafka.md). */
+  security?: KafkaSecurity;
+  /** Replication, min.insync.replicas and retention of the topics it creates or checks; default: FANOUT_TOPIC_*. */
+  topicSettings?: TopicSettings;
+  /** How long connect() waits for an unreachable Kafka, in ms (default 60 000). */
+  connectTimeoutMs?: number;
 }
 
 interface Pending {
@@ -53,9 +74,11 @@ export class PublisherClient {
   private partitions = new Map<string, number>();
   private readonly batcher: TurnBatcher<Pending, PublishedEvent>;
   private connected = false;
+  private readonly security: KafkaSecurity;
 
   constructor(private readonly opts: PublisherClientOptions) {
-    this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId ?? 'fanout-publisher', logger: opts.logger });
+    this.security = opts.security ?? kafkaSecurityFromEnv();
+    this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId ?? 'fanout-publisher', logger: opts.logger, security: this.security });
     // Idempotent: retries after a lost acknowledgement cannot duplicate or reorder a record.
     this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.topics = opts.topics ?? DEFAULT_TOPICS;
@@ -70,22 +93,24 @@ export class PublisherClient {
     });
   }
 
+  /**
+   * Checks access (a wrong password or an untrusted certificate rejects at once with a ConfigError
+   * naming the variable), creates or checks the topics, and connects the producer.
+   */
   async connect(): Promise<void> {
+    await checkKafkaAccess({ brokers: this.opts.brokers, security: this.security, ...(this.opts.connectTimeoutMs !== undefined ? { timeoutMs: this.opts.connectTimeoutMs } : {}) });
     if (this.opts.createTopics !== false) {
       this.partitions = await ensureTopics(
         this.kafka,
         [
-          { topic: this.topics.broadcast, numPartitions: this.opts.broadcastPartitions ?? 6 },
-          { topic: this.topics.users, numPartitions: this.opts.userPartitions ?? 12 },
+          { topic: this.topics.broadcast, numPartitions: this.opts.broadcastPartitions ?? 6, events: true },
+          { topic: this.topics.users, numPartitions: this.opts.userPartitions ?? 12, events: true },
         ],
         this.opts.logger,
+        this.opts.topicSettings,
       );
     } else {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      const meta = await admin.fetchTopicMetadata({ topics: [this.topics.broadcast, this.topics.users] });
-      await admin.disconnect();
-      for (const t of meta.topics) this.partitions.set(t.name, t.partitions.length);
+      this.partitions = await checkTopics(this.kafka, [{ topic: this.topics.broadcast, events: true }, { topic: this.topics.users, events: true }], this.opts.logger, this.opts.topicSettings);
     }
     await this.producer.connect();
     this.connected = true;
