@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodeEnvelope, formatPosition } from '@fanout/protocol';
-import { fromRecord } from '@fanout/kafka';
+import { fromRecord, kafkajsSecurity } from '@fanout/kafka';
 
 const brokers = (process.env.BASELINE_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const topic = process.env.BASELINE_TOPIC ?? '';
@@ -66,7 +66,7 @@ wss.on('connection', (ws) => {
   ws.on('error', () => subscribers.delete(ws));
 });
 
-const kafka = new Kafka({ brokers, clientId: 'fanout-bench-baseline', logLevel: logLevel.WARN, retry: { initialRetryTime: 100, retries: 8 } });
+const kafka = new Kafka({ brokers, clientId: 'fanout-bench-baseline', logLevel: logLevel.WARN, retry: { initialRetryTime: 100, retries: 8 }, ...kafkajsSecurity() });
 const consumer = kafka.consumer({
   groupId: `fanout-bench-baseline-${randomBytes(4).toString('hex')}`,
   // The send loop blocks the event loop for seconds under a burst (that is what is measured); a

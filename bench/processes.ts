@@ -7,6 +7,7 @@ import { execFileSync, spawn, fork, type ChildProcess } from 'node:child_process
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkajsSecurity } from '@fanout/kafka';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -144,7 +145,7 @@ export function machineJiffies(): { busy: number; total: number } {
 
 /** Removes a run's topics from a shared broker (best effort, bounded). */
 export async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
-  const admin = new Kafka({ brokers, clientId: 'fanout-bench-cleanup', logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
+  const admin = new Kafka({ brokers, clientId: 'fanout-bench-cleanup', logLevel: logLevel.NOTHING, retry: { retries: 1 }, ...kafkajsSecurity() }).admin();
   const work = (async () => {
     await admin.connect();
     await admin.deleteTopics({ topics, timeout: 5000 });

@@ -1,5 +1,6 @@
 /** Reads records straight from Kafka, to check what a service wrote (or that it wrote nothing). */
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { kafkajsSecurity } from '@fanout/kafka';
 
 export interface ReadRecord {
   partition: number;
@@ -10,7 +11,8 @@ export interface ReadRecord {
 }
 
 function kafka(brokers: string[]): Kafka {
-  return new Kafka({ brokers, clientId: 'test-reader', logLevel: logLevel.NOTHING });
+  // The FANOUT_KAFKA_* settings of the run (none for the plaintext test brokers).
+  return new Kafka({ brokers, clientId: 'test-reader', logLevel: logLevel.NOTHING, ...kafkajsSecurity() });
 }
 
 /** Total records in a topic (sum of high watermarks minus low watermarks). */

@@ -8,7 +8,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, type Logger } from '@fanout/observability';
 import { createKafka } from './client.js';
-import type { KafkaSecurity } from './security.js';
+import { kafkajsSecurity, type KafkaSecurity } from './security.js';
 
 /** A Kafka refusal that needs a configuration change; runService exits 78 on it. */
 export class KafkaAccessError extends ConfigError {
@@ -108,8 +108,7 @@ export async function checkKafkaAccess(opts: AccessCheckOptions): Promise<{ brok
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
     connectionTimeout: 5000,
-    ...(opts.security.tls ? { ssl: opts.security.tls } : {}),
-    ...(opts.security.sasl ? { sasl: opts.security.sasl } : {}),
+    ...kafkajsSecurity(opts.security),
   });
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let closedByServer = 0;

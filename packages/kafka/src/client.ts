@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '@fanout/observability';
-import { kafkaSecurityFromEnv, type KafkaSecurity } from './security.js';
+import { kafkajsSecurity, type KafkaSecurity } from './security.js';
 
 const RETRIABLE_NOISE = /rebalanc|does not host this topic-partition|coordinator is (loading|not available)|not the (leader|coordinator|correct coordinator)|member id is not valid|generation id|Topic creation errors/i;
 
@@ -30,10 +30,8 @@ function pinoLogCreator(logger: Logger) {
  * settings (read from the environment when `security` is not given; see security.ts).
  */
 export function createKafka(opts: { brokers: string[]; clientId: string; logger: Logger; security?: KafkaSecurity }): Kafka {
-  const security = opts.security ?? kafkaSecurityFromEnv();
   return new Kafka({
-    ...(security.tls ? { ssl: security.tls } : {}),
-    ...(security.sasl ? { sasl: security.sasl } : {}),
+    ...kafkajsSecurity(opts.security),
     clientId: opts.clientId,
     brokers: opts.brokers,
     // kafkajs' INFO is chatty (every group join); WARN and above reach the logs unless debugging.

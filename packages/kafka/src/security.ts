@@ -229,3 +229,8 @@ export interface KafkaClientSettings {
 export function kafkaClientSettings(env: NodeJS.ProcessEnv = process.env): KafkaClientSettings {
   return { security: kafkaSecurityFromEnv(env), topics: topicSettingsFromEnv(env) };
 }
+
+/** The `ssl` and `sasl` options of a kafkajs client for these settings (spread into `new Kafka({...})`). */
+export function kafkajsSecurity(security: KafkaSecurity = kafkaSecurityFromEnv()): { ssl?: ConnectionOptions; sasl?: SASLOptions } {
+  return { ...(security.tls ? { ssl: security.tls } : {}), ...(security.sasl ? { sasl: security.sasl } : {}) };
+}
