@@ -2,7 +2,8 @@
  * The Helm chart, rendered by real helm (scripts/install-tools.sh builds it; CI installs it before
  * the tests) and checked for what operators rely on: a StatefulSet with a headless Service per
  * region and its own consumer group, per-pod public URLs, probes, drain timing, PDBs, HPAs,
- * Secrets, topology spread, ServiceMonitor. Skipped, with a message, where helm is not installed.
+ * Secrets, topology spread, ServiceMonitor, Kafka security (Secrets mounted as files, *_FILE variables) and
+ * topic durability in every workload, and the values the chart refuses. Skipped, with a message, where helm is not installed.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,13 @@ function render(values: Doc = {}, extra: string[] = []): Doc[] {
   return parseYamlAll(run(helm!, ['template', 'rel', CHART, '--namespace', 'push', ...KUBE, '-f', file, ...extra]));
 }
 
+function renderFailing(values: Doc): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fanout-chart-'));
+  const file = join(dir, 'values.json');
+  writeFileSync(file, JSON.stringify(values));
+  return runFailing(helm!, ['template', 'rel', CHART, ...KUBE, '-f', file]);
+}
+
 const find = (docs: Doc[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata?.name === name);
 const envOf = (container: Doc) => Object.fromEntries((container.env as Doc[]).map((e) => [e.name, e.value ?? e.valueFrom]));
 
@@ -36,6 +44,8 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
     expect(run(helm!, ['lint', CHART, ...KUBE])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     const all = ['marketData.enabled=true', 'metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'metrics.grafanaDashboard.enabled=true', 'gateway.autoscaling.enabled=true', 'gateway.perPodIngress.enabled=true'];
     expect(run(helm!, ['lint', CHART, ...KUBE, ...all.flatMap((s) => ['--set', s])])).toMatch(/0 chart\(s\) failed/);
+    const secured = ['kafka.security.protocol=sasl_ssl', 'kafka.security.sasl.mechanism=scram-sha-512', 'kafka.security.sasl.existingSecret=kafka-user', 'kafka.security.tls.existingSecret=kafka-ca'];
+    expect(run(helm!, ['lint', CHART, ...KUBE, ...[...all, ...secured].flatMap((s) => ['--set', s])])).toMatch(/0 chart\(s\) failed/);
   });
 
   it('renders a StatefulSet per region, each with its headless Service and its own consumer group', () => {
@@ -201,6 +211,132 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
     expect(alerts).toEqual(expect.arrayContaining(['FanoutNoLiveGateway', 'FanoutUnownedUserPartitions', 'FanoutKafkaConsumerLagHigh', 'FanoutSlowConsumerDisconnects', 'FanoutWebhookDeadLetters']));
     const dash = find(on, 'ConfigMap', 'rel-fanout-dashboard')!;
     expect(JSON.parse(dash.data['fanout.json']).uid).toBe('fanout-overview');
+  });
+
+  describe('Kafka security and topic durability (kafka.security, kafka.topics)', () => {
+    const workloads = (d: Doc[]) => d.filter((w) => w.kind === 'StatefulSet' || w.kind === 'Deployment');
+    const ALL = ['rel-fanout-dispatcher', 'rel-fanout-gateway-eu', 'rel-fanout-gateway-us', 'rel-fanout-market-data', 'rel-fanout-publisher', 'rel-fanout-router'];
+    const kafkaEnv = (w: Doc) => Object.fromEntries(Object.entries(envOf(w.spec.template.spec.containers[0])).filter(([k]) => /^FANOUT_(KAFKA|TOPIC)_/.test(k)));
+    const kafkaMounts = (w: Doc) => (w.spec.template.spec.containers[0].volumeMounts as Doc[]).filter((m) => m.name.startsWith('kafka-'));
+    const kafkaVolumes = (w: Doc) => (w.spec.template.spec.volumes as Doc[]).filter((v) => v.name.startsWith('kafka-'));
+    const TOPICS = { FANOUT_TOPIC_BROADCAST: 'fanout.broadcast', FANOUT_TOPIC_USERS: 'fanout.users', FANOUT_TOPIC_REPLICATION_FACTOR: '3', FANOUT_TOPIC_MIN_INSYNC_REPLICAS: '2', FANOUT_TOPIC_RETENTION_MS: '604800000', FANOUT_TOPIC_STRICT: 'false' };
+
+    it('defaults to plaintext with replicated, 7-day topics, in every service', () => {
+      const d = render({ marketData: { enabled: true } });
+      expect(workloads(d).map((w) => w.metadata.name).sort()).toEqual(ALL);
+      for (const w of workloads(d)) {
+        expect(kafkaEnv(w), w.metadata.name).toEqual({ ...TOPICS, FANOUT_KAFKA_SECURITY_PROTOCOL: 'plaintext' });
+        expect(kafkaMounts(w)).toEqual([]);
+        expect(kafkaVolumes(w)).toEqual([]);
+      }
+    });
+
+    it('SASL/SCRAM over TLS with a private CA: env pointing at read-only Secret mounts in every deployment and statefulset', () => {
+      const d = render({
+        marketData: { enabled: true },
+        kafka: {
+          topics: { retentionMs: 1209600000, strict: true },
+          security: { protocol: 'SASL_SSL', tls: { existingSecret: 'kafka-ca', serverName: 'kafka.internal' }, sasl: { mechanism: 'SCRAM_SHA_512', existingSecret: 'kafka-fanout-user' } },
+        },
+      });
+      expect(workloads(d).map((w) => w.metadata.name).sort()).toEqual(ALL);
+      for (const w of workloads(d)) {
+        expect(kafkaEnv(w), w.metadata.name).toEqual({
+          ...TOPICS,
+          FANOUT_TOPIC_RETENTION_MS: '1209600000',
+          FANOUT_TOPIC_STRICT: 'true',
+          FANOUT_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl',
+          FANOUT_KAFKA_TLS_CA_FILE: '/etc/fanout/kafka/tls/ca.crt',
+          FANOUT_KAFKA_TLS_SERVERNAME: 'kafka.internal',
+          FANOUT_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+          FANOUT_KAFKA_SASL_USERNAME_FILE: '/etc/fanout/kafka/sasl/username',
+          FANOUT_KAFKA_SASL_PASSWORD_FILE: '/etc/fanout/kafka/sasl/password',
+        });
+        expect(kafkaMounts(w), w.metadata.name).toEqual([
+          { name: 'kafka-tls', mountPath: '/etc/fanout/kafka/tls', readOnly: true },
+          { name: 'kafka-sasl', mountPath: '/etc/fanout/kafka/sasl', readOnly: true },
+        ]);
+        expect(kafkaVolumes(w)).toEqual([
+          { name: 'kafka-tls', secret: { secretName: 'kafka-ca' } },
+          { name: 'kafka-sasl', secret: { secretName: 'kafka-fanout-user' } },
+        ]);
+      }
+      // A gateway region with its own brokers gets the same security settings.
+      const regional = render({ gateway: { regions: [{ name: 'ap', kafkaBrokers: 'kafka-ap:9093' }] }, kafka: { security: { protocol: 'ssl', tls: { existingSecret: 'kafka-ca' } } } });
+      const ap = envOf(find(regional, 'StatefulSet', 'rel-fanout-gateway-ap')!.spec.template.spec.containers[0]);
+      expect([ap.FANOUT_BROKERS, ap.FANOUT_KAFKA_SECURITY_PROTOCOL, ap.FANOUT_KAFKA_TLS_CA_FILE]).toEqual(['kafka-ap:9093', 'ssl', '/etc/fanout/kafka/tls/ca.crt']);
+    });
+
+    it('mutual TLS with an encrypted key, and a plain user name: files for the secrets, a value for the name', () => {
+      const d = render({
+        kafka: {
+          security: {
+            protocol: 'sasl_ssl',
+            tls: { existingSecret: 'kafka-client', caKey: 'ca.crt', certKey: 'tls.crt', keyKey: 'tls.key', keyPasswordKey: 'key-password' },
+            sasl: { mechanism: 'plain', username: 'fanout', existingSecret: 'kafka-creds', passwordKey: 'secret' },
+          },
+        },
+      });
+      const env = kafkaEnv(find(d, 'Deployment', 'rel-fanout-publisher')!);
+      expect(env).toMatchObject({
+        FANOUT_KAFKA_TLS_CA_FILE: '/etc/fanout/kafka/tls/ca.crt',
+        FANOUT_KAFKA_TLS_CERT_FILE: '/etc/fanout/kafka/tls/tls.crt',
+        FANOUT_KAFKA_TLS_KEY_FILE: '/etc/fanout/kafka/tls/tls.key',
+        FANOUT_KAFKA_TLS_KEY_PASSWORD_FILE: '/etc/fanout/kafka/tls/key-password',
+        FANOUT_KAFKA_SASL_MECHANISM: 'plain',
+        FANOUT_KAFKA_SASL_USERNAME: 'fanout',
+        FANOUT_KAFKA_SASL_PASSWORD_FILE: '/etc/fanout/kafka/sasl/secret',
+      });
+      // Never both a variable and its _FILE form (the services refuse that), never a password as a value.
+      for (const w of workloads(d)) {
+        const names = (w.spec.template.spec.containers[0].env as Doc[]).map((e) => e.name as string);
+        for (const n of names.filter((x) => x.endsWith('_FILE'))) expect(names, w.metadata.name).not.toContain(n.slice(0, -5));
+        expect(names.filter((n) => /^FANOUT_KAFKA_(SASL_PASSWORD|TLS_KEY_PASSWORD)$/.test(n))).toEqual([]);
+      }
+    });
+
+    it('Amazon MSK IAM: oauthbearer with a token provider module and the public CAs', () => {
+      // The module is part of a derived image (or an installed package): no TLS Secret, no mounts.
+      const baked = render({ kafka: { brokers: 'b-1.msk.example:9098,b-2.msk.example:9098', security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', oauth: { tokenProvider: '/app/msk-iam/token-provider.mjs' } } } } });
+      for (const w of workloads(baked)) {
+        expect(kafkaEnv(w), w.metadata.name).toEqual({ ...TOPICS, FANOUT_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl', FANOUT_KAFKA_SASL_MECHANISM: 'oauthbearer', FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER: '/app/msk-iam/token-provider.mjs' });
+        expect(kafkaMounts(w)).toEqual([]);
+      }
+      // The module from a ConfigMap, mounted inside /app so that its imports resolve against the image's node_modules.
+      const mounted = render({ marketData: { enabled: true }, kafka: { security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', oauth: { providerConfigMap: 'msk-iam-provider' } } } } });
+      for (const w of workloads(mounted)) {
+        expect(kafkaEnv(w).FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER, w.metadata.name).toBe('/app/kafka-oauth/token-provider.mjs');
+        expect(kafkaMounts(w)).toEqual([{ name: 'kafka-oauth', mountPath: '/app/kafka-oauth', readOnly: true }]);
+        expect(kafkaVolumes(w)).toEqual([{ name: 'kafka-oauth', configMap: { name: 'msk-iam-provider' } }]);
+      }
+      // Or a token kept fresh in a Secret by something else, re-read at each authentication.
+      const file = render({ kafka: { security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', existingSecret: 'kafka-token', oauth: { tokenKey: 'token' } } } } });
+      const env = kafkaEnv(find(file, 'Deployment', 'rel-fanout-router')!);
+      expect(env.FANOUT_KAFKA_OAUTH_TOKEN_FILE).toBe('/etc/fanout/kafka/sasl/token');
+      expect(env.FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER).toBeUndefined();
+    });
+
+    it('refuses inconsistent security and topic values with a message naming the key', () => {
+      const sec = (security: Doc) => ({ kafka: { security } });
+      const cases: [Doc, RegExp][] = [
+        [sec({ protocol: 'tls' }), /kafka\.security\.protocol must be plaintext, ssl, sasl_plaintext or sasl_ssl \(got "tls"\)/],
+        [sec({ protocol: 'sasl_ssl' }), /kafka\.security\.protocol is sasl_ssl but kafka\.security\.sasl\.mechanism is empty/],
+        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'gssapi' } }), /kafka\.security\.sasl\.mechanism must be plain, scram-sha-256, scram-sha-512 or oauthbearer/],
+        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-256' } }), /mechanism scram-sha-256 needs kafka\.security\.sasl\.existingSecret/],
+        [sec({ protocol: 'plaintext', sasl: { mechanism: 'plain', existingSecret: 's' } }), /kafka\.security\.sasl is set but kafka\.security\.protocol is plaintext/],
+        [sec({ protocol: 'sasl_plaintext', sasl: { mechanism: 'plain', existingSecret: 's' }, tls: { existingSecret: 'ca' } }), /kafka\.security\.tls is set but kafka\.security\.protocol is sasl_plaintext/],
+        [sec({ protocol: 'ssl', tls: { existingSecret: 'c', certKey: 'tls.crt' } }), /certKey is set without kafka\.security\.tls\.keyKey: mutual TLS needs/],
+        [sec({ protocol: 'ssl', tls: { existingSecret: 'c', keyKey: 'tls.key' } }), /keyKey is set without kafka\.security\.tls\.certKey/],
+        [sec({ protocol: 'ssl', tls: { certKey: 'tls.crt', keyKey: 'tls.key' } }), /need kafka\.security\.tls\.existingSecret/],
+        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer' } }), /oauthbearer but no token source is set/],
+        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', existingSecret: 't', oauth: { tokenProvider: 'p', tokenKey: 'token' } } }), /set one token source/],
+        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-512', existingSecret: 's', oauth: { tokenProvider: 'p' } } }), /kafka\.security\.sasl\.oauth is set but kafka\.security\.sasl\.mechanism is scram-sha-512/],
+        [{ kafka: { topics: { minInsyncReplicas: 3, replicationFactor: 2 } } }, /kafka\.topics\.minInsyncReplicas \(3\) must not exceed kafka\.topics\.replicationFactor \(2\)/],
+        [{ kafka: { topics: { replicationFactor: 0 } } }, /kafka\.topics\.replicationFactor must be a whole number of at least 1/],
+        [{ kafka: { topics: { retentionMs: 1000 } } }, /kafka\.topics\.retentionMs must be at least 60000/],
+      ];
+      for (const [values, message] of cases) expect(renderFailing(values), JSON.stringify(values)).toMatch(message);
+    });
   });
 
   it('keeps market-data off by default', () => {

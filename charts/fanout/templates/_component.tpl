@@ -83,9 +83,15 @@ spec:
             {{- include "fanout.containerSecurityContext" $root | nindent 12 }}
           volumeMounts:
             - { name: tmp, mountPath: /tmp }
+            {{- with include "fanout.kafkaVolumeMounts" $root | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: { sizeLimit: 256Mi }
+        {{- with include "fanout.kafkaVolumes" $root | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
 ---
 apiVersion: v1
 kind: Service

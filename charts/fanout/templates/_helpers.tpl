@@ -67,14 +67,229 @@ fanout.io/region: {{ .region }}
 {{- .root.Values.gateway.userGroupIdTemplate | replace "{region}" .region -}}
 {{- end -}}
 
-{{/* Kafka settings every service reads (brokers may be overridden per gateway region). */}}
+{{/*
+Kafka settings every service reads (brokers may be overridden per gateway region): brokers, topic
+names, the durability of the topics it creates, and the client security (kafka.security). Call with
+(dict "root" $ "brokers" <override or "">). Every workload includes it, so every workload checks
+the values.
+*/}}
 {{- define "fanout.kafkaEnv" -}}
+{{- $t := .root.Values.kafka.topics -}}
+{{- include "fanout.checkKafkaTopics" .root -}}
 - name: FANOUT_BROKERS
   value: {{ .brokers | default .root.Values.kafka.brokers | required "kafka.brokers is required (host:port[,host:port])" | quote }}
 - name: FANOUT_TOPIC_BROADCAST
-  value: {{ .root.Values.kafka.topics.broadcast | quote }}
+  value: {{ $t.broadcast | quote }}
 - name: FANOUT_TOPIC_USERS
-  value: {{ .root.Values.kafka.topics.users | quote }}
+  value: {{ $t.users | quote }}
+- name: FANOUT_TOPIC_REPLICATION_FACTOR
+  value: {{ printf "%d" (int64 $t.replicationFactor) | quote }}
+- name: FANOUT_TOPIC_MIN_INSYNC_REPLICAS
+  value: {{ printf "%d" (int64 $t.minInsyncReplicas) | quote }}
+- name: FANOUT_TOPIC_RETENTION_MS
+  value: {{ printf "%d" (int64 $t.retentionMs) | quote }}
+- name: FANOUT_TOPIC_STRICT
+  value: {{ $t.strict | toString | quote }}
+{{ include "fanout.kafkaSecurityEnv" .root }}
+{{- end -}}
+
+{{/* kafka.topics durability values: whole numbers that make sense together. */}}
+{{- define "fanout.checkKafkaTopics" -}}
+{{- $t := .Values.kafka.topics -}}
+{{- range $k := list "replicationFactor" "minInsyncReplicas" "retentionMs" -}}
+{{- $v := get $t $k -}}
+{{- if or (not (kindIs "float64" $v | or (kindIs "int" $v) | or (kindIs "int64" $v))) (lt (float64 $v) 1.0) (ne (float64 $v) (float64 (int64 $v))) -}}
+{{- fail (printf "kafka.topics.%s must be a whole number of at least 1 (got %v)" $k $v) -}}
+{{- end -}}
+{{- end -}}
+{{- if lt (int64 $t.retentionMs) 60000 -}}
+{{- fail (printf "kafka.topics.retentionMs must be at least 60000 (1 minute; got %d)" (int64 $t.retentionMs)) -}}
+{{- end -}}
+{{- if gt (int64 $t.minInsyncReplicas) (int64 $t.replicationFactor) -}}
+{{- fail (printf "kafka.topics.minInsyncReplicas (%d) must not exceed kafka.topics.replicationFactor (%d): Kafka would refuse every acks=all write" (int64 $t.minInsyncReplicas) (int64 $t.replicationFactor)) -}}
+{{- end -}}
+{{- if not (kindIs "bool" $t.strict) -}}
+{{- fail (printf "kafka.topics.strict must be true or false (got %v)" $t.strict) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the Kafka Secrets and the OAuth provider ConfigMap are mounted (the *_FILE variables point here). */}}
+{{- define "fanout.kafkaTlsDir" -}}/etc/fanout/kafka/tls{{- end -}}
+{{- define "fanout.kafkaSaslDir" -}}/etc/fanout/kafka/sasl{{- end -}}
+{{- define "fanout.kafkaOauthDir" -}}/app/kafka-oauth{{- end -}}
+
+{{/*
+kafka.security, checked and normalised: a dict (JSON) with protocol and mechanism in lower case and
+tls / sasl telling whether each is on. Fails with the key to fix when the values do not fit together.
+*/}}
+{{- define "fanout.kafkaSecurity" -}}
+{{- $s := .Values.kafka.security -}}
+{{- $tls := $s.tls | default dict -}}
+{{- $sasl := $s.sasl | default dict -}}
+{{- $oauth := $sasl.oauth | default dict -}}
+{{- $p := $s.protocol | default "plaintext" | toString | lower -}}
+{{- if not (has $p (list "plaintext" "ssl" "sasl_plaintext" "sasl_ssl")) -}}
+{{- fail (printf "kafka.security.protocol must be plaintext, ssl, sasl_plaintext or sasl_ssl (got %q)" ($s.protocol | toString)) -}}
+{{- end -}}
+{{- $tlsOn := has $p (list "ssl" "sasl_ssl") -}}
+{{- $saslOn := hasPrefix "sasl_" $p -}}
+{{- /* TLS */ -}}
+{{- if and (not $tlsOn) (or $tls.existingSecret $tls.certKey $tls.keyKey $tls.keyPasswordKey $tls.serverName) -}}
+{{- fail (printf "kafka.security.tls is set but kafka.security.protocol is %s: TLS settings need ssl or sasl_ssl" $p) -}}
+{{- end -}}
+{{- if and $tls.certKey (not $tls.keyKey) -}}
+{{- fail "kafka.security.tls.certKey is set without kafka.security.tls.keyKey: mutual TLS needs the client certificate and its private key (both or neither)" -}}
+{{- end -}}
+{{- if and $tls.keyKey (not $tls.certKey) -}}
+{{- fail "kafka.security.tls.keyKey is set without kafka.security.tls.certKey: mutual TLS needs the client certificate and its private key (both or neither)" -}}
+{{- end -}}
+{{- if and $tls.keyPasswordKey (not $tls.keyKey) -}}
+{{- fail "kafka.security.tls.keyPasswordKey is set without a client key (kafka.security.tls.certKey and keyKey)" -}}
+{{- end -}}
+{{- if and $tls.certKey (not $tls.existingSecret) -}}
+{{- fail "kafka.security.tls.certKey and keyKey need kafka.security.tls.existingSecret (the Secret holding the client certificate and key)" -}}
+{{- end -}}
+{{- if and $tls.existingSecret (not $tls.caKey) (not $tls.certKey) -}}
+{{- fail "kafka.security.tls.existingSecret is set but names no key: set kafka.security.tls.caKey (a private CA) and/or certKey and keyKey (mutual TLS)" -}}
+{{- end -}}
+{{- /* SASL */ -}}
+{{- $m := $sasl.mechanism | default "" | toString | lower | replace "_" "-" -}}
+{{- $provider := $oauth.tokenProvider | default "" -}}
+{{- if and (not $provider) $oauth.providerConfigMap -}}
+{{- $provider = printf "%s/%s" (include "fanout.kafkaOauthDir" .) ($oauth.providerKey | required "kafka.security.sasl.oauth.providerKey is required with providerConfigMap") -}}
+{{- end -}}
+{{- if and (not $saslOn) (or $m $sasl.existingSecret $sasl.username $provider $oauth.tokenKey) -}}
+{{- fail (printf "kafka.security.sasl is set but kafka.security.protocol is %s: SASL settings need sasl_plaintext or sasl_ssl" $p) -}}
+{{- end -}}
+{{- if $saslOn -}}
+{{- if not $m -}}
+{{- fail (printf "kafka.security.protocol is %s but kafka.security.sasl.mechanism is empty: set plain, scram-sha-256, scram-sha-512 or oauthbearer" $p) -}}
+{{- end -}}
+{{- if not (has $m (list "plain" "scram-sha-256" "scram-sha-512" "oauthbearer")) -}}
+{{- fail (printf "kafka.security.sasl.mechanism must be plain, scram-sha-256, scram-sha-512 or oauthbearer (got %q)" ($sasl.mechanism | toString)) -}}
+{{- end -}}
+{{- if eq $m "oauthbearer" -}}
+{{- if and $provider $oauth.tokenKey -}}
+{{- fail "kafka.security.sasl.oauth: set one token source, tokenProvider (or providerConfigMap) or tokenKey, not both" -}}
+{{- end -}}
+{{- if not (or $provider $oauth.tokenKey) -}}
+{{- fail "kafka.security.sasl.mechanism is oauthbearer but no token source is set: kafka.security.sasl.oauth.tokenProvider (or providerConfigMap) or oauth.tokenKey" -}}
+{{- end -}}
+{{- if and $oauth.tokenKey (not $sasl.existingSecret) -}}
+{{- fail "kafka.security.sasl.oauth.tokenKey needs kafka.security.sasl.existingSecret (the Secret holding the token)" -}}
+{{- end -}}
+{{- if $sasl.username -}}
+{{- fail "kafka.security.sasl.username is for plain and scram; oauthbearer takes its token from kafka.security.sasl.oauth" -}}
+{{- end -}}
+{{- else -}}
+{{- if or $provider $oauth.tokenKey -}}
+{{- fail (printf "kafka.security.sasl.oauth is set but kafka.security.sasl.mechanism is %s: it is for oauthbearer" $m) -}}
+{{- end -}}
+{{- if not $sasl.existingSecret -}}
+{{- fail (printf "kafka.security.sasl.mechanism %s needs kafka.security.sasl.existingSecret: a Secret with the password (key %q) and, unless sasl.username is set, the user name (key %q)" $m ($sasl.passwordKey | default "") ($sasl.usernameKey | default "")) -}}
+{{- end -}}
+{{- if not $sasl.passwordKey -}}
+{{- fail "kafka.security.sasl.passwordKey is empty: name the password's key in kafka.security.sasl.existingSecret" -}}
+{{- end -}}
+{{- if and (not $sasl.username) (not $sasl.usernameKey) -}}
+{{- fail "kafka.security.sasl: set username, or usernameKey (the user name's key in existingSecret)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "protocol" $p "tls" $tlsOn "sasl" $saslOn "mechanism" $m "provider" $provider) -}}
+{{- end -}}
+
+{{/* The FANOUT_KAFKA_* variables of kafka.security: plain values and paths of mounted files, never a secret. */}}
+{{- define "fanout.kafkaSecurityEnv" -}}
+{{- $k := include "fanout.kafkaSecurity" . | fromJson -}}
+{{- $s := .Values.kafka.security -}}
+{{- $tlsDir := include "fanout.kafkaTlsDir" . -}}
+{{- $saslDir := include "fanout.kafkaSaslDir" . -}}
+- name: FANOUT_KAFKA_SECURITY_PROTOCOL
+  value: {{ $k.protocol | quote }}
+{{- if $k.tls }}
+{{- with $s.tls }}
+{{- if and .existingSecret .caKey }}
+- name: FANOUT_KAFKA_TLS_CA_FILE
+  value: {{ printf "%s/%s" $tlsDir .caKey | quote }}
+{{- end }}
+{{- if .certKey }}
+- name: FANOUT_KAFKA_TLS_CERT_FILE
+  value: {{ printf "%s/%s" $tlsDir .certKey | quote }}
+- name: FANOUT_KAFKA_TLS_KEY_FILE
+  value: {{ printf "%s/%s" $tlsDir .keyKey | quote }}
+{{- end }}
+{{- if .keyPasswordKey }}
+- name: FANOUT_KAFKA_TLS_KEY_PASSWORD_FILE
+  value: {{ printf "%s/%s" $tlsDir .keyPasswordKey | quote }}
+{{- end }}
+{{- with .serverName }}
+- name: FANOUT_KAFKA_TLS_SERVERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $k.sasl }}
+{{- with $s.sasl }}
+- name: FANOUT_KAFKA_SASL_MECHANISM
+  value: {{ $k.mechanism | quote }}
+{{- if eq $k.mechanism "oauthbearer" }}
+{{- if $k.provider }}
+- name: FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER
+  value: {{ $k.provider | quote }}
+{{- else }}
+- name: FANOUT_KAFKA_OAUTH_TOKEN_FILE
+  value: {{ printf "%s/%s" $saslDir .oauth.tokenKey | quote }}
+{{- end }}
+{{- else }}
+{{- if .username }}
+- name: FANOUT_KAFKA_SASL_USERNAME
+  value: {{ .username | quote }}
+{{- else }}
+- name: FANOUT_KAFKA_SASL_USERNAME_FILE
+  value: {{ printf "%s/%s" $saslDir .usernameKey | quote }}
+{{- end }}
+- name: FANOUT_KAFKA_SASL_PASSWORD_FILE
+  value: {{ printf "%s/%s" $saslDir .passwordKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Volume mounts of the Kafka Secrets and the OAuth provider ConfigMap (read-only), if any. */}}
+{{- define "fanout.kafkaVolumeMounts" -}}
+{{- $k := include "fanout.kafkaSecurity" . | fromJson -}}
+{{- $s := .Values.kafka.security -}}
+{{- if and $k.tls $s.tls.existingSecret }}
+- { name: kafka-tls, mountPath: {{ include "fanout.kafkaTlsDir" . }}, readOnly: true }
+{{- end }}
+{{- if and $k.sasl $s.sasl.existingSecret }}
+- { name: kafka-sasl, mountPath: {{ include "fanout.kafkaSaslDir" . }}, readOnly: true }
+{{- end }}
+{{- if and $k.sasl $s.sasl.oauth.providerConfigMap }}
+- { name: kafka-oauth, mountPath: {{ include "fanout.kafkaOauthDir" . }}, readOnly: true }
+{{- end }}
+{{- end -}}
+
+{{/* The volumes behind fanout.kafkaVolumeMounts. */}}
+{{- define "fanout.kafkaVolumes" -}}
+{{- $k := include "fanout.kafkaSecurity" . | fromJson -}}
+{{- $s := .Values.kafka.security -}}
+{{- if and $k.tls $s.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ $s.tls.existingSecret }}
+{{- end }}
+{{- if and $k.sasl $s.sasl.existingSecret }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ $s.sasl.existingSecret }}
+{{- end }}
+{{- if and $k.sasl $s.sasl.oauth.providerConfigMap }}
+- name: kafka-oauth
+  configMap:
+    name: {{ $s.sasl.oauth.providerConfigMap }}
+{{- end }}
 {{- end -}}
 
 {{/* Settings of the topic layout the publisher and gateways must agree on. */}}
