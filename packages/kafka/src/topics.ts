@@ -123,13 +123,16 @@ async function createTopics(admin: Admin, missing: TopicSpec[], settings: TopicS
  * Checks that topics another service created (or an operator did) are as durable as configured:
  * replicas per partition, min.insync.replicas, and the event topics' retention. Each shortfall is
  * a warning naming the topic and the setting, or with FANOUT_TOPIC_STRICT a TopicDurabilityError.
- * Returns each topic's partition count.
+ * Topics that do not exist yet are skipped (a service that creates them will check them). Returns
+ * the partition count of each topic that exists.
  */
 export async function checkTopics(kafka: Kafka, specs: Pick<TopicSpec, 'topic' | 'events' | 'configEntries'>[], logger: Logger, settings: TopicSettings = topicSettingsFromEnv()): Promise<Map<string, number>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    return await checkTopicsWith(admin, specs, settings, logger);
+    const existing = new Set(await admin.listTopics());
+    const present = specs.filter((s) => existing.has(s.topic));
+    return present.length > 0 ? await checkTopicsWith(admin, present, settings, logger) : new Map();
   } finally {
     await admin.disconnect();
   }

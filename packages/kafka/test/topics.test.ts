@@ -51,6 +51,13 @@ describe('topic durability (real broker)', () => {
     expect((err as TopicDurabilityError).variable).toBe('FANOUT_TOPIC_MIN_INSYNC_REPLICAS');
   });
 
+  it('skips topics that do not exist yet (the router may start before the publisher creates them)', async () => {
+    const { logger, lines } = capturingLogger();
+    const kafka = createKafka({ brokers: brokers(), clientId: 'topics-test', logger });
+    expect((await checkTopics(kafka, [{ topic: `t.absent.${randomUUID().slice(0, 8)}`, events: true }], logger, single)).size).toBe(0);
+    expect(lines).toEqual([]);
+  });
+
   it('names FANOUT_TOPIC_REPLICATION_FACTOR when the cluster has fewer brokers than replicas', async () => {
     const { logger } = capturingLogger();
     const kafka = createKafka({ brokers: brokers(), clientId: 'topics-test', logger });

@@ -111,6 +111,8 @@ export class PublisherClient {
       );
     } else {
       this.partitions = await checkTopics(this.kafka, [{ topic: this.topics.broadcast, events: true }, { topic: this.topics.users, events: true }], this.opts.logger, this.opts.topicSettings);
+      const missing = [this.topics.broadcast, this.topics.users].filter((t) => !this.partitions.has(t));
+      if (missing.length > 0) throw new Error(`topics ${missing.join(', ')} do not exist and createTopics is false; create them (or let the publisher create them)`);
     }
     await this.producer.connect();
     this.connected = true;
