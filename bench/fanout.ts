@@ -594,6 +594,8 @@ async function main(): Promise<number> {
   let failed: unknown = null;
   try {
     broker = await getBroker({ log: (m) => log(`kafka: ${m}`) });
+    // The gateway and the in-process publisher reach it with what it says (one replica for a local broker).
+    Object.assign(process.env, broker.env);
     log(`kafka ${broker.source} ${broker.brokers.join(',')}`);
 
     const id = randomBytes(4).toString('hex');

@@ -542,6 +542,7 @@ async function main(): Promise<number> {
         const k = await startLocalKafka({ groupInitialRebalanceDelayMs: GROUP_DELAY_KAFKA_DEFAULT_MS, log: (m) => log(`kafka: ${m}`) });
         cleanupKafka = k.stop;
         brokers = k.brokers;
+        Object.assign(process.env, k.clientEnv);
         const jvm = kafkaJvmPid(k.pid);
         if (jvm) roles.set(jvm, 'kafka');
         brokerSource = `local broker ${brokers.join(',')} (started with group.initial.rebalance.delay.ms=${GROUP_DELAY_KAFKA_DEFAULT_MS})`;

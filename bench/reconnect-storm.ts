@@ -413,6 +413,7 @@ async function main(): Promise<number> {
   const fromEnv = process.env.KAFKA_BROKERS?.split(',').map((s) => s.trim()).filter(Boolean);
   const local = fromEnv?.length ? null : await startLocalKafka({ groupInitialRebalanceDelayMs: GROUP_DELAY_KAFKA_DEFAULT_MS, log: (m) => log(`kafka: ${m}`) });
   const brokers = fromEnv?.length ? fromEnv : local!.brokers;
+  if (local) Object.assign(process.env, local.clientEnv);
   let pub: PublisherClient | null = null;
   const results: Result[] = [];
   let failed = false;

@@ -18,6 +18,7 @@ const id = Math.random().toString(36).slice(2, 8);
 const topics = { topicBroadcast: `bench.${id}.broadcast`, topicUsers: `bench.${id}.users` };
 
 const broker = await getBroker({ log: (m) => console.error(`[kafka] ${m}`) });
+Object.assign(process.env, broker.env);
 const gateways = await Promise.all(['eu', 'us'].map((region) => startGateway({ brokers: broker.brokers, port: 0, region, node: `gw-${region}-0`, servePage: false, userGroupId: `bench-${id}-${region}`, ...topics })));
 const router = await startRouter({ brokers: broker.brokers, port: 0, regions: ['eu', 'us'], groupIdTemplate: `bench-${id}-{region}`, topicUsers: topics.topicUsers, refreshMs: 200 });
 // Wait until both regions have an owner for every partition.

@@ -110,7 +110,9 @@ async function main(): Promise<void> {
   const [euPort, usPort] = await Promise.all((process.env.FANOUT_DEV_GATEWAY_PORTS ?? '9001,9002').split(',').map((p) => portOrFree(Number(p))));
   const routerPort = await portOrFree(Number(process.env.FANOUT_DEV_ROUTER_PORT ?? 8090));
   const routerUrl = `http://127.0.0.1:${routerPort}`;
-  const common = { FANOUT_BROKERS: brokers };
+  // What a client of this Kafka needs: for the local single broker, one replica per topic; for a
+  // local SASL_SSL cluster, its security settings too (KAFKA_BROKERS from the environment: none).
+  const common = { ...broker.env, FANOUT_BROKERS: brokers };
   const gatewayEnv = { ...common, FANOUT_TOKEN_SECRET: TOKEN_SECRET, FANOUT_ROUTER_URL: routerUrl };
 
   run('publisher', 'services/publisher/src/main.ts', { ...common, FANOUT_PORT: String(publisherPort), FANOUT_API_KEYS: API_KEY });
