@@ -12,12 +12,15 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signConnectToken } from '@fanout/auth';
 import { startDispatcher, type RunningDispatcher } from '@fanout/dispatcher';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
-import { createKafka, kafkaClientSettings, startLocalKafka, type KafkaClientSettings, type LocalKafka } from '@fanout/kafka';
+import { checkKafkaAccess, createKafka, kafkaClientSettings, startLocalKafka, type KafkaClientSettings, type LocalKafka } from '@fanout/kafka';
 import { startMarketData, type RunningMarketData } from '@fanout/market-data';
 import { createLogger } from '@fanout/observability';
 import { PublisherClient, startPublisher, type PublishedEvent, type RunningPublisher } from '@fanout/publisher';
@@ -134,6 +137,35 @@ function fatalLine(output: string): { variable?: string; msg: string } | undefin
     .map((l) => JSON.parse(l) as { level: number; variable?: string; msg: string })
     .find((l) => l.level === 60);
 }
+
+describe('the other ways in', () => {
+  it('OAUTHBEARER through a token provider module (the hook for a cloud signer), and mutual TLS with a client certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fanout-oauth-'));
+    try {
+      // The local cluster validates OAUTHBEARER tokens with Kafka's unsecured validator: an unsigned JWT with a sub.
+      const provider = join(dir, 'provider.mjs');
+      writeFileSync(
+        provider,
+        `const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+export let calls = 0;
+export default async () => { calls++; const now = Math.floor(Date.now() / 1000); return { value: b64({ alg: 'none' }) + '.' + b64({ sub: 'fanout', iat: now, exp: now + 3600 }) + '.' }; };
+`,
+      );
+      const env = { ...cluster.clientEnv, FANOUT_KAFKA_SASL_MECHANISM: 'oauthbearer', FANOUT_KAFKA_SASL_USERNAME: '', FANOUT_KAFKA_SASL_PASSWORD_FILE: '', FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER: provider, FANOUT_KAFKA_TLS_CERT_FILE: cluster.tls!.clientCertFile, FANOUT_KAFKA_TLS_KEY_FILE: cluster.tls!.clientKeyFile };
+      const oauth = kafkaClientSettings(env);
+      expect(oauth.security.describe).toMatchObject({ mechanism: 'oauthbearer', clientCertificate: true });
+      expect((await checkKafkaAccess({ brokers: cluster.brokers, security: oauth.security, timeoutMs: 20_000 })).brokers).toBe(3);
+      const t = names('oauth');
+      const pub = new PublisherClient({ brokers: cluster.brokers, logger, security: oauth.security, topicSettings: oauth.topics, topics: { broadcast: t.topicBroadcast, users: t.topicUsers }, broadcastPartitions: 1, userPartitions: 1 });
+      await pub.connect();
+      expect((await pub.publish({ channel: 'news:oauth', data: { ok: true } })).offset).toBe(0);
+      await pub.disconnect();
+      expect(((await import(pathToFileURL(provider).href)) as { calls: number }).calls).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
 
 describe('refused at start, with the setting named', () => {
   it('a wrong password stops the publisher with exit 78, naming FANOUT_KAFKA_SASL_PASSWORD', async () => {
