@@ -1,23 +1,30 @@
 /**
  * Gives a Kafka broker to tests, benchmarks and `npm start`, in this order:
  *
- * 1. `KAFKA_BROKERS` (comma-separated host:port) when set: use it, start nothing.
- * 2. testcontainers, when a Docker engine answers (`docker info` succeeds) and
- *    FANOUT_KAFKA_NO_DOCKER is not set.
- * 3. A local single-node KRaft Kafka from Maven jars with Java 17 (local-kafka.ts).
+ * 1. `KAFKA_BROKERS` (comma-separated host:port) when set: use it, start nothing (the brokers
+ *    and security options are then ignored: that cluster is whatever it is).
+ * 2. testcontainers, when a Docker engine answers (`docker info` succeeds),
+ *    FANOUT_KAFKA_NO_DOCKER is not set, and the default shape (one plaintext broker) is asked for.
+ * 3. A local KRaft Kafka from Maven jars with Java 17 (local-kafka.ts): one node by default, or
+ *    three, optionally with a SASL_SSL client listener.
  *
- * Whatever was started is stopped by `stop()`, and also when the process exits.
+ * Whatever was started is stopped by `stop()`, and also when the process exits. `env` says what a
+ * client needs to reach it (KAFKA_BROKERS and, for a local cluster, the FANOUT_* variables).
  */
 import { spawnSync } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 
 /** kafkajs' ConfigResourceTypes.BROKER (the enum is not a named export of its CommonJS build). */
 const BROKER_RESOURCE = 4;
-import { startLocalKafka, BrokerUnavailableError } from './local-kafka.js';
+import { startLocalKafka, BrokerUnavailableError, type LocalKafkaSecurity } from './local-kafka.js';
 
 export interface BrokerHandle {
   brokers: string[];
   source: 'env' | 'testcontainers' | 'local';
+  /** The environment a client of this broker needs (a local cluster's clientEnv; else KAFKA_BROKERS and topic replication). */
+  env: Record<string, string>;
+  /** The local cluster's work dir (configs, certificates, password file), when one was started. */
+  workDir?: string;
   stop(): Promise<void>;
 }
 
@@ -30,6 +37,10 @@ export interface GetBrokerOptions {
    * is GROUP_DELAY_KAFKA_DEFAULT_MS). Ignored when KAFKA_BROKERS names a broker.
    */
   groupInitialRebalanceDelayMs?: number;
+  /** Nodes of a locally started cluster: 1 (default) or 3. */
+  brokers?: 1 | 3;
+  /** Client listener of a locally started cluster: plaintext (default) or sasl_ssl. */
+  security?: LocalKafkaSecurity;
 }
 
 function dockerAnswers(): boolean {
@@ -45,16 +56,17 @@ async function startWithTestcontainers(): Promise<BrokerHandle> {
     | null;
   if (!mod) throw new BrokerUnavailableError('a Docker engine answers but @testcontainers/kafka is not installed (npm install @testcontainers/kafka)');
   const container = await new mod.KafkaContainer('confluentinc/cp-kafka:7.9.0').withKraft().start();
+  const brokers = [`${container.getHost()}:${container.getMappedPort(9093)}`];
   return {
-    brokers: [`${container.getHost()}:${container.getMappedPort(9093)}`],
+    brokers,
     source: 'testcontainers',
+    env: { KAFKA_BROKERS: brokers.join(','), FANOUT_TOPIC_REPLICATION_FACTOR: '1', FANOUT_TOPIC_MIN_INSYNC_REPLICAS: '1' },
     stop: async () => {
       await container.stop();
     },
   };
 }
 
-/** Waits until the broker answers a metadata request (a listening port is not enough). */
 /**
  * The broker's group.initial.rebalance.delay.ms as it reports it (DescribeConfigs), so that a
  * benchmark records the setting it actually ran against; null when it cannot be read.
@@ -77,6 +89,10 @@ export async function brokerGroupDelayMs(brokers: string[]): Promise<number | nu
   }
 }
 
+/**
+ * Waits until the broker answers a metadata request (a listening port is not enough). Plaintext
+ * only; a local sasl_ssl cluster is waited for inside startLocalKafka.
+ */
 export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Promise<void> {
   const kafka = new Kafka({ brokers, clientId: 'fanout-wait', logLevel: logLevel.NOTHING, retry: { retries: 0 } });
   const deadline = Date.now() + timeoutMs;
@@ -100,10 +116,15 @@ export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Prom
 export async function getBroker(opts: GetBrokerOptions = {}): Promise<BrokerHandle> {
   const fromEnv = process.env.KAFKA_BROKERS?.split(',').map((s) => s.trim()).filter(Boolean);
   if (fromEnv && fromEnv.length > 0) {
+    if ((opts.brokers ?? 1) !== 1 || (opts.security ?? 'plaintext') !== 'plaintext') {
+      opts.log?.(`KAFKA_BROKERS is set, so no local cluster is started and brokers/security are ignored`);
+    }
     await waitForBroker(fromEnv);
-    return { brokers: fromEnv, source: 'env', stop: async () => {} };
+    return { brokers: fromEnv, source: 'env', env: { KAFKA_BROKERS: fromEnv.join(',') }, stop: async () => {} };
   }
-  if (dockerAnswers()) {
+  // The container is one plaintext broker; any other shape is started locally.
+  const defaultShape = (opts.brokers ?? 1) === 1 && (opts.security ?? 'plaintext') === 'plaintext';
+  if (defaultShape && dockerAnswers()) {
     try {
       const h = await startWithTestcontainers();
       await waitForBroker(h.brokers);
@@ -112,16 +133,14 @@ export async function getBroker(opts: GetBrokerOptions = {}): Promise<BrokerHand
       opts.log?.(`testcontainers did not give a broker (${(err as Error).message}); starting a local one instead`);
     }
   }
+  // startLocalKafka returns once the cluster answers a metadata request listing every node (with
+  // TLS and SASL when asked for), so there is nothing more to wait for here.
   const local = await startLocalKafka({
     port: opts.port ?? 0,
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.groupInitialRebalanceDelayMs !== undefined ? { groupInitialRebalanceDelayMs: opts.groupInitialRebalanceDelayMs } : {}),
+    ...(opts.brokers !== undefined ? { brokers: opts.brokers } : {}),
+    ...(opts.security !== undefined ? { security: opts.security } : {}),
   });
-  try {
-    await waitForBroker(local.brokers);
-  } catch (err) {
-    await local.stop();
-    throw err;
-  }
-  return { brokers: local.brokers, source: 'local', stop: local.stop };
+  return { brokers: local.brokers, source: 'local', env: local.clientEnv, workDir: local.workDir, stop: local.stop };
 }
