@@ -10,6 +10,12 @@
  * - value: the event data as UTF-8 JSON.
  * - headers: `fanout-id` (event id), `fanout-channel` (channel name), `fanout-ts` (publish time,
  *   milliseconds since the Unix epoch, decimal), `content-type` (`application/json`).
+ *
+ * A users-topic record on a partition other than its key's (a producer with another partitioner,
+ * or an explicit partition) is forwarded by the gateway that reads it: a copy on the key's
+ * partition carries `fanout-forwarded-from` (`<partition>:<offset>` of the original) and
+ * `fanout-forwarded-region` (the region whose gateway wrote it). See
+ * services/gateway/src/kafka/misrouted.ts and docs/kafka.md.
  */
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { isUserChannel, USER_NAMESPACE } from '@fanout/protocol';
@@ -19,6 +25,10 @@ export const HEADER_CHANNEL = 'fanout-channel';
 export const HEADER_TS = 'fanout-ts';
 export const HEADER_CONTENT_TYPE = 'content-type';
 export const JSON_CONTENT_TYPE = 'application/json';
+/** On a forwarded copy of a misrouted users-topic record: the original's `<partition>:<offset>`. */
+export const HEADER_FORWARDED_FROM = 'fanout-forwarded-from';
+/** On a forwarded copy: the region whose gateway wrote it (each region delivers only its own copies). */
+export const HEADER_FORWARDED_REGION = 'fanout-forwarded-region';
 
 export interface Topics {
   /** Broadcast channels; every gateway reads every partition. */
@@ -68,11 +78,21 @@ export interface IncomingEvent {
   dataJson: string;
 }
 
-function header(h: IHeaders | undefined, name: string): string | undefined {
+/** The first value of a header as text, or undefined. */
+export function header(h: IHeaders | undefined, name: string): string | undefined {
   const v = h?.[name];
   if (v === undefined) return undefined;
   const one = Array.isArray(v) ? v[0] : v;
   return one === undefined ? undefined : one.toString();
+}
+
+/**
+ * Whether a users-topic record is a gateway's forwarded copy of a misrouted record (the original
+ * was read too: a reader that does not care about partitions, like the webhook dispatcher, skips
+ * copies to see each event once).
+ */
+export function isForwardedCopy(m: Pick<KafkaMessage, 'headers'>): boolean {
+  return header(m.headers, HEADER_FORWARDED_FROM) !== undefined;
 }
 
 /**
