@@ -87,11 +87,27 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
     }),
     pausedPartitions: new Gauge({ name: 'fanout_gateway_kafka_paused_partitions', help: 'Kafka partitions whose consumption is paused by the memory budget.', registers, collect() { this.set(pausedPartitions()); } }),
     consumed: new Counter({ name: 'fanout_gateway_kafka_messages_total', help: 'Kafka records read, by topic kind and whether any local client wanted them.', labelNames: ['stream', 'wanted'], registers }),
-    skipped: new Counter({ name: 'fanout_gateway_kafka_skipped_total', help: 'Kafka records without a usable channel (no fanout-channel header and no key).', registers }),
+    skipped: new Counter({ name: 'fanout_gateway_kafka_skipped_total', help: 'Kafka records without a usable channel (no fanout-channel header and no key); on the users topic also counted in fanout_gateway_misrouted_records_total (no_key).', registers }),
     fanoutLatency: new Histogram({
       name: 'fanout_gateway_fanout_latency_seconds',
       help: 'Time from publish (fanout-ts) to the gateway queueing the message for its subscribers.',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    misrouted: (() => {
+      const c = new Counter({
+        name: 'fanout_gateway_misrouted_records_total',
+        help: "Users-topic records read by this gateway that are not on the partition Kafka's murmur2 partitioner gives their key (a producer with another partitioner, or an explicit partition): forwarded to their key's partition (action forwarded, reason wrong_partition), or dropped because they cannot be routed (action dropped, reason no_key, invalid_key, channel_mismatch, invalid_copy, forward_refused).",
+        labelNames: ['action', 'reason'],
+        registers,
+      });
+      c.inc({ action: 'forwarded', reason: 'wrong_partition' }, 0);
+      return c;
+    })(),
+    forwardedCopies: new Counter({
+      name: 'fanout_gateway_forwarded_copies_total',
+      help: "Forwarded copies of misrouted user records read on their partition: delivered, dropped as a repeat of a copy already delivered (duplicate; a forward done twice), or left to the region whose gateway wrote it (other_region).",
+      labelNames: ['outcome'],
       registers,
     }),
     rebalances: new Counter({ name: 'fanout_gateway_user_rebalances_total', help: 'Assignments of user partitions received from the region consumer group.', registers }),

@@ -28,6 +28,7 @@ import { WarmUp, warmGainedPartitions } from './delivery/warm-up.js';
 import { Admission, admissionGate } from './transports/admission.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { UserConsumer } from './kafka/user-consumer.js';
+import { classifyUserRecord, ForwardedCopies, Forwarder, MisroutedLog, type MisroutedReporter } from './kafka/misrouted.js';
 import { LagProbe } from './kafka/lag-probe.js';
 import { attachHttpRoutes } from './http/routes.js';
 import { gatewayMetrics, closeReason } from './metrics.js';
@@ -112,7 +113,15 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     kafka,
     topics: [
       { topic: config.topicBroadcast, usersTopic: false },
-      { topic: config.topicUsers, usersTopic: true },
+      {
+        topic: config.topicUsers,
+        usersTopic: true,
+        // As on the live path: misrouted originals, unroutable records and other regions' copies are left out.
+        decode: (m, partition) => {
+          const r = classifyUserRecord(m, partition, users?.partitionCount ?? 0, config.region);
+          return r.kind === 'event' ? { event: r.event, ...(r.origin ? { origin: r.origin } : {}) } : null;
+        },
+      },
     ],
     node: config.node,
     logger: log,
@@ -121,6 +130,15 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     timeoutMs: config.replayTimeoutMs,
     onPass: (topic) => metrics.replayReads.inc({ stream: topic === config.topicUsers ? 'users' : 'broadcast' }),
   });
+  // Users-topic records on another partition than their key's (kafka/misrouted.ts): forwarded to
+  // it by the gateway that reads them; the copies are delivered once per region.
+  const misroutedReport: MisroutedReporter = {
+    onMisrouted: (action, reason, n) => metrics.misrouted.inc({ action, reason }, n),
+    onCopy: (outcome) => metrics.forwardedCopies.inc({ outcome }),
+  };
+  const copies = new ForwardedCopies();
+  const forwarder = new Forwarder({ kafka, topic: config.topicUsers, region: config.region, logger: log });
+  const misrouted = { forwarder, copies, log: new MisroutedLog(log, misroutedReport), report: misroutedReport };
   const warm = { maxAgeMs: config.windowMaxAgeMs, maxRecords: config.warmMaxRecords };
   const streams = new Streams(
     {
@@ -135,7 +153,8 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
       kind: 'users',
       windows: new ChannelWindows(windowLimits),
       warmup: new WarmUp(),
-      replay: replay.topic(config.topicUsers),
+      // Repeated forwarded copies are left out of replays as they are on the live path.
+      replay: copies.replay(replay.topic(config.topicUsers)),
       partitions: () => users?.partitionCount ?? 1,
       owns: (p) => users?.owns(p) ?? false,
     },
@@ -244,12 +263,12 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     groupId: config.userGroupId,
     node: config.node,
     url,
+    region: config.region,
     logger: log,
     onEvent: deliver('users'),
-    onSkippedOffset: (partition, offset) => {
-      metrics.skipped.inc();
-      streams.users.windows.noteOffset(partition, offset);
-    },
+    onSkippedOffset: (partition, offset) => streams.users.windows.noteOffset(partition, offset),
+    onSkipped: () => metrics.skipped.inc(),
+    misrouted,
     onCrash: (err) => crashed('users', err),
     warm,
     // Until their start is known, a gained partition is warming: resumes and polls on it wait.
@@ -261,7 +280,12 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     },
     onAssignment: (gained, lost) => {
       metrics.rebalances.inc();
-      for (const p of lost) streams.users.windows.dropPartition(p);
+      for (const p of lost) {
+        streams.users.windows.dropPartition(p);
+        copies.drop(p);
+      }
+      // Forwarded copies are judged from the start of the warm-up on (older ones: per replay).
+      for (const [p, { start }] of gained) copies.reset(p, start);
       if (lost.length > 0) {
         for (const p of lost) streams.users.warmup.finish(p);
         // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
@@ -366,6 +390,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
           // Also closes idle keep-alive HTTP connections, which would otherwise hold the port.
           (app as unknown as { close?: () => void }).close?.();
           await Promise.all([
+            forwarder.stop(),
             broadcast!.stop().catch((err: unknown) => log.warn({ err }, 'broadcast consumer did not stop cleanly')),
             replay.stop().catch((err: unknown) => log.warn({ err }, 'replay reader did not stop cleanly')),
             group.stop().catch(() => {}),

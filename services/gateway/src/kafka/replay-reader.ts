@@ -18,7 +18,7 @@
  * Kafka still holds (`beyond_retention`, checked once per pass against the partition's start).
  */
 import { randomBytes } from 'node:crypto';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { fromRecord, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
@@ -37,7 +37,12 @@ export class ReplayUnavailableError extends Error {
 export interface ReplayedEvent {
   event: IncomingEvent;
   offset: number;
+  /** For a forwarded copy of a misrouted users-topic record: where the original is (kafka/misrouted.ts). */
+  origin?: { partition: number; offset: number };
 }
+
+/** Turns a record into what a replay returns, or null to leave it out (the live path's rules). */
+export type ReplayDecode = (m: KafkaMessage, partition: number) => { event: IncomingEvent; origin?: { partition: number; offset: number } } | null;
 
 /** Reads (after, upTo] of one partition of one topic, filtered to one channel (null: every channel, for warming). */
 export interface Replay {
@@ -46,8 +51,12 @@ export interface Replay {
 
 export interface ReplayReaderOptions {
   kafka: Kafka;
-  /** The topics to read, and whether records of each name their channel by key (`user:<key>`). */
-  topics: { topic: string; usersTopic: boolean }[];
+  /**
+   * The topics to read, whether records of each name their channel by key (`user:<key>`), and how
+   * to read a record when not with `fromRecord` (the users topic: misrouted records and other
+   * regions' copies are left out, as on the live path).
+   */
+  topics: { topic: string; usersTopic: boolean; decode?: ReplayDecode }[];
   node: string;
   logger: Logger;
   /** Partitions read at a time (passes running at once). */
@@ -84,6 +93,7 @@ export class ReplayReader {
   private consumer: Consumer | null = null;
   private admin: Admin | null = null;
   private readonly usersTopic = new Map<string, boolean>();
+  private readonly decoders = new Map<string, ReplayDecode>();
   private readonly waiting = new Map<string, Request[]>();
   private readonly passes = new Map<string, Pass>();
   /** Keys with waiting requests but no pass, in arrival order (a pass slot frees the oldest). */
@@ -97,7 +107,10 @@ export class ReplayReader {
   passesStarted = 0;
 
   constructor(private readonly o: ReplayReaderOptions) {
-    for (const t of o.topics) this.usersTopic.set(t.topic, t.usersTopic);
+    for (const t of o.topics) {
+      this.usersTopic.set(t.topic, t.usersTopic);
+      if (t.decode) this.decoders.set(t.topic, t.decode);
+    }
   }
 
   /** The reader of one topic (what a stream holds). */
@@ -234,15 +247,24 @@ export class ReplayReader {
     // A batch fetched for an earlier pass or before the seek: not this pass's records.
     if (!pass || Number((batch as unknown as { fetchedOffset: string }).fetchedOffset) !== pass.next) return;
     const users = this.usersTopic.get(batch.topic) ?? false;
+    const decode = this.decoders.get(batch.topic);
     for (const m of batch.messages) {
       const offset = Number(m.offset);
       if (offset < pass.next) continue;
       pass.next = offset + 1;
-      let event: IncomingEvent | null | undefined;
+      let read: ReplayedEvent | null | undefined;
       for (const r of pass.members) {
         if (offset <= r.after || offset > r.upTo) continue;
-        if (event === undefined) event = fromRecord(m, batch.partition, users);
-        if (event && (r.channel === null || event.channel === r.channel)) r.out.push({ event, offset });
+        if (read === undefined) {
+          if (decode) {
+            const d = decode(m, batch.partition);
+            read = d && { event: d.event, offset, ...(d.origin ? { origin: d.origin } : {}) };
+          } else {
+            const event = fromRecord(m, batch.partition, users);
+            read = event && { event, offset };
+          }
+        }
+        if (read && (r.channel === null || read.event.channel === r.channel)) r.out.push(read);
       }
       this.completeReached(pass);
       if (pass.members.length === 0) break;

@@ -11,10 +11,14 @@
  * is assigned until `onAssignment` has loaded its recent past (records before the group's
  * committed offset), then consumption resumes from the committed offset, so the window is built
  * in offset order and the clients moving here resume from memory.
+ *
+ * Records not on their key's partition are forwarded there, not delivered (kafka/misrouted.ts): a
+ * batch's offsets are resolved (and so committed) only once its copies are acknowledged.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { fromRecord, gatewayAssigner, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
+import { chunks, classifyUserRecord, ForwardRefusedError, type ForwardedCopies, type Forwarder, type MisroutedLog, type MisroutedReporter, type PendingForward } from './misrouted.js';
 
 export interface UserConsumerOptions {
   kafka: Kafka;
@@ -22,9 +26,16 @@ export interface UserConsumerOptions {
   groupId: string;
   node: string;
   url: string;
+  /** This gateway's region: forwarded copies are marked with it, and only its own are delivered. */
+  region: string;
   logger: Logger;
   onEvent(event: IncomingEvent, partition: number, offset: number): void;
+  /** A record read but delivered to nobody (no channel, misrouted, another region's copy, a repeat). */
   onSkippedOffset?(partition: number, offset: number): void;
+  /** A record without key and without `fanout-channel` (fanout_gateway_kafka_skipped_total). */
+  onSkipped?(): void;
+  /** Misrouted records: forwarding, repeated copies, logging and counting (kafka/misrouted.ts). */
+  misrouted: { forwarder: Forwarder; copies: ForwardedCopies; log: MisroutedLog; report: MisroutedReporter };
   /** The consumer stopped for good (kafkajs will not restart it). */
   onCrash?(error: Error): void;
   /**
@@ -62,6 +73,11 @@ export class UserConsumer {
   private readonly warming = new Set<number>();
   /** Paused by the memory budget (pause()). */
   private budgetPaused = false;
+  /**
+   * Per partition: the last offset handed to onEvent/onSkippedOffset. A batch whose forwards did
+   * not complete is fetched again; its records up to here are not delivered twice.
+   */
+  private readonly handled = new Map<number, number>();
   private joinedResolve!: () => void;
   readonly joined = new Promise<void>((r) => (this.joinedResolve = r));
   partitionCount = 0;
@@ -116,7 +132,8 @@ export class UserConsumer {
       autoCommit: true,
       autoCommitInterval: 1000,
       partitionsConsumedConcurrently: 1,
-      eachBatchAutoResolve: true,
+      // Resolved by handleBatch, once the batch's misrouted records are forwarded.
+      eachBatchAutoResolve: false,
       eachBatch: async (p) => this.handleBatch(p),
     });
   }
@@ -128,7 +145,10 @@ export class UserConsumer {
     // Lost partitions stop being served at once. Gained ones are served at once too, so that a
     // client the router sends here is not told wrong_gateway while their start is being looked up:
     // what needs their start (resumes, polls) waits for the warm-up that follows.
-    for (const p of lost) this.owned.delete(p);
+    for (const p of lost) {
+      this.owned.delete(p);
+      this.handled.delete(p);
+    }
     for (const p of gainedList) this.owned.add(p);
     if (gainedList.length > 0) this.o.onGaining(gainedList);
     this.rebalances++;
@@ -172,16 +192,89 @@ export class UserConsumer {
     if (again.length > 0 && !this.budgetPaused) this.consumer?.resume([{ topic: this.o.topic, partitions: again }]);
   }
 
-  private async handleBatch({ batch }: EachBatchPayload): Promise<void> {
-    if (!this.assigned.has(batch.partition)) return;
+  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
+    const p = batch.partition;
+    if (!this.assigned.has(p) || batch.messages.length === 0) return;
+    const { copies, log, report } = this.o.misrouted;
+    const before = this.handled.get(p) ?? -1;
+    const forwards: PendingForward[] = [];
     for (const m of batch.messages) {
-      const event = fromRecord(m, batch.partition, true);
-      if (event === null) {
-        this.o.onSkippedOffset?.(batch.partition, Number(m.offset));
+      const offset = Number(m.offset);
+      const r = classifyUserRecord(m, p, this.partitionCount, this.o.region);
+      if (r.kind === 'misrouted') {
+        // Forwarded again if this batch is read again: its copy may not have been acknowledged.
+        forwards.push({ m, partition: p, target: r.target });
+        if (offset > before) {
+          log.misrouted(m, p, r.target, this.partitionCount, r.key);
+          this.o.onSkippedOffset?.(p, offset);
+        }
         continue;
       }
-      this.o.onEvent(event, batch.partition, Number(m.offset));
+      if (offset <= before) continue;
+      switch (r.kind) {
+        case 'event':
+          if (r.origin !== null && !copies.admit(p, offset, r.origin)) {
+            report.onCopy('duplicate');
+            this.o.onSkippedOffset?.(p, offset);
+            break;
+          }
+          if (r.origin !== null) report.onCopy('delivered');
+          this.o.onEvent(r.event, p, offset);
+          break;
+        case 'other_region':
+          report.onCopy('other_region');
+          this.o.onSkippedOffset?.(p, offset);
+          break;
+        case 'dropped':
+          if (r.reason === 'no_key' && fromRecord(m, p, true) === null) this.o.onSkipped?.();
+          log.dropped(m, p, r.reason, r.key);
+          this.o.onSkippedOffset?.(p, offset);
+          break;
+      }
     }
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    this.handled.set(p, Math.max(before, Number(last)));
+    if (forwards.length > 0 && !(await this.forward(forwards, heartbeat, isRunning))) return;
+    // Only now may the batch be committed: every copy is in Kafka.
+    resolveOffset(last);
+  }
+
+  /**
+   * Sends the copies, a chunk at a time in order, retrying what Kafka could not take yet while
+   * this gateway still owns the partition. False when it gave up (the partition moved, or the
+   * consumer stops): the batch stays unresolved, and whoever reads it next forwards it again.
+   */
+  private async forward(items: PendingForward[], heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<boolean> {
+    const { forwarder, log, report } = this.o.misrouted;
+    const p = items[0]!.partition;
+    for (const chunk of chunks(items)) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await forwarder.send(chunk);
+          report.onMisrouted('forwarded', 'wrong_partition', chunk.length);
+          break;
+        } catch (err) {
+          if (err instanceof ForwardRefusedError) {
+            // Retrying cannot help, and holding the partition would stop its own users' records.
+            for (const f of chunk) log.dropped(f.m, p, 'forward_refused', f.m.key?.toString() ?? null, err.cause);
+            break;
+          }
+          if (attempt % 10 === 0) this.o.logger.warn({ err, users_partition: p, records: chunk.length, attempt }, 'forwarding misrouted user records failed; retrying (the partition waits)');
+          await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
+          if (!isRunning() || !this.assigned.has(p)) return false;
+          try {
+            await heartbeat();
+          } catch {
+            // A rebalance (or the coordinator moved): let kafkajs rejoin. If this gateway keeps the
+            // partition, the batch is fetched again and its copies sent again (the records it
+            // delivered are not delivered twice, see `handled`); if not, the new owner forwards.
+            return false;
+          }
+          if (!isRunning() || !this.assigned.has(p)) return false;
+        }
+      }
+    }
+    return true;
   }
 
   pause(): void {
