@@ -18,14 +18,18 @@
  * to client received) p50/p99 before the kill, in the failover window (the kill to 5 s after
  * publishing resumed) and after; acknowledged events lost (any client without it), duplicates
  * (a position twice at a client), out of order. Last stdout line:
- * `{"bench":"failover","brokers":3,"security":"sasl_ssl","clients":C,"rate":R,"acked":…,"refused":…,"failed":…,"lost":…,"duplicates":…,"out_of_order":…,"publish_pause_ms":…,"p99_steady_ms":…,"p99_failover_ms":…,"p99_after_ms":…}`
+ * `{"bench":"failover","brokers":3,"security":"sasl_ssl","broker_session_timeout_ms":S,"clients":C,"rate":R,"acked":…,"refused":…,"failed":…,"lost":…,"duplicates":…,"out_of_order":…,"leader_moved_ms":…,"publish_pause_ms":…,"p99_steady_ms":…,"p99_failover_ms":…,"p99_after_ms":…}`
  *
  *   npm run bench:failover                                  # C=100, R=100/s, kill at 10 s, restart 15 s later, 30 s after the kill
  *   npm run bench:failover -- --clients 200 --rate 200
+ *   npm run bench:failover -- --broker-session-timeout-ms 3000   # the quicker fencing the local test cluster uses
+ *
+ * The brokers run with Kafka's default broker.session.timeout.ms (9000) unless told otherwise: a
+ * killed leader keeps its partitions until the controller fences it, so this sets the pause.
  */
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '@fanout/observability';
-import { createKafka, freePort, startLocalKafka, type LocalKafka } from '@fanout/kafka';
+import { createKafka, freePort, KAFKA_BROKER_SESSION_TIMEOUT_MS, startLocalKafka, type LocalKafka } from '@fanout/kafka';
 import { RawWs } from './raw-ws.js';
 import { log, numParam, runBench, sleep, spawnService, stopAll, waitReady } from './processes.js';
 
@@ -34,6 +38,8 @@ const R = numParam('--rate', 'BENCH_RATE', 100);
 const BEFORE_S = numParam('--before-s', 'BENCH_BEFORE_S', 10);
 const AFTER_S = numParam('--after-s', 'BENCH_AFTER_S', 30);
 const RESTART_AFTER_S = numParam('--restart-after-s', 'BENCH_RESTART_AFTER_S', 15);
+/** How long a dead broker keeps leadership until the controller fences it; Kafka's default unless given. */
+const SESSION_MS = numParam('--broker-session-timeout-ms', 'BENCH_BROKER_SESSION_TIMEOUT_MS', KAFKA_BROKER_SESSION_TIMEOUT_MS);
 const CHANNEL = 'bench:failover';
 const API_KEY = 'bench-failover-key-0123';
 
@@ -64,7 +70,7 @@ function percentile(values: number[], p: number): number {
 }
 
 async function main(): Promise<number> {
-  const cluster: LocalKafka = await startLocalKafka({ brokers: 3, security: 'sasl_ssl', log: (m) => log(`kafka: ${m}`) });
+  const cluster: LocalKafka = await startLocalKafka({ brokers: 3, security: 'sasl_ssl', brokerSessionTimeoutMs: SESSION_MS, log: (m) => log(`kafka: ${m}`) });
   // Everything below (the services, this process's admin client) reaches Kafka the way production does.
   Object.assign(process.env, cluster.clientEnv);
   const run = randomBytes(3).toString('hex');
@@ -140,14 +146,35 @@ async function main(): Promise<number> {
     })();
 
     await sleep(BEFORE_S * 1000);
-    const admin = createKafka({ brokers: cluster.brokers, clientId: 'bench-failover', logger: createLogger('bench-failover').child({}, { level: 'fatal' }) }).admin();
-    await admin.connect();
-    const leader = (await admin.fetchTopicMetadata({ topics: [topics.FANOUT_TOPIC_BROADCAST] })).topics[0]!.partitions[0]!.leader;
-    await admin.disconnect();
+    const quiet = createLogger('bench-failover').child({}, { level: 'fatal' });
+    const leaderOf = async (brokers: string[]): Promise<number | null> => {
+      const admin = createKafka({ brokers, clientId: 'bench-failover', logger: quiet }).admin();
+      try {
+        await admin.connect();
+        return (await admin.fetchTopicMetadata({ topics: [topics.FANOUT_TOPIC_BROADCAST] })).topics[0]!.partitions[0]!.leader;
+      } catch {
+        return null;
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+    };
+    const leader = (await leaderOf(cluster.brokers))!;
     const victim = cluster.nodes.find((n) => n.nodeId === leader)!;
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
     log(`killed broker ${leader} (leader of ${topics.FANOUT_TOPIC_BROADCAST}/0)`);
+    // When Kafka itself moved the leadership (asked of a surviving broker), apart from when the clients noticed.
+    const survivors = cluster.nodes.filter((n) => n !== victim).map((n) => `127.0.0.1:${n.port}`);
+    let leaderMovedMs = NaN;
+    while (Date.now() - killedAt < RESTART_AFTER_S * 1000) {
+      const now = await leaderOf(survivors);
+      if (now !== null && now !== leader && now !== -1) {
+        leaderMovedMs = Date.now() - killedAt;
+        log(`the leadership moved to broker ${now} ${leaderMovedMs} ms after the kill`);
+        break;
+      }
+      await sleep(250);
+    }
     await sleep(RESTART_AFTER_S * 1000 - (Date.now() - killedAt));
     await victim.start();
     log(`restarted broker ${leader} ${Date.now() - killedAt} ms after the kill`);
@@ -186,10 +213,11 @@ async function main(): Promise<number> {
     for (const p of refused) refusedBy.set(p.status!, (refusedBy.get(p.status!) ?? 0) + 1);
 
     const rows: [string, string][] = [
-      ['cluster', `3 brokers, SASL_SSL (SCRAM-SHA-512), replication 3, min.insync 2`],
+      ['cluster', `3 brokers, SASL_SSL (SCRAM-SHA-512), replication 3, min.insync 2, broker.session.timeout.ms ${SESSION_MS}`],
       ['clients x rate', `${C} x ${R}/s on one channel (1 partition)`],
       ['killed', `broker ${leader} (partition leader) at +${BEFORE_S} s, restarted ${RESTART_AFTER_S} s later`],
       ['publishes', `${publishes.length} sent, ${acked.length} acknowledged, ${refused.length} refused (${[...refusedBy].map(([s, n]) => `${s}: ${n}`).join(', ') || 'none'}), ${failed.length} failed`],
+      ['leadership moved (Kafka)', `${leaderMovedMs} ms after the kill`],
       ['publish pause', `${pause} ms (longest wait between acknowledgements from the kill on)`],
       ['first ack of a publish sent after the kill', Number.isFinite(resumedAt) ? `+${resumedAt - killedAt} ms` : 'none'],
       ['latency before the kill', `p50 ${percentile(steady, 50)} ms, p99 ${percentile(steady, 99)} ms (${steady.length} deliveries)`],
@@ -205,6 +233,7 @@ async function main(): Promise<number> {
         bench: 'failover',
         brokers: 3,
         security: 'sasl_ssl',
+        broker_session_timeout_ms: SESSION_MS,
         clients: C,
         rate: R,
         acked: acked.length,
@@ -213,6 +242,7 @@ async function main(): Promise<number> {
         lost,
         duplicates,
         out_of_order: outOfOrder,
+        leader_moved_ms: leaderMovedMs,
         publish_pause_ms: pause,
         p99_steady_ms: percentile(steady, 99),
         p99_failover_ms: percentile(during, 99),

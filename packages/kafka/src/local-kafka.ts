@@ -167,6 +167,12 @@ export interface LocalKafkaOptions {
    * with the production value.
    */
   groupInitialRebalanceDelayMs?: number;
+  /**
+   * `broker.session.timeout.ms` of a three-node cluster: how long a dead broker keeps its
+   * partitions' leadership before the controller fences it. Default 3000 (quick local failovers);
+   * Kafka's own default, which production clusters run with, is KAFKA_BROKER_SESSION_TIMEOUT_MS (9000).
+   */
+  brokerSessionTimeoutMs?: number;
 }
 
 /** Kafka's default `group.initial.rebalance.delay.ms` (ms). */
@@ -187,6 +193,8 @@ interface NodeSpec {
 
 interface ClusterSpec {
   work: string;
+  /** broker.session.timeout.ms of a multi-node cluster. */
+  sessionTimeoutMs: number;
   security: LocalKafkaSecurity;
   nodes: NodeSpec[];
   groupDelayMs: number;
@@ -244,9 +252,15 @@ function listenerLines(spec: ClusterSpec, node: NodeSpec): string[] {
  * A node that dies without a clean shutdown keeps its partitions' leadership, and its id, until
  * the controller fences it at broker.session.timeout.ms (9 s by default); a restarted node is
  * refused (DUPLICATE_BROKER_REGISTRATION) until then, and writes to those partitions wait as
- * long. A test cluster on one machine can afford a quicker verdict; heartbeats stay 6 per session.
+ * long. A test cluster on one machine can afford a quicker verdict (3 s unless
+ * `brokerSessionTimeoutMs` says otherwise; Kafka's own default is KAFKA_BROKER_SESSION_TIMEOUT_MS);
+ * heartbeats stay 6 per session.
  */
-const FAST_FAILOVER = ['broker.heartbeat.interval.ms=500', 'broker.session.timeout.ms=3000'];
+export const KAFKA_BROKER_SESSION_TIMEOUT_MS = 9000;
+const LOCAL_BROKER_SESSION_TIMEOUT_MS = 3000;
+function failoverProperties(sessionTimeoutMs: number): string[] {
+  return [`broker.heartbeat.interval.ms=${Math.max(100, Math.round(sessionTimeoutMs / 6))}`, `broker.session.timeout.ms=${sessionTimeoutMs}`];
+}
 
 function nodeProperties(spec: ClusterSpec, node: NodeSpec): string {
   const { factor, minIsr } = replication(spec.nodes.length);
@@ -268,7 +282,7 @@ function nodeProperties(spec: ClusterSpec, node: NodeSpec): string {
     'offsets.topic.num.partitions=4',
     `transaction.state.log.replication.factor=${factor}`,
     `transaction.state.log.min.isr=${minIsr}`,
-    ...(spec.nodes.length > 1 ? FAST_FAILOVER : []),
+    ...(spec.nodes.length > 1 ? failoverProperties(spec.sessionTimeoutMs) : []),
     // 0 by default: a local test cluster has nobody to wait for, so groups form at once.
     `group.initial.rebalance.delay.ms=${spec.groupDelayMs}`,
     'log.retention.hours=24',
@@ -530,7 +544,7 @@ async function planCluster(opts: LocalKafkaOptions, work: string): Promise<Clust
     mkdirSync(dir);
     return { id: i + 1, port: ports[i]!, controllerPort: ports[count + i]!, ...(security === 'sasl_ssl' ? { internalPort: ports[2 * count + i]! } : {}), dir, props: join(dir, 'server.properties') };
   });
-  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0 };
+  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS };
   if (security === 'sasl_ssl') Object.assign(spec, makeCredentials(work));
   for (const n of nodes) writeFileSync(n.props, nodeProperties(spec, n));
   return spec;

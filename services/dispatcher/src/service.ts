@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Partitioners, type KafkaMessage } from 'kafkajs';
-import { openKafka, ensureTopics, fromRecord } from '@fanout/kafka';
+import { openKafka, ensureTopics, fromRecord, PRODUCER_RETRY } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { dispatcherConfig, type DispatcherConfig, type DispatcherConfigInput } from './config.js';
 import { dispatcherMetrics } from './metrics.js';
@@ -99,7 +99,7 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
       config.kafka.topics,
     );
     // Keyed records (endpoint ids) with Kafka's default partitioner, like every other producer here.
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { ...PRODUCER_RETRY } });
     await producer.connect();
     cleanups.push(() => producer.disconnect());
     health.pass('kafka');

@@ -110,6 +110,7 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
       labelNames: ['outcome'],
       registers,
     }),
+    consumerReplaced: new Counter({ name: 'fanout_gateway_kafka_consumer_replaced_total', help: 'Broadcast consumers that crashed (a broker or coordinator lost in a failover) and were replaced by a new one continuing at the same offsets.', registers }),
     rebalances: new Counter({ name: 'fanout_gateway_user_rebalances_total', help: 'Assignments of user partitions received from the region consumer group.', registers }),
     longPolls: new Gauge({
       name: 'fanout_gateway_long_polls',

@@ -255,7 +255,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
       streams.broadcast.windows.noteOffset(partition, offset);
       streams.broadcast.warmup.handled(partition, offset);
     },
-    onCrash: (err) => crashed('broadcast', err),
+    onReplaced: () => metrics.consumerReplaced.inc(),
   });
   users = new UserConsumer({
     kafka,

@@ -14,6 +14,7 @@ import {
   createKafka,
   ensureTopics,
   kafkaSecurityFromEnv,
+  PRODUCER_RETRY,
   TurnBatcher,
   partitionFor,
   toRecord,
@@ -80,7 +81,8 @@ export class PublisherClient {
     this.security = opts.security ?? kafkaSecurityFromEnv();
     this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId ?? 'fanout-publisher', logger: opts.logger, security: this.security });
     // Idempotent: retries after a lost acknowledgement cannot duplicate or reorder a record.
-    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    // Retried each second through a failover (PRODUCER_RETRY); past it the publish is refused, never acknowledged.
+    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { ...PRODUCER_RETRY } });
     this.topics = opts.topics ?? DEFAULT_TOPICS;
     this.epoch = opts.epoch ?? '1';
     this.maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
