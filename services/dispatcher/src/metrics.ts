@@ -58,7 +58,7 @@ export function dispatcherMetrics(registry: Registry, gauges: DispatcherGauges) 
     circuitsOpened: new Counter({ name: 'fanout_webhook_circuits_opened_total', help: 'Times an endpoint\'s circuit opened.', registers }),
     skippedRecords: new Counter({
       name: 'fanout_webhook_skipped_records_total',
-      help: 'Records skipped because they could not be read, by topic kind: event, retry.',
+      help: 'Records skipped, by kind: event or retry (could not be read), forwarded_copy (a gateway copy of a misrouted user record; the original is delivered).',
       labelNames: ['kind'],
       registers,
     }),

@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Partitioners, type KafkaMessage } from 'kafkajs';
-import { openKafka, ensureTopics, fromRecord, PRODUCER_RETRY } from '@fanout/kafka';
+import { openKafka, ensureTopics, fromRecord, isForwardedCopy, PRODUCER_RETRY } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger, listenHttp } from '@fanout/observability';
 import { dispatcherConfig, type DispatcherConfig, type DispatcherConfigInput } from './config.js';
 import { dispatcherMetrics } from './metrics.js';
@@ -152,6 +152,9 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
       fromBeginning: config.startFrom === 'earliest',
       logger: log.child({ module: 'events' }),
       handle: ({ topic, partition, message, track }) => {
+        // A gateway's copy of a user record that was on the wrong partition (docs/kafka.md): the
+        // original is delivered here, wherever it sits; its copies (one per region) are not.
+        if (isForwardedCopy(message)) return void metrics.skippedRecords.inc({ kind: 'forwarded_copy' });
         const event = fromRecord(message, partition, topic === config.topicUsers);
         if (event === null) return void metrics.skippedRecords.inc({ kind: 'event' });
         const matches = reg.match(event.channel);

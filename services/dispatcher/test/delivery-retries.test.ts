@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import type { PublisherClient } from '@fanout/publisher';
 import { startDispatcher, type RunningDispatcher } from '@fanout/dispatcher';
-import { waitFor } from '../../../test/helpers.js';
+import { createKafka, HEADER_FORWARDED_FROM, HEADER_FORWARDED_REGION, toRecord } from '@fanout/kafka';
+import { createLogger } from '@fanout/observability';
+import { brokers, waitFor } from '../../../test/helpers.js';
 import { Receiver, type Answer } from './receiver.js';
 import { api, dispatcherTopics, metric, publisher, testConfig } from './harness.js';
 
@@ -24,6 +26,26 @@ afterAll(async () => {
   await d?.shutdown();
   await pub?.disconnect();
   await Promise.all(receivers.map((r) => r.close()));
+});
+
+describe('forwarded copies of misrouted user records', () => {
+  it('delivers the original record once and skips the copies gateways write to the right partition', async () => {
+    const r = await receiver();
+    expect((await api(d.url, 'POST', '/v1/endpoints', { url: r.url, channels: ['user:*'] })).status).toBe(201);
+    const kafka = createKafka({ brokers: brokers(), clientId: 'forwarded-copies-test', logger: createLogger('test').child({}, { level: 'fatal' }) });
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    const original = toRecord({ channel: 'user:misrouted-7', id: 'evt-misrouted-1', dataJson: '{"n":1}' }, Date.now());
+    // The original on whatever partition another client chose, then two regions' copies of it.
+    await producer.send({ topic: topics.topicUsers, messages: [{ ...original, partition: 0 }] });
+    for (const region of ['eu', 'us']) {
+      await producer.send({ topic: topics.topicUsers, messages: [{ ...original, partition: 1, headers: { ...original.headers, [HEADER_FORWARDED_FROM]: '0:0', [HEADER_FORWARDED_REGION]: region } }] });
+    }
+    await producer.disconnect();
+    await waitFor(async () => (await metric(d.url, 'fanout_webhook_skipped_records_total', { kind: 'forwarded_copy' })) >= 2, 'both copies skipped');
+    await waitFor(() => r.delivered().has('evt-misrouted-1'), 'the original delivered');
+    expect(r.attemptsOf('evt-misrouted-1')).toHaveLength(1);
+  });
 });
 
 describe('retries', () => {
