@@ -17,6 +17,7 @@ import { Kafka, logLevel } from 'kafkajs';
 /** kafkajs' ConfigResourceTypes.BROKER (the enum is not a named export of its CommonJS build). */
 const BROKER_RESOURCE = 4;
 import { startLocalKafka, BrokerUnavailableError, type LocalKafkaSecurity } from './local-kafka.js';
+import { kafkajsSecurity } from './security.js';
 
 export interface BrokerHandle {
   brokers: string[];
@@ -72,7 +73,7 @@ async function startWithTestcontainers(): Promise<BrokerHandle> {
  * benchmark records the setting it actually ran against; null when it cannot be read.
  */
 export async function brokerGroupDelayMs(brokers: string[]): Promise<number | null> {
-  const kafka = new Kafka({ brokers, clientId: 'fanout-describe', logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ brokers, clientId: 'fanout-describe', logLevel: logLevel.NOTHING, ...kafkajsSecurity() });
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -90,11 +91,13 @@ export async function brokerGroupDelayMs(brokers: string[]): Promise<number | nu
 }
 
 /**
- * Waits until the broker answers a metadata request (a listening port is not enough). Plaintext
- * only; a local sasl_ssl cluster is waited for inside startLocalKafka.
+ * Waits until the broker answers a metadata request (a listening port is not enough), reaching it
+ * with the FANOUT_KAFKA_* settings of the environment (a local cluster started here is waited for
+ * inside startLocalKafka).
  */
 export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Promise<void> {
-  const kafka = new Kafka({ brokers, clientId: 'fanout-wait', logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  // With the FANOUT_KAFKA_* settings of the environment: KAFKA_BROKERS may name a secured cluster.
+  const kafka = new Kafka({ brokers, clientId: 'fanout-wait', logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...kafkajsSecurity() });
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
