@@ -38,6 +38,14 @@ export const PUBLISHER_DEFAULTS = {
   inboundDedupeWindowMs: 86_400_000,
   /** Most webhook ids remembered for the dedupe window (the oldest are forgotten first). */
   inboundDedupeMaxIds: 100_000,
+  /**
+   * How long a publish request waits for Kafka's acknowledgement before it is answered
+   * `503 kafka_unavailable` with Retry-After, in ms (a broker down, a failover longer than this).
+   * The write may still land afterwards: the client retries with the same event ids.
+   */
+  publishTimeoutMs: 10_000,
+  /** Retry-After of a 503 (Kafka unavailable, not ready), in seconds. */
+  retryAfterS: 1,
 };
 
 export type PublisherConfig = typeof PUBLISHER_DEFAULTS;
@@ -59,5 +67,7 @@ export function publisherConfig(overrides: Partial<PublisherConfig> & { kafka?: 
   }
   if (!Number.isInteger(c.inboundToleranceS) || c.inboundToleranceS < 1 || c.inboundToleranceS > MAX_INBOUND_TOLERANCE_S) throw new ConfigError('FANOUT_INBOUND_TOLERANCE_S', `must be an integer from 1 to ${MAX_INBOUND_TOLERANCE_S}`);
   if (!Number.isInteger(c.inboundDedupeMaxIds) || c.inboundDedupeMaxIds < 1) throw new ConfigError('FANOUT_INBOUND_DEDUPE_MAX_IDS', 'must be a positive integer');
+  if (!Number.isInteger(c.publishTimeoutMs) || c.publishTimeoutMs < 100 || c.publishTimeoutMs > 120_000) throw new ConfigError('FANOUT_PUBLISH_TIMEOUT_MS', 'must be an integer from 100 to 120000');
+  if (!Number.isInteger(c.retryAfterS) || c.retryAfterS < 1 || c.retryAfterS > 300) throw new ConfigError('FANOUT_RETRY_AFTER_S', 'must be an integer from 1 to 300');
   return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }

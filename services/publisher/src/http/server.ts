@@ -27,10 +27,22 @@ export interface PublishApiDeps {
   metrics: ReturnType<typeof publisherMetrics>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);
+}
+
+/** Rejects with kafka_unavailable once `ms` have passed without an acknowledgement. */
+function withinTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new FanoutError('kafka_unavailable', `Kafka did not acknowledge within ${ms} ms; the events may still be written. Retry after the Retry-After delay with the same event ids, so that consumers can recognize repeats by id.`)),
+      ms,
+    );
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function createPublishServer(deps: PublishApiDeps): Server {
@@ -99,13 +111,14 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       metrics.events.inc({ outcome: e.code === 'kafka_unavailable' ? 'failed' : 'rejected' });
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
-      send(res, e.status, e.toJSON());
+      // A 503 (Kafka unavailable, draining) is worth retrying: say when.
+      send(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(config.retryAfterS) } : {});
     };
     if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${url.slice(0, 100)}; publish with POST /v1/publish or /v1/publish/batch.`));
     if (req.method !== route.method) return fail(new FanoutError('method_not_allowed', `Use ${route.method} ${url}.`));
     if (route.auth && !keys.accepts(req)) return fail(new FanoutError('unauthorized'));
     if (health.isDraining || !client.isConnected) return fail(new FanoutError('not_ready'));
-    route.handle(req).then((result) => {
+    withinTimeout(route.handle(req), config.publishTimeoutMs).then((result) => {
       metrics.requests.inc({ route: url, code: 200 });
       metrics.events.inc({ outcome: 'published' }, route.events?.(result) ?? 1);
       metrics.writeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
