@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // The fault suite starts and kills its own Kafka: `npm run test:faults` (vitest.faults.config.ts).
+    exclude: ['test/faults/**', '**/node_modules/**'],
     // One real Kafka for the whole run, started (or found) before any test file.
     globalSetup: ['./test/kafka-global-setup.ts'],
     testTimeout: 60_000,

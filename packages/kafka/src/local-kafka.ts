@@ -171,6 +171,8 @@ export interface LocalKafkaOptions {
    * `broker.session.timeout.ms` of a three-node cluster: how long a dead broker keeps its
    * partitions' leadership before the controller fences it. Default 3000 (quick local failovers);
    * Kafka's own default, which production clusters run with, is KAFKA_BROKER_SESSION_TIMEOUT_MS (9000).
+   * A single node keeps Kafka's default unless this is given: a node restarted after SIGKILL is
+   * refused until its old registration's session has expired, so this also bounds its restart.
    */
   brokerSessionTimeoutMs?: number;
 }
@@ -193,8 +195,9 @@ interface NodeSpec {
 
 interface ClusterSpec {
   work: string;
-  /** broker.session.timeout.ms of a multi-node cluster. */
+  /** broker.session.timeout.ms of a multi-node cluster (of a single node too when given). */
   sessionTimeoutMs: number;
+  sessionTimeoutGiven: boolean;
   security: LocalKafkaSecurity;
   nodes: NodeSpec[];
   groupDelayMs: number;
@@ -282,7 +285,7 @@ function nodeProperties(spec: ClusterSpec, node: NodeSpec): string {
     'offsets.topic.num.partitions=4',
     `transaction.state.log.replication.factor=${factor}`,
     `transaction.state.log.min.isr=${minIsr}`,
-    ...(spec.nodes.length > 1 ? failoverProperties(spec.sessionTimeoutMs) : []),
+    ...(spec.nodes.length > 1 || spec.sessionTimeoutGiven ? failoverProperties(spec.sessionTimeoutMs) : []),
     // 0 by default: a local test cluster has nobody to wait for, so groups form at once.
     `group.initial.rebalance.delay.ms=${spec.groupDelayMs}`,
     'log.retention.hours=24',
@@ -544,7 +547,7 @@ async function planCluster(opts: LocalKafkaOptions, work: string): Promise<Clust
     mkdirSync(dir);
     return { id: i + 1, port: ports[i]!, controllerPort: ports[count + i]!, ...(security === 'sasl_ssl' ? { internalPort: ports[2 * count + i]! } : {}), dir, props: join(dir, 'server.properties') };
   });
-  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS };
+  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS, sessionTimeoutGiven: opts.brokerSessionTimeoutMs !== undefined };
   if (security === 'sasl_ssl') Object.assign(spec, makeCredentials(work));
   for (const n of nodes) writeFileSync(n.props, nodeProperties(spec, n));
   return spec;
