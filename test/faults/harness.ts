@@ -201,6 +201,27 @@ export class Load {
     return this;
   }
 
+  /** One batch request of `n` events; each is recorded like the steady load's. */
+  async burst(n: number): Promise<void> {
+    const sentAt = Date.now();
+    const batch: Publish[] = Array.from({ length: n }, (_, i) => ({ seq: -1 - i, id: `${this.prefix}-burst-${i}`, sentAt }));
+    this.publishes.push(...batch);
+    const res = await fetch(`${this.publisherUrl}/v1/publish/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: batch.map((p) => ({ channel: CHANNEL, id: p.id, data: { burst: p.seq } })) }),
+    }).catch(() => null);
+    const body = res && res.status === 200 ? ((await res.json()) as { results: { id: string; position: string }[] }) : null;
+    for (const p of batch) {
+      p.status = res?.status ?? 0;
+      const r = body?.results.find((x) => x.id === p.id);
+      if (r) {
+        p.ackAt = Date.now();
+        p.position = r.position;
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
@@ -319,13 +340,13 @@ export interface FaultOutcome {
   duplicated: Record<string, number>;
   /** Per receiver: positions received out of partition order. */
   outOfOrder: Record<string, number>;
-  /** From the fault until every receiver had an event published after it, in ms. */
-  recoverMs: number;
+  /** From the fault until every receiver had an event published after it, in ms (null: nothing was published after it). */
+  recoverMs: number | null;
 }
 
 export function outcome(fault: string, load: Load, receivers: Received[], faultAt: number): FaultOutcome {
   const acked = load.acked();
-  const o: FaultOutcome = { fault, published: load.publishes.length, acked: acked.length, refused: load.publishes.filter((p) => p.status !== undefined && p.status !== 200).length, lost: {}, duplicated: {}, outOfOrder: {}, recoverMs: 0 };
+  const o: FaultOutcome = { fault, published: load.publishes.length, acked: acked.length, refused: load.publishes.filter((p) => p.status !== undefined && p.status !== 200).length, lost: {}, duplicated: {}, outOfOrder: {}, recoverMs: null };
   const sentAfter = new Set(load.publishes.filter((p) => p.sentAt >= faultAt).map((p) => p.id));
   for (const r of receivers) {
     const got = r.got;
@@ -349,8 +370,9 @@ export function outcome(fault: string, load: Load, receivers: Received[], faultA
     }
     o.outOfOrder[r.name] = ooo;
     const first = got.find((g) => sentAfter.has(g.id));
-    o.recoverMs = Math.max(o.recoverMs, first ? first.at - faultAt : Number.POSITIVE_INFINITY);
+    if (sentAfter.size > 0) o.recoverMs = Math.max(o.recoverMs ?? 0, first ? Math.round(first.at - faultAt) : Number.POSITIVE_INFINITY);
   }
+  if (sentAfter.size === 0) o.recoverMs = null;
   return o;
 }
 
@@ -381,7 +403,7 @@ export async function flowing(receivers: Received[], timeoutMs = 60_000): Promis
 export function printRow(o: FaultOutcome): void {
   const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
   console.log(
-    `[fault] ${o.fault}: published ${o.published}, acknowledged ${o.acked}, refused ${o.refused}; lost ${sum(o.lost)} ${JSON.stringify(o.lost)}; duplicated ${sum(o.duplicated)} ${JSON.stringify(o.duplicated)}; out of order ${sum(o.outOfOrder)}; recovered in ${o.recoverMs} ms`,
+    `[fault] ${o.fault}: published ${o.published}, acknowledged ${o.acked}, refused ${o.refused}; lost ${sum(o.lost)} ${JSON.stringify(o.lost)}; duplicated ${sum(o.duplicated)} ${JSON.stringify(o.duplicated)}; out of order ${sum(o.outOfOrder)}; recovered in ${o.recoverMs === null ? 'n/a' : `${o.recoverMs} ms`}`,
   );
   console.log(`[fault-json] ${JSON.stringify(o)}`);
 }

@@ -53,6 +53,21 @@ export function createKafka(opts: { brokers: string[]; clientId: string; logger:
 export const PRODUCER_RETRY = { initialRetryTime: 100, maxRetryTime: 500, retries: 60 } as const;
 
 /**
+ * Runs a kafkajs consumer's pause, resume or paused call, which throw while the consumer is
+ * between a crash and kafkajs' restart of it ("Consumer group was not initialized"): a thrown
+ * call there took a whole gateway down during a broker outage. The state is applied again on the
+ * next join, so the call is dropped and `fallback` returned.
+ */
+export function whileRunning<T>(call: () => T, fallback: T): T {
+  try {
+    return call();
+  } catch (err) {
+    if (err instanceof Error && /not initialized|must be called first/i.test(err.message)) return fallback;
+    throw err;
+  }
+}
+
+/**
  * Retries an admin call through the short windows where Kafka answers "not the leader" or "the
  * coordinator is loading" (right after a topic is created, or while a broker starts).
  */

@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { fromRecord, withRetry, type IncomingEvent } from '@fanout/kafka';
+import { fromRecord, whileRunning, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export interface BroadcastConsumerOptions {
@@ -119,7 +119,7 @@ export class BroadcastConsumer {
       eachBatchAutoResolve: true,
       eachBatch: async (payload) => this.handleBatch(payload),
     });
-    if (this.paused) consumer.pause([{ topic }]);
+    if (this.paused) whileRunning(() => consumer.pause([{ topic }]), undefined);
   }
 
   /** Replaces a crashed consumer with a new one (new group), retrying each second until it runs. */
@@ -159,17 +159,17 @@ export class BroadcastConsumer {
   /** Stops fetching every partition (the memory budget is exhausted); records already fetched still arrive. */
   pause(): void {
     this.paused = true;
-    this.consumer?.pause([{ topic: this.opts.topic }]);
+    whileRunning(() => this.consumer?.pause([{ topic: this.opts.topic }]), undefined);
   }
 
   resume(): void {
     this.paused = false;
-    this.consumer?.resume([{ topic: this.opts.topic }]);
+    whileRunning(() => this.consumer?.resume([{ topic: this.opts.topic }]), undefined);
   }
 
   /** Partitions currently paused. */
   pausedPartitions(): number {
-    return this.consumer?.paused().reduce((n, t) => n + t.partitions.length, 0) ?? 0;
+    return whileRunning(() => this.consumer?.paused().reduce((n, t) => n + t.partitions.length, 0) ?? 0, 0);
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { fromRecord, withRetry, type IncomingEvent } from '@fanout/kafka';
+import { fromRecord, whileRunning, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export type ReplayFailure = 'beyond_retention' | 'replay_failed' | 'replay_busy';
@@ -293,7 +293,7 @@ export class ReplayReader {
     this.passes.delete(key);
     if (err) for (const r of pass.members) r.reject(err);
     pass.members = [];
-    if (!this.stopped) this.consumer?.pause([{ topic: pass.topic, partitions: [pass.partition] }]);
+    if (!this.stopped) whileRunning(() => this.consumer?.pause([{ topic: pass.topic, partitions: [pass.partition] }]), undefined);
     if (this.waiting.has(key)) this.queue.push(key);
     this.startPasses();
   }

@@ -16,7 +16,7 @@
  * batch's offsets are resolved (and so committed) only once its copies are acknowledged.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { fromRecord, gatewayAssigner, withRetry, type IncomingEvent } from '@fanout/kafka';
+import { fromRecord, gatewayAssigner, whileRunning, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 import { chunks, classifyUserRecord, ForwardRefusedError, type ForwardedCopies, type Forwarder, type MisroutedLog, type MisroutedReporter, type PendingForward } from './misrouted.js';
 
@@ -116,6 +116,8 @@ export class UserConsumer {
       const gained = (e.payload.memberAssignment[topic] ?? []).filter((p) => !this.assigned.has(p));
       for (const p of gained) this.warming.add(p);
       if (gained.length > 0) consumer.pause([{ topic, partitions: gained }]);
+      // A consumer kafkajs restarted after a crash starts unpaused: the memory budget's pause again.
+      if (this.budgetPaused) consumer.pause([{ topic }]);
       void this.reassigned(new Set(e.payload.memberAssignment[topic] ?? [])).catch((err: unknown) => {
         logger.error({ err }, 'handling the new assignment failed; serving the gained partitions without a warm window');
         this.o.onGainAbandoned(gained);
@@ -189,7 +191,7 @@ export class UserConsumer {
   private resumeGained(gained: number[]): void {
     for (const p of gained) this.warming.delete(p);
     const again = gained.filter((p) => this.assigned.has(p));
-    if (again.length > 0 && !this.budgetPaused) this.consumer?.resume([{ topic: this.o.topic, partitions: again }]);
+    if (again.length > 0 && !this.budgetPaused) whileRunning(() => this.consumer?.resume([{ topic: this.o.topic, partitions: again }]), undefined);
   }
 
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
@@ -279,18 +281,18 @@ export class UserConsumer {
 
   pause(): void {
     this.budgetPaused = true;
-    this.consumer?.pause([{ topic: this.o.topic }]);
+    whileRunning(() => this.consumer?.pause([{ topic: this.o.topic }]), undefined);
   }
 
   /** Resumes what pause() stopped; partitions still warming stay paused until they are warm. */
   resume(): void {
     this.budgetPaused = false;
     const partitions = [...this.assigned].filter((p) => !this.warming.has(p));
-    if (partitions.length > 0) this.consumer?.resume([{ topic: this.o.topic, partitions }]);
+    if (partitions.length > 0) whileRunning(() => this.consumer?.resume([{ topic: this.o.topic, partitions }]), undefined);
   }
 
   pausedPartitions(): number {
-    return this.consumer?.paused().reduce((n, t) => n + t.partitions.length, 0) ?? 0;
+    return whileRunning(() => this.consumer?.paused().reduce((n, t) => n + t.partitions.length, 0) ?? 0, 0);
   }
 
   async stop(): Promise<void> {
