@@ -59,18 +59,33 @@ export interface Publish {
 export interface Received {
   name: string;
   got: { id: string; position: string; at: number }[];
+  /** Connections (or streams) opened: 1 means the receiver never had to reconnect. */
+  connections?: number;
+  /** Gaps and resets the receiver was told about. */
+  gaps?: number;
 }
 
 export class FaultCluster {
   readonly services = new Map<Service, Running>();
   proxy!: TcpProxy;
   readonly run = randomBytes(3).toString('hex');
-  private constructor(readonly kafka: LocalKafka) {}
+  private constructor(readonly kafka: LocalKafka, readonly kafkaProxy: TcpProxy | null) {}
 
-  static async start(): Promise<FaultCluster> {
+  /**
+   * `cutOff`: gateway-b reaches Kafka only through `kafkaProxy` (a second broker listener that
+   * advertises the proxy's port), so that the test can cut that one gateway's network.
+   */
+  static async start(opts: { cutOff?: boolean } = {}): Promise<FaultCluster> {
+    let kafkaProxy: TcpProxy | null = null;
+    let proxiedListener: { port: number; advertisedPort: number } | undefined;
+    if (opts.cutOff) {
+      kafkaProxy = await startProxy(null);
+      proxiedListener = { port: await freePort(), advertisedPort: kafkaProxy.port };
+      kafkaProxy.route(proxiedListener.port);
+    }
     // A SIGKILLed node is let back in once its old session expired: 3 s rather than Kafka's 9 s.
-    const kafka = await startLocalKafka({ heap: '384m', brokerSessionTimeoutMs: 3000, log: (m) => console.log(`[kafka] ${m}`) });
-    const c = new FaultCluster(kafka);
+    const kafka = await startLocalKafka({ heap: '384m', brokerSessionTimeoutMs: 3000, ...(proxiedListener ? { proxiedListener } : {}), log: (m) => console.log(`[kafka] ${m}`) });
+    const c = new FaultCluster(kafka, kafkaProxy);
     await c.startService('publisher');
     await c.startService('gateway-a');
     await c.startService('gateway-b');
@@ -105,7 +120,12 @@ export class FaultCluster {
         return { ...base, FANOUT_PUBLISH_TIMEOUT_MS: '3000' };
       case 'gateway-a':
       case 'gateway-b':
-        return { ...base, FANOUT_REGION: 'eu', FANOUT_NODE: name, FANOUT_USER_GROUP_ID: `faults.${this.run}.gw-eu`, FANOUT_SERVE_PAGE: 'false', FANOUT_DRAIN_DELAY_MS: '300', FANOUT_DRAIN_JITTER_MS: '300' };
+        return {
+          ...base,
+          ...(name === 'gateway-b' && this.kafkaProxy ? { FANOUT_BROKERS: `127.0.0.1:${this.kafkaProxy.port}`, KAFKA_BROKERS: '' } : {}),
+          FANOUT_LAG_PROBE_MS: '1000',
+          FANOUT_REGION: 'eu', FANOUT_NODE: name, FANOUT_USER_GROUP_ID: `faults.${this.run}.gw-eu`, FANOUT_SERVE_PAGE: 'false', FANOUT_DRAIN_DELAY_MS: '300', FANOUT_DRAIN_JITTER_MS: '300',
+        };
       case 'router':
         return { ...base, FANOUT_REGIONS: 'eu', FANOUT_GROUP_ID_TEMPLATE: `faults.${this.run}.gw-{region}` };
       case 'dispatcher':
@@ -153,6 +173,7 @@ export class FaultCluster {
 
   async stop(): Promise<void> {
     await this.proxy?.close();
+    await this.kafkaProxy?.close();
     await Promise.all([...this.services.values()].map((s) => stopChild(s.proc, 5000)));
     await this.kafka.stop();
   }
@@ -238,6 +259,9 @@ export function sdkReceiver(baseUrl: string): { received: Received; close(): voi
   const received: Received = { name: 'sdk (websocket)', got: [] };
   const client = new FanoutClient({ url: baseUrl, WebSocket: WebSocket as never, transports: ['websocket'], credits: 'auto', backoff: { baseMs: 200, maxMs: 1000 }, channels: [CHANNEL] });
   client.on('message', (m: FanoutMessage) => received.got.push({ id: m.id, position: m.position, at: Date.now() }));
+  client.on('welcome', () => (received.connections = (received.connections ?? 0) + 1));
+  client.on('gap', () => (received.gaps = (received.gaps ?? 0) + 1));
+  client.on('reset', () => (received.gaps = (received.gaps ?? 0) + 1));
   client.on('error', () => {});
   client.connect();
   return { received, close: () => client.close() };
@@ -253,11 +277,13 @@ export function sseReceiver(baseUrl: string): { received: Received; close(): voi
     while (!closed) {
       try {
         reader = await SseReader.open(`${baseUrl}/v1/sse?channels=${encodeURIComponent(CHANNEL)}`, last ? { 'last-event-id': last } : {});
+        if (reader.status === 200) received.connections = (received.connections ?? 0) + 1;
         let seen = 0;
         while (!closed && !reader.ended) {
           for (; seen < reader.events.length; seen++) {
             const e = reader.events[seen]!;
             const f = JSON.parse(e.data) as { t: string; id?: string; pos?: string };
+            if (f.t === 'reset' || f.t === 'gap') received.gaps = (received.gaps ?? 0) + 1;
             if (f.t === 'msg' && f.id && f.pos) {
               received.got.push({ id: f.id, position: f.pos, at: Date.now() });
               last = f.pos;

@@ -175,6 +175,12 @@ export interface LocalKafkaOptions {
    * refused until its old registration's session has expired, so this also bounds its restart.
    */
   brokerSessionTimeoutMs?: number;
+  /**
+   * Plaintext, one node: a second client listener on `port` that advertises `advertisedPort`, so
+   * that a client bootstrapping there reaches the broker only through whatever listens on
+   * `advertisedPort` (a proxy a test controls).
+   */
+  proxiedListener?: { port: number; advertisedPort: number };
 }
 
 /** Kafka's default `group.initial.rebalance.delay.ms` (ms). */
@@ -198,6 +204,7 @@ interface ClusterSpec {
   /** broker.session.timeout.ms of a multi-node cluster (of a single node too when given). */
   sessionTimeoutMs: number;
   sessionTimeoutGiven: boolean;
+  proxied?: { port: number; advertisedPort: number };
   security: LocalKafkaSecurity;
   nodes: NodeSpec[];
   groupDelayMs: number;
@@ -231,11 +238,14 @@ function replication(nodes: number): { factor: number; minIsr: number } {
 function listenerLines(spec: ClusterSpec, node: NodeSpec): string[] {
   const ctl = `CONTROLLER://127.0.0.1:${node.controllerPort}`;
   if (spec.security === 'plaintext') {
+    // A second client listener that advertises another port, for a client that must reach the
+    // broker only through a proxy (the fault suite cuts one gateway's network there).
+    const proxied = spec.proxied && node.id === 1 ? spec.proxied : null;
     return [
-      `listeners=PLAINTEXT://127.0.0.1:${node.port},${ctl}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
+      `listeners=PLAINTEXT://127.0.0.1:${node.port},${ctl}${proxied ? `,PROXIED://127.0.0.1:${proxied.port}` : ''}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}${proxied ? `,PROXIED://127.0.0.1:${proxied.advertisedPort}` : ''}`,
       'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${proxied ? ',PROXIED:PLAINTEXT' : ''}`,
     ];
   }
   // Only the client-facing listener is SASL_SSL. Inter-broker (INTERNAL) and controller traffic
@@ -547,13 +557,14 @@ async function planCluster(opts: LocalKafkaOptions, work: string): Promise<Clust
     mkdirSync(dir);
     return { id: i + 1, port: ports[i]!, controllerPort: ports[count + i]!, ...(security === 'sasl_ssl' ? { internalPort: ports[2 * count + i]! } : {}), dir, props: join(dir, 'server.properties') };
   });
-  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS, sessionTimeoutGiven: opts.brokerSessionTimeoutMs !== undefined };
+  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS, sessionTimeoutGiven: opts.brokerSessionTimeoutMs !== undefined, ...(opts.proxiedListener ? { proxied: opts.proxiedListener } : {}) };
   if (security === 'sasl_ssl') Object.assign(spec, makeCredentials(work));
   for (const n of nodes) writeFileSync(n.props, nodeProperties(spec, n));
   return spec;
 }
 
 function checkShape(opts: LocalKafkaOptions): void {
+  if (opts.proxiedListener && ((opts.brokers ?? 1) !== 1 || (opts.security ?? 'plaintext') !== 'plaintext')) throw new RangeError('proxiedListener needs one plaintext node');
   if (opts.brokers !== undefined && opts.brokers !== 1 && opts.brokers !== 3) throw new RangeError(`brokers must be 1 or 3, got ${String(opts.brokers)}`);
   if (opts.security !== undefined && opts.security !== 'plaintext' && opts.security !== 'sasl_ssl') {
     throw new RangeError(`security must be plaintext or sasl_ssl, got ${String(opts.security)}`);

@@ -19,7 +19,7 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number) {
+export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number, kafkaReachable: () => boolean = () => true) {
   const registers = [registry];
   let pausesReported = 0;
   return {
@@ -74,6 +74,14 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
         const d = budget.pauses - pausesReported;
         if (d > 0) this.inc(d);
         pausesReported = budget.pauses;
+      },
+    }),
+    kafkaReachable: new Gauge({
+      name: 'fanout_gateway_kafka_reachable',
+      help: '1 while the latest reading of the end offsets got an answer from Kafka, 0 while Kafka does not answer (the gateway is then not ready for new clients).',
+      registers,
+      collect() {
+        this.set(kafkaReachable() ? 1 : 0);
       },
     }),
     lag: new Gauge({

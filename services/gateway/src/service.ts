@@ -98,12 +98,14 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     kafka,
     everyMs: config.lagProbeMs,
     logger: log,
+    // Cut off from Kafka: not ready (no new clients), the connected ones are kept.
+    onReachable: (reachable) => (reachable ? health.pass('kafka') : health.fail('kafka')),
     sources: {
       broadcast: { topic: config.topicBroadcast, partitions: () => Array.from({ length: broadcast?.partitionCount ?? 0 }, (_, i) => i), lastOffset: (p) => streams.broadcast.windows.lastOffset(p) },
       users: { topic: config.topicUsers, partitions: () => users?.ownedPartitions ?? [], lastOffset: (p) => streams.users.windows.lastOffset(p) },
     },
   });
-  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count);
+  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count, () => lagProbe.reachable);
 
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);

@@ -3,6 +3,12 @@
  * holds beyond the last one the gateway dispatched (high watermark - 1 - last offset). The
  * broadcast stream has no committed offsets, so an external lag exporter cannot see it; this can.
  * End offsets are read every `everyMs`; the metric reports the latest reading.
+ *
+ * The same reading tells whether Kafka answers at all: a reading that fails (its admin client
+ * retries once, quickly) marks Kafka unreachable (`reachable`, `onReachable`), and the next one
+ * that succeeds marks it back. The gateway's readiness and `fanout_gateway_kafka_reachable`
+ * follow it, so that a gateway cut off from Kafka stops taking new clients while it keeps the
+ * ones it has (they resume without a gap once it reads again).
  */
 import type { Kafka } from 'kafkajs';
 import { withRetry } from '@fanout/kafka';
@@ -21,16 +27,32 @@ export class LagProbe {
   private running = false;
   /** One admin connection for the probe's lifetime (not one per reading). */
   private admin: ReturnType<Kafka['admin']> | null = null;
+  /** Whether the latest reading got an answer from Kafka. */
+  reachable = true;
 
-  constructor(private readonly o: { kafka: Kafka; sources: Record<string, LagSource>; everyMs: number; logger: Logger }) {}
+  constructor(private readonly o: { kafka: Kafka; sources: Record<string, LagSource>; everyMs: number; logger: Logger; onReachable?: (reachable: boolean) => void }) {}
+
+  private mark(reachable: boolean, err?: unknown): void {
+    if (reachable === this.reachable) return;
+    this.reachable = reachable;
+    if (reachable) this.o.logger.warn('Kafka answers again');
+    else this.o.logger.error({ err: (err as Error | undefined)?.message }, 'Kafka does not answer: not ready for new clients until it does');
+    this.o.onReachable?.(reachable);
+  }
 
   start(): void {
+    // A partition (no answer at all, not even a refusal) leaves a request hanging until kafkajs'
+    // request timeout (30 s): a reading that takes longer than this is taken as Kafka not answering.
+    const verdictMs = Math.max(3000, this.o.everyMs);
+    let slow: NodeJS.Timeout | null = null;
     const tick = async () => {
       if (this.running) return;
       this.running = true;
+      slow = setTimeout(() => this.mark(false, new Error(`no answer within ${verdictMs} ms`)), verdictMs);
       try {
         if (!this.admin) {
-          this.admin = this.o.kafka.admin();
+          // Quick verdicts: one retry, and withRetry's 3 attempts, rather than the client's 8.
+          this.admin = this.o.kafka.admin({ retry: { initialRetryTime: 100, maxRetryTime: 500, retries: 1 } });
           await this.admin.connect();
         }
         const admin = this.admin;
@@ -45,9 +67,12 @@ export class LagProbe {
           }
           this.lag.set(name, total);
         }
+        this.mark(true);
       } catch (err) {
         this.o.logger.debug({ err }, 'lag probe failed');
+        this.mark(false, err);
       } finally {
+        if (slow) clearTimeout(slow);
         this.running = false;
       }
     };
