@@ -25,14 +25,14 @@
  * Kafka: KAFKA_BROKERS if set, else getBroker() starts one (and stops it at the end).
  * Output: a table on stdout, then, as the very last line, one JSON object.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { ClientPool, MAX_LAT_MS, type FromWorker, type SideStats, type ToWorker } from './client-pool.js';
-import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, forkWorker, log, runBench, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady } from './processes.js';
+import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, log, runBench, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import { fmt, table } from './report.js';
 
 const CHANNEL = 'bench:ticks';
 const PAYLOAD_BYTES = 100;
@@ -66,7 +66,6 @@ function selfCpuSeconds(): number {
 }
 
 // ---------------------------------------------------------------- children
-
 
 // ---------------------------------------------------------------- clients
 
@@ -110,32 +109,12 @@ class LocalSide implements ClientSide {
 
 class RemoteSide implements ClientSide {
   received = 0;
-  private readonly child: ChildProcess;
-  private readonly waiting: { resolve: (m: FromWorker) => void; reject: (e: Error) => void }[] = [];
-
-  constructor() {
-    this.child = forkWorker('clients', 'bench/client-worker.ts');
-    this.child.on('message', (m: FromWorker) => {
-      if (m.op === 'progress') {
-        this.received = m.received;
-        return;
-      }
-      const w = this.waiting.shift();
-      if (!w) return;
-      if (m.op === 'error') w.reject(new Error(`client worker: ${m.message}`));
-      else w.resolve(m);
-    });
-    this.child.on('exit', (code) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`client worker exited (${code})`));
-    });
-  }
+  private readonly rpc = new WorkerRpc<ToWorker, FromWorker>('clients', 'bench/client-worker.ts', (m) => {
+    if (m.op === 'progress') this.received = m.received;
+  });
 
   private request(m: ToWorker): Promise<FromWorker> {
-    return new Promise((resolve, reject) => {
-      if (!this.child.connected) return reject(new Error('client worker is gone'));
-      this.waiting.push({ resolve, reject });
-      this.child.send(m);
-    });
+    return this.rpc.request(m);
   }
 
   async connect(url: string, n: number): Promise<void> {
@@ -154,11 +133,10 @@ class RemoteSide implements ClientSide {
     return m.stats;
   }
   async close(): Promise<void> {
-    if (this.child.connected) await Promise.race([this.request({ op: 'close' }).catch(() => {}), sleep(8000)]);
-    await stopChild(this.child, 2000);
+    await this.rpc.close({ op: 'close' }, 8000);
   }
   cpuSeconds(): number {
-    return cpuSeconds(this.child.pid!) ?? 0;
+    return cpuSeconds(this.rpc.child.pid!) ?? 0;
   }
 }
 
@@ -238,7 +216,6 @@ async function waitDeliveries(clients: Clients, target: number, deadline: number
 }
 
 // ---------------------------------------------------------------- machine CPU (to see the noise)
-
 
 // ---------------------------------------------------------------- gateway metrics (diagnostics)
 
@@ -488,18 +465,6 @@ async function runServer(
 
 // ---------------------------------------------------------------- report
 
-function fmt(n: number | null | undefined, digits = 0): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
-  const sep = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 1) + '-' : '-'.repeat(w + 1) + ':')).join('|') + '|';
-  return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
-}
-
 function report(results: ServerResult[], brokerSource: string): void {
   const out: string[] = [];
   out.push('');
@@ -580,7 +545,6 @@ function navigatorCores(): number {
 }
 
 // ---------------------------------------------------------------- main
-
 
 async function main(): Promise<number> {
   const started = Date.now();

@@ -44,6 +44,44 @@ export function forkWorker(name: string, script: string): ChildProcess {
   return track(name, fork(script, [], { cwd: ROOT, execArgv: [...extra, '--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
 }
 
+/**
+ * A forked worker that answers requests in order over IPC: `{op: 'progress'}` messages are
+ * reports (handed to `onProgress`), `{op: 'error', message}` rejects the oldest request, anything
+ * else resolves it; the worker's exit rejects whatever is still waiting.
+ */
+export class WorkerRpc<To, From extends { op: string }> {
+  readonly child: ChildProcess;
+  private readonly waiting: { resolve: (m: From) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(private readonly name: string, script: string, onProgress: (m: From) => void = () => {}) {
+    this.child = forkWorker(name, script);
+    this.child.on('message', (m: From) => {
+      if (m.op === 'progress') return onProgress(m);
+      const w = this.waiting.shift();
+      if (!w) return;
+      if (m.op === 'error') w.reject(new Error(`${name} worker: ${(m as { message?: string }).message}`));
+      else w.resolve(m);
+    });
+    this.child.on('exit', (code) => {
+      for (const w of this.waiting.splice(0)) w.reject(new Error(`${name} worker exited (${code})`));
+    });
+  }
+
+  request(m: To): Promise<From> {
+    return new Promise((resolve, reject) => {
+      if (!this.child.connected) return reject(new Error(`${this.name} worker is gone`));
+      this.waiting.push({ resolve, reject });
+      this.child.send(m as object);
+    });
+  }
+
+  /** Asks it to close (if it still listens, for at most `closeMs`), then stops it. */
+  async close(closeRequest: To, closeMs: number): Promise<void> {
+    if (this.child.connected) await Promise.race([this.request(closeRequest).catch(() => {}), sleep(closeMs)]);
+    await stopChild(this.child, 2000);
+  }
+}
+
 /** Waits until `url` answers 200 (the child must stay alive meanwhile). */
 export async function waitReady(child: ChildProcess, url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

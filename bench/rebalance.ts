@@ -55,11 +55,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { Kafka, logLevel } from 'kafkajs';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import type { Disruption, FromWorker, Progress, ToWorker, UserResult, WorkerCounters } from './rebalance-ipc.js';
 import { cpuSeconds, deleteTopics, machineJiffies, numParam } from './processes.js';
+import { fmt, table } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const REGION = 'bench';
@@ -290,14 +290,6 @@ const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a +
 /** The role of each process whose CPU is counted (this process is `bench`). */
 const roles = new Map<number, string>([[process.pid, 'bench (publisher)']]);
 
-const CLK_TCK = (() => {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isFinite(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-})();
 const CORES = (() => {
   try {
     return Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || 1;
@@ -474,18 +466,6 @@ interface Phase {
   start: number;
   end: number;
   note: string;
-}
-
-function fmt(n: number | null | undefined, digits = 0): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
-  const sep = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
-  return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
 }
 
 function rerouteRow(label: string, ds: Disruption[], endOfRun: number): string[] {
@@ -962,7 +942,6 @@ async function main(): Promise<number> {
   log(`done in ${((Date.now() - T0) / 1000).toFixed(1)} s`);
   return failed ? 1 : 0;
 }
-
 
 /** Kills every child and the broker this run started, then exits with `code`. */
 async function abort(why: string, code: number): Promise<never> {

@@ -62,7 +62,8 @@ import { pino } from 'pino';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort, getBroker, kafkajsSecurity, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient, type PublishedEvent } from '@fanout/publisher';
-import { CLK_TCK, cpuSeconds, deleteTopics, forkWorker, log, machineJiffies, metricSum, numParam, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady } from './processes.js';
+import { CLK_TCK, cpuSeconds, deleteTopics, log, machineJiffies, metricSum, numParam, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import { fmt, table } from './report.js';
 import type { ReceivedRows, ReceiverTotals, ReceiversFromWorker, ReceiversToWorker } from './webhooks-ipc.js';
 
 // ---------------------------------------------------------------- parameters
@@ -129,32 +130,13 @@ function matches(patterns: string[], channel: string): boolean {
 
 class Receivers {
   totals: ReceiverTotals = { pairs2xx: 0, requests: 0, open: 0, lastAt: 0, sigOk: 0, sigFail: 0 };
-  readonly child: ChildProcess;
-  private readonly waiting: { resolve: (m: ReceiversFromWorker) => void; reject: (e: Error) => void }[] = [];
-
-  constructor() {
-    this.child = forkWorker('receivers', 'bench/webhooks-receivers.ts');
-    this.child.on('message', (m: ReceiversFromWorker) => {
-      if (m.op === 'progress') {
-        this.totals = m.totals;
-        return;
-      }
-      const w = this.waiting.shift();
-      if (!w) return;
-      if (m.op === 'error') w.reject(new Error(`receivers: ${m.message}`));
-      else w.resolve(m);
-    });
-    this.child.on('exit', (code) => {
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`the receivers' worker exited (${code})`));
-    });
-  }
+  private readonly rpc = new WorkerRpc<ReceiversToWorker, ReceiversFromWorker>('receivers', 'bench/webhooks-receivers.ts', (m) => {
+    if (m.op === 'progress') this.totals = m.totals;
+  });
+  readonly child = this.rpc.child;
 
   request(m: ReceiversToWorker): Promise<ReceiversFromWorker> {
-    return new Promise((resolve, reject) => {
-      if (!this.child.connected) return reject(new Error("the receivers' worker is gone"));
-      this.waiting.push({ resolve, reject });
-      this.child.send(m);
-    });
+    return this.rpc.request(m);
   }
 
   async start(secrets: string[]): Promise<number[]> {
@@ -175,8 +157,7 @@ class Receivers {
   }
 
   async close(): Promise<void> {
-    if (this.child.connected) await Promise.race([this.request({ op: 'close' }).catch(() => {}), sleep(5000)]);
-    await stopChild(this.child, 2000);
+    await this.rpc.close({ op: 'close' }, 5000);
   }
 }
 
@@ -764,18 +745,6 @@ function analyse(ctx: Ctx, phases: PhaseRun[]): Analysis {
 }
 
 // ---------------------------------------------------------------- report
-
-function fmt(n: number | null | undefined, digits = 0): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
-  const sep = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 1) + '-' : '-'.repeat(w + 1) + ':')).join('|') + '|';
-  return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
-}
 
 function report(ctx: Ctx, phases: PhaseRun[], a: Analysis, brokerSource: string): void {
   const out: string[] = [''];

@@ -14,6 +14,7 @@
  * from the fault until every receiver had an event published after it (recovery).
  */
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
 import { FanoutClient, type FanoutMessage } from '@fanout/client';
@@ -432,4 +433,52 @@ export function printRow(o: FaultOutcome): void {
     `[fault] ${o.fault}: published ${o.published}, acknowledged ${o.acked}, refused ${o.refused}; lost ${sum(o.lost)} ${JSON.stringify(o.lost)}; duplicated ${sum(o.duplicated)} ${JSON.stringify(o.duplicated)}; out of order ${sum(o.outOfOrder)}; recovered in ${o.recoverMs === null ? 'n/a' : `${o.recoverMs} ms`}`,
   );
   console.log(`[fault-json] ${JSON.stringify(o)}`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A test file's cluster: started before its tests, stopped after them. */
+export function useFaultCluster(opts: { cutOff?: boolean } = {}, then?: (c: FaultCluster) => void): () => FaultCluster {
+  let cluster: FaultCluster | undefined;
+  beforeAll(async () => {
+    cluster = await FaultCluster.start(opts);
+    then?.(cluster);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => cluster!;
+}
+
+/** The SDK client, the SSE reader and the long poller on `base` (and, with a dispatcher URL, the webhook endpoint). */
+export async function openReceivers(base: string, dispatcherUrl?: string): Promise<{ all: Received[]; hook: Awaited<ReturnType<typeof webhookReceiver>> | null; close(): Promise<void> }> {
+  const sdk = sdkReceiver(base);
+  const sse = sseReceiver(base);
+  const poll = pollReceiver(base);
+  const hook = dispatcherUrl ? await webhookReceiver(dispatcherUrl) : null;
+  // Let them connect and subscribe before the load starts.
+  await sleep(1000);
+  return {
+    all: [sdk.received, sse.received, poll.received, ...(hook ? [hook.received] : [])],
+    hook,
+    close: async () => {
+      sdk.close();
+      sse.close();
+      poll.close();
+      await hook?.close();
+    },
+  };
+}
+
+/**
+ * The promises, checked on a fault's outcome: no acknowledged event lost anywhere, nothing out
+ * of order, no position twice at a socket or poll receiver (webhooks are at least once: repeats
+ * are counted in the row, and checked by the test where it bounds them).
+ */
+export function expectPromisesKept(o: FaultOutcome): void {
+  const zeros = (m: Record<string, number>) => Object.fromEntries(Object.keys(m).map((k) => [k, 0]));
+  expect(o.lost, 'acknowledged events lost').toEqual(zeros(o.lost));
+  expect(o.outOfOrder, 'out of order').toEqual(zeros(o.outOfOrder));
+  const sockets = Object.fromEntries(Object.entries(o.duplicated).filter(([k]) => k !== 'webhook'));
+  expect(sockets, 'positions delivered twice').toEqual(zeros(sockets));
 }

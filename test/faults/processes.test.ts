@@ -10,53 +10,26 @@
  *   caller was told was acknowledged is in Kafka and reaches the receivers.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../bench/processes.js';
 import { countRecords, readAll } from '../kafka-read.js';
-import { API_KEY, CHANNEL, FaultCluster, flowing, Load, outcome, pollReceiver, printRow, sdkReceiver, settle, sseReceiver, webhookReceiver, type Received } from './harness.js';
+import { CHANNEL, expectPromisesKept, flowing, Load, openReceivers, outcome, printRow, settle, sleep, useFaultCluster } from './harness.js';
 
-let cluster: FaultCluster;
-beforeAll(async () => {
-  cluster = await FaultCluster.start();
-});
-afterAll(async () => {
-  await cluster?.stop();
-});
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function receivers() {
-  const base = cluster.proxy.url;
-  const sdk = sdkReceiver(base);
-  const sse = sseReceiver(base);
-  const poll = pollReceiver(base);
-  const hook = await webhookReceiver(cluster.url('dispatcher'));
-  const all: Received[] = [sdk.received, sse.received, poll.received, hook.received];
-  return {
-    all,
-    hook,
-    close: async () => {
-      sdk.close();
-      sse.close();
-      poll.close();
-      await hook.close();
-    },
-  };
-}
+const fault = useFaultCluster();
+const receivers = () => openReceivers(fault().proxy.url, fault().url('dispatcher'));
 
 describe('fault: processes', () => {
   it('the gateway the clients are on, SIGKILLed mid-burst: every acknowledged event once, in order, from the other gateway', async () => {
     const r = await receivers();
-    await sleep(1000);
-    const load = new Load(cluster.url('publisher'), 50, 'gw').start();
+    const load = new Load(fault().url('publisher'), 50, 'gw').start();
     try {
       await flowing(r.all);
       // A burst of 500 events in one batch request (the publisher's limit), and the gateway killed while it is delivered.
       const burst = load.burst(500);
       await sleep(150);
       const faultAt = Date.now();
-      await cluster.stopService('gateway-a', 'SIGKILL');
-      cluster.proxy.route(cluster.port('gateway-b'));
+      await fault().stopService('gateway-a', 'SIGKILL');
+      fault().proxy.route(fault().port('gateway-b'));
       await burst;
       await sleep(8000);
       await load.stop();
@@ -64,38 +37,35 @@ describe('fault: processes', () => {
       const o = outcome('a gateway SIGKILLed mid-burst (clients move to the other)', load, r.all, faultAt);
       printRow(o);
       expect(load.publishes.filter((p) => p.id.includes('burst') && p.ackAt !== undefined)).toHaveLength(500);
-      expect(o.lost).toEqual({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0, webhook: 0 });
-      expect(o.duplicated).toMatchObject({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0 });
-      expect(o.outOfOrder).toEqual({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0, webhook: 0 });
+      expectPromisesKept(o);
     } finally {
       await load.stop();
       await r.close();
-      await cluster.startService('gateway-a');
-      cluster.proxy.route(cluster.port('gateway-a'));
+      await fault().startService('gateway-a');
+      fault().proxy.route(fault().port('gateway-a'));
     }
   });
 
   it('the dispatcher SIGKILLed with deliveries in flight, then started again: every event delivered at least once', async () => {
     const r = await receivers();
     // A slow endpoint (30 ms an answer) keeps deliveries in flight.
-    r.hook.receiver.answer = () => ({ status: 204, delayMs: 30 });
+    r.hook!.receiver.answer = () => ({ status: 204, delayMs: 30 });
     await sleep(1000);
-    const load = new Load(cluster.url('publisher'), 50, 'disp').start();
+    const load = new Load(fault().url('publisher'), 50, 'disp').start();
     try {
       await flowing(r.all);
       await sleep(2000);
       const faultAt = Date.now();
-      const inFlightAtKill = r.hook.receiver.concurrent;
-      await cluster.stopService('dispatcher', 'SIGKILL');
+      const inFlightAtKill = r.hook!.receiver.concurrent;
+      await fault().stopService('dispatcher', 'SIGKILL');
       await sleep(2000);
-      await cluster.startService('dispatcher');
+      await fault().startService('dispatcher');
       await sleep(5000);
       await load.stop();
       await settle(load, r.all, 60_000);
       const o = outcome(`the dispatcher SIGKILLed with ${inFlightAtKill} deliveries in flight, restarted`, load, r.all, faultAt);
       printRow(o);
-      expect(o.lost).toEqual({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0, webhook: 0 });
-      expect(o.duplicated).toMatchObject({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0 });
+      expectPromisesKept(o);
       // Webhook repeats: only deliveries the dead dispatcher had not committed (at most its
       // commit interval's worth, 100 ms, plus those in flight).
       expect(o.duplicated.webhook).toBeLessThanOrEqual(50);
@@ -107,8 +77,7 @@ describe('fault: processes', () => {
 
   it('a producer-library process SIGKILLed with batches in flight: everything it was told was acknowledged is in Kafka and delivered', async () => {
     const r = await receivers();
-    await sleep(1000);
-    const env = { ...process.env, ...cluster.kafka.clientEnv, FANOUT_BROKERS: cluster.kafka.brokers.join(','), FANOUT_TOPIC_BROADCAST: `faults.${cluster.run}.broadcast`, FANOUT_TOPIC_USERS: `faults.${cluster.run}.users`, CHANNEL, FANOUT_LOG_LEVEL: 'fatal' };
+    const env = { ...process.env, ...fault().kafka.clientEnv, FANOUT_BROKERS: fault().kafka.brokers.join(','), FANOUT_TOPIC_BROADCAST: `faults.${fault().run}.broadcast`, FANOUT_TOPIC_USERS: `faults.${fault().run}.users`, CHANNEL, FANOUT_LOG_LEVEL: 'fatal' };
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/faults/producer-worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
     const acked: { id: string; position: string }[] = [];
     let buf = '';
@@ -131,19 +100,18 @@ describe('fault: processes', () => {
       await new Promise((res) => child.once('exit', res));
       const ackedIds = new Set(acked.map((a) => a.id));
       // In Kafka: every acknowledged event (read back from the topic, all partitions).
-      const topic = `faults.${cluster.run}.broadcast`;
-      const records = await readAll(cluster.kafka.brokers, topic, await countRecords(cluster.kafka.brokers, topic), 30_000);
+      const topic = `faults.${fault().run}.broadcast`;
+      const records = await readAll(fault().kafka.brokers, topic, await countRecords(fault().kafka.brokers, topic), 30_000);
       const inKafka = new Set(records.map((rec) => rec.headers['fanout-id']));
       const missingInKafka = [...ackedIds].filter((id) => !inKafka.has(id));
       // At the receivers.
-      const fake = new Load(cluster.url('publisher'), 1, 'none');
+      const fake = new Load(fault().url('publisher'), 1, 'none');
       fake.publishes.push(...acked.map((a, seq) => ({ seq, id: a.id, sentAt: faultAt - 1, status: 200, ackAt: faultAt - 1, position: a.position })));
       await settle(fake, r.all, 60_000);
       const o = outcome(`a producer-library process SIGKILLed with batches in flight (${acked.length} acknowledged to its caller)`, fake, r.all, faultAt);
       printRow(o);
       expect(missingInKafka).toEqual([]);
-      expect(o.lost).toEqual({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0, webhook: 0 });
-      expect(o.duplicated).toMatchObject({ 'sdk (websocket)': 0, sse: 0, 'long poll': 0 });
+      expectPromisesKept(o);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await r.close();
@@ -151,4 +119,3 @@ describe('fault: processes', () => {
   });
 });
 
-void API_KEY;
