@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { FanoutError } from '@fanout/protocol';
+import { FanoutError, jsonTooDeep, MAX_JSON_DEPTH } from '@fanout/protocol';
 
 /**
  * Reads a body of at most `limit` bytes as raw bytes (what a signature is computed over); larger
@@ -28,8 +28,16 @@ export function requireJsonContentType(req: IncomingMessage): void {
   }
 }
 
-/** Parses JSON text; anything else is invalid_json. */
+/**
+ * Parses JSON text from a client. Nesting deeper than MAX_JSON_DEPTH is json_too_deep (checked by a
+ * linear scan before parsing, so a 100 000-deep body costs one pass and no stack); anything
+ * JSON.parse refuses, whatever it throws (SyntaxError, or a RangeError on pathological input), is
+ * invalid_json: a hostile body is a 400, never a 500.
+ */
 export function parseJson(raw: Buffer | string): unknown {
+  if (jsonTooDeep(raw)) {
+    throw new FanoutError('json_too_deep', `The JSON nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; flatten it, or send a deep structure as a string inside the data.`);
+  }
   try {
     return JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {

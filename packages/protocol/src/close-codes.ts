@@ -21,6 +21,20 @@ export const CLOSE = {
   UNAUTHORIZED: { code: 4501, reason: 'unauthorized', reconnect: false },
 } as const;
 
+/**
+ * The RFC 6455 (7.4.1) codes the gateway sends for frames it cannot take at all; they say the
+ * client sent something it must not (a reconnect only helps once the client stops sending it).
+ * Also in docs/protocol.md.
+ */
+export const CLOSE_RFC = {
+  /** A binary message: the protocol has text (JSON) frames only. */
+  UNSUPPORTED_DATA: { code: 1003, reason: 'binary frames are not accepted' },
+  /** A text message that is not UTF-8. */
+  INVALID_PAYLOAD: { code: 1007, reason: 'text frame is not valid UTF-8' },
+  /** A message over the gateway's FANOUT_MAX_PAYLOAD_BYTES. */
+  MESSAGE_TOO_BIG: { code: 1009, reason: 'message too big' },
+} as const;
+
 export function shouldReconnect(code: number): boolean {
   return code < 4000 || (code >= 4000 && code < 4500);
 }

@@ -11,6 +11,7 @@ export const ERRORS = {
   invalid_event: { status: 400, retriable: false, message: 'The event is malformed: send {"channel": "<namespace>:<name>", "data": <JSON>, "id"?: "<event id>"}.' },
   invalid_channel: { status: 400, retriable: false, message: 'Channel names are "<namespace>:<name>": namespace [a-z][a-z0-9-]{0,31}, name [A-Za-z0-9._=@-]{1,200}.' },
   invalid_event_id: { status: 400, retriable: false, message: 'Event ids are 1 to 128 of [A-Za-z0-9._:-]; omit the id to have one generated.' },
+  json_too_deep: { status: 400, retriable: false, message: 'The JSON nests arrays and objects more than 64 levels deep (MAX_JSON_DEPTH); flatten it, or send a deep structure as a string inside the data.' },
   payload_too_large: { status: 413, retriable: false, message: 'The body or an event is larger than the configured limit; split it or send less data.' },
   batch_too_large: { status: 413, retriable: false, message: 'Too many events in one batch; send at most the configured number per request.' },
   unsupported_media_type: { status: 415, retriable: false, message: 'Send the body as application/json.' },
@@ -56,6 +57,50 @@ export const ERRORS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * The deepest nesting of arrays and objects accepted in any JSON the services parse from clients
+ * (HTTP bodies, WebSocket frames): deeper input is json_too_deep. Legitimate events nest a few
+ * levels; the limit keeps recursive code (JSON.stringify, validators) far from the stack limit.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `limit`, found without parsing it and
+ * without recursion (a 100 000-deep array would overflow a recursive walk): one linear scan that
+ * counts `[` and `{` outside strings, skipping escaped characters inside them. Works on the UTF-8
+ * bytes as well as on the string: the characters it looks at are ASCII, which never occur inside a
+ * multi-byte UTF-8 sequence. Malformed text is not judged here (JSON.parse does that afterwards).
+ */
+export function jsonTooDeep(text: string | Uint8Array, limit: number = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  const n = text.length;
+  if (typeof text === 'string') {
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (inString) {
+        if (c === 0x5c) i++;
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x22) inString = true;
+      else if (c === 0x5b || c === 0x7b) {
+        if (++depth > limit) return true;
+      } else if (c === 0x5d || c === 0x7d) depth--;
+    }
+    return false;
+  }
+  for (let i = 0; i < n; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
 
 export class FanoutError extends Error {
   readonly code: ErrorCode;
