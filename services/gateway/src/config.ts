@@ -35,7 +35,7 @@ export const GATEWAY_DEFAULTS = {
   idleTimeoutS: 32,
   /** Largest client frame answered normally, in bytes; larger (up to maxPayloadBytes) get frame_too_large. */
   maxFrameBytes: 4096,
-  /** Largest client frame uWS accepts at all, in bytes; beyond it uWS drops the socket (the client sees 1006). */
+  /** Largest client frame accepted at all, in bytes; larger ones end the connection with close 1009 (up to 16x this, at least 1 MiB; beyond that uWS drops the socket: 1006). */
   maxPayloadBytes: 64 * 1024,
   /** Subscriptions one connection may hold. */
   maxSubscriptions: 1000,

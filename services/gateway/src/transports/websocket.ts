@@ -4,9 +4,20 @@
  * Frames from clients are parsed and answered by the session (subscribe, unsubscribe, ping); a bad
  * frame gets an error frame and the connection stays. The delivery path writes through the Sink
  * below, which maps uWS' send results onto WriteResult.
+ *
+ * Hostile frames (RFC 6455 7.4.1), by size of the message:
+ * - up to maxFrameBytes: answered normally (json_too_deep, bad_frame... as error frames);
+ * - up to maxPayloadBytes: an error frame frame_too_large, the connection stays;
+ * - up to uwsMaxPayloadLength() (below): the gateway ends the connection with close 1009;
+ * - beyond that uWS drops the socket itself, without a close frame (1006).
+ * A binary message is ended with close 1003 (unsupported data: the protocol has text frames only).
+ * uWS itself validates text messages as UTF-8 and the frame header (reserved bits, opcodes) before
+ * the gateway sees anything, and it fails those connections without a close frame (1006, not
+ * 1007/1002): uWS' force-close path has no close frame (uNetworking/uWebSockets#1025); the UTF-8
+ * check below only guards against that changing.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import { CLOSE, errorFrame } from '@fanout/protocol';
+import { CLOSE, CLOSE_RFC, errorFrame, jsonTooDeep, MAX_JSON_DEPTH } from '@fanout/protocol';
 import { retryAfterSeconds, type Gate } from './admission.js';
 import type { Connection, ConnectionLimits } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
@@ -54,12 +65,25 @@ class UwsSink implements Sink {
   }
 }
 
+/**
+ * uWS' maxPayloadLength: the largest message uWS buffers and hands to the gateway. It is set above
+ * the gateway's own limit (maxPayloadBytes) so that an over-size message reaches the gateway, which
+ * ends the connection with a close frame 1009 instead of uWS dropping it silently (1006). It is
+ * bounded because uWS buffers a whole message per connection before handing it over: 16 times the
+ * gateway's limit, at least 1 MiB (the defaults: 1 MiB, so a 1 MB frame still gets its 1009), keeps
+ * the worst case per connection at about 1 MiB for the defaults, which the admission rate and the
+ * idle timeout keep from multiplying fast. Messages beyond it are dropped by uWS (1006).
+ */
+export function uwsMaxPayloadLength(maxPayloadBytes: number): number {
+  return Math.max(16 * maxPayloadBytes, 1024 * 1024);
+}
+
 export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptions): void {
   const { session } = opts;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   app.ws<UserData>(opts.path, {
     compression: 0,
-    maxPayloadLength: opts.maxPayloadBytes,
+    maxPayloadLength: uwsMaxPayloadLength(opts.maxPayloadBytes),
     idleTimeout: opts.idleTimeoutS,
     sendPingsAutomatically: true,
     // The delivery path stops writing at its own limit; this is only the hard ceiling above it.
@@ -98,19 +122,31 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
 
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().conn!;
+      if (message.byteLength > opts.maxPayloadBytes) {
+        // RFC 6455 7.4.1: 1009, message too big. The reason is at most 123 bytes.
+        ws.end(CLOSE_RFC.MESSAGE_TOO_BIG.code, `message too big: over ${opts.maxPayloadBytes} bytes`);
+        return;
+      }
       if (message.byteLength > opts.maxFrameBytes) {
         session.reject(conn, 'frame_too_large', `The frame is ${message.byteLength} bytes; the gateway accepts at most ${opts.maxFrameBytes}.`);
         return;
       }
       if (isBinary) {
-        session.reject(conn, 'bad_frame', 'Binary frames are not accepted; send JSON text frames.');
+        // RFC 6455 7.4.1: 1003, a type of data the endpoint cannot accept (text only).
+        ws.end(CLOSE_RFC.UNSUPPORTED_DATA.code, CLOSE_RFC.UNSUPPORTED_DATA.reason);
         return;
       }
       let text: string;
       try {
         text = decoder.decode(message);
       } catch {
-        session.reject(conn, 'bad_frame', 'The frame is not valid UTF-8.');
+        // RFC 6455 8.1 and 7.4.1: 1007. uWS refuses invalid UTF-8 before this (see the top).
+        ws.end(CLOSE_RFC.INVALID_PAYLOAD.code, CLOSE_RFC.INVALID_PAYLOAD.reason);
+        return;
+      }
+      // Before any parsing: a deep frame costs one linear scan and no stack.
+      if (jsonTooDeep(text)) {
+        session.reject(conn, 'json_too_deep', `The frame nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; frames are flat JSON objects.`);
         return;
       }
       session.handle(conn, text);
