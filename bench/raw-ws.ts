@@ -64,6 +64,11 @@ export class RawWs {
     this.frame(0x1, Buffer.from(text));
   }
 
+  /** Stops reading the socket (a stalled client): the kernel's buffers fill, then the server's. */
+  stallReading(): void {
+    this.sock.pause();
+  }
+
   /** Drops the connection without a close handshake and without reporting it. */
   destroy(): void {
     this.ended = true;

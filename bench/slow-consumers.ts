@@ -1,0 +1,227 @@
+/**
+ * `npm run bench:slow-consumers`: does a slow client hurt the others? C WebSocket clients on one
+ * channel (`bench:slow`, queue policy `drop`) receive R messages/s through Kafka, in three phases
+ * of D seconds each, in one run:
+ *
+ * 1. **baseline**: every client reads;
+ * 2. **stalled**: S of them (10% by default) stop reading their sockets entirely (TCP backpressure:
+ *    the kernel's buffers fill, then the gateway's per-connection queue, bounded by
+ *    FANOUT_QUEUE_MAX_MESSAGES / FANOUT_QUEUE_MAX_BYTES, then messages are dropped for them with a
+ *    `gap`);
+ * 3. **flood**: the stalled clients stay stalled, and two abusers run in a process of their own
+ *    (bench/slow-consumers-flood.ts): one address opening WebSocket connections as fast as the
+ *    gateway takes them, and one API key publishing as fast as the publisher answers (to another
+ *    channel, through the same topic).
+ *
+ * Measured for the fast clients (those that read): end-to-end latency p50/p99 per phase (publish
+ * call to receipt, same clock), and messages lost (any seq published in the run that a fast client
+ * did not get). For the gateway: RSS at the end of the baseline and its peak after, against the
+ * bound the configuration promises, `rss_bound_bytes` = baseline RSS + S x (queue bytes cap +
+ * socket buffer cap). Last line:
+ * `{"bench":"slow-consumers","connections":C,"stalled":S,"fast_p99_ms_baseline":…,"fast_p99_ms_with_stalled":…,"fast_p99_ms_with_flood":…,"gateway_rss_growth_bytes":…,"rss_bound_bytes":…,"fast_messages_lost":…}`
+ *
+ *   npm run bench:slow-consumers                       # C=1000, 10% stalled, R=50/s, 15 s a phase
+ *   npm run bench:slow-consumers -- --c 2000 --rate 100 --phase-s 20
+ *
+ * Kafka: KAFKA_BROKERS if set, else a local broker (getBroker). Processes: the broker, the gateway
+ * and the publisher service (their main.ts), this process (clients and the steady publisher), the
+ * flood worker.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '@fanout/observability';
+import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
+import { PublisherClient } from '@fanout/publisher';
+import { RawWs } from './raw-ws.js';
+import { deleteTopics, log, numParam, ROOT, rssBytes, runBench, sleep, spawnService, stopAll, waitReady } from './processes.js';
+import { fmt, table } from './report.js';
+
+const C = Math.floor(numParam(['--c', '--connections'], 'BENCH_C', 1000));
+const STALLED = Math.floor(numParam('--stalled', 'BENCH_STALLED', Math.round(C / 10)));
+const R = numParam('--rate', 'BENCH_RATE', 50);
+const PHASE_S = numParam('--phase-s', 'BENCH_PHASE_S', 15);
+const CHANNEL = 'bench:slow';
+const GOOD_KEY = 'bench-good-key-0123';
+const FLOOD_KEY = 'bench-flood-key-0123';
+/** The gateway's per-connection caps (its defaults, set explicitly so the bound below is right). */
+const QUEUE_MAX_BYTES = 4 * 1024 * 1024;
+const SOCKET_BUFFER_BYTES = 256 * 1024;
+
+interface Client {
+  ws: RawWs;
+  subscribed: boolean;
+  stalled: boolean;
+  seqs: Set<number>;
+  lat: { at: number; ms: number }[];
+}
+
+function pct(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+}
+
+async function flood(kind: 'connections' | 'publish', env: Record<string, string>): Promise<Record<string, number>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/slow-consumers-flood.ts'], { cwd: ROOT, env: { ...process.env, FLOOD_KIND: kind, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => child.once('exit', r));
+  try {
+    return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>;
+  } catch {
+    return {};
+  }
+}
+
+async function main(): Promise<number> {
+  const broker: BrokerHandle = await getBroker({ log: (m) => log(`kafka: ${m}`) });
+  Object.assign(process.env, broker.env);
+  const run = randomBytes(3).toString('hex');
+  const topics = { FANOUT_TOPIC_BROADCAST: `bench.${run}.broadcast`, FANOUT_TOPIC_USERS: `bench.${run}.users` };
+  const clients: Client[] = [];
+  let publisher: PublisherClient | null = null;
+  try {
+    const gwPort = await freePort();
+    const pubPort = await freePort();
+    const gateway = spawnService('gateway', 'services/gateway/src/main.ts', {
+      ...topics,
+      FANOUT_PORT: String(gwPort),
+      FANOUT_REGION: 'bench',
+      FANOUT_SERVE_PAGE: 'false',
+      FANOUT_LOG_LEVEL: 'warn',
+      FANOUT_TOKEN_SECRET: 'bench-slow-secret-0123456789abcdef',
+      FANOUT_QUEUE_MAX_BYTES: String(QUEUE_MAX_BYTES),
+      FANOUT_SOCKET_BUFFER_BYTES: String(SOCKET_BUFFER_BYTES),
+      FANOUT_DEFAULT_QUEUE_POLICY: 'drop',
+    });
+    await waitReady(gateway, `http://127.0.0.1:${gwPort}/readyz`, 90_000);
+    const pubProc = spawnService('publisher', 'services/publisher/src/main.ts', { ...topics, FANOUT_PORT: String(pubPort), FANOUT_API_KEYS: `${GOOD_KEY},${FLOOD_KEY}`, FANOUT_LOG_LEVEL: 'warn' });
+    await waitReady(pubProc, `http://127.0.0.1:${pubPort}/readyz`, 90_000);
+    publisher = new PublisherClient({ brokers: broker.brokers, logger: createLogger('bench').child({}, { level: 'warn' }), topics: { broadcast: topics.FANOUT_TOPIC_BROADCAST, users: topics.FANOUT_TOPIC_USERS }, createTopics: false });
+    await publisher.connect();
+
+    // C clients, 100 at a time.
+    const url = new URL(`ws://127.0.0.1:${gwPort}/v1/ws`);
+    // A refused connect (the gateway admits a bounded rate: 503 overloaded) is tried again after
+    // the delay it names, as the SDK does.
+    const open = (c: Client, i: number) => {
+      c.ws = new RawWs(url, {
+        open: () => c.ws.send(JSON.stringify({ op: 'subscribe', channels: [CHANNEL], id: 1 })),
+        text: (payload) => {
+          const s = payload.toString();
+          if (!c.subscribed && s.includes('"t":"subscribed"')) c.subscribed = true;
+          const m = /"seq":(\d+),"t":(\d+)/.exec(s);
+          if (!m) return;
+          const now = Date.now();
+          c.seqs.add(Number(m[1]));
+          c.lat.push({ at: now, ms: now - Number(m[2]) });
+        },
+        close: (code) => log(`client ${i} closed ${code}`),
+        refused: (status, retryAfterMs, body) => {
+          if (status === 503) return void setTimeout(() => open(c, i), retryAfterMs ?? 500);
+          log(`client ${i} refused ${status} ${body.slice(0, 100)}`);
+        },
+      });
+    };
+    for (let i = 0; i < C; i++) {
+      const c: Client = { ws: null as unknown as RawWs, subscribed: false, stalled: false, seqs: new Set(), lat: [] };
+      open(c, i);
+      clients.push(c);
+      if (i % 100 === 99) {
+        const by = Date.now() + 30_000;
+        while (clients.some((x) => !x.subscribed) && Date.now() < by) await sleep(20);
+      }
+    }
+    const by = Date.now() + 30_000;
+    while (clients.some((x) => !x.subscribed) && Date.now() < by) await sleep(20);
+    if (clients.some((x) => !x.subscribed)) throw new Error(`${clients.filter((x) => !x.subscribed).length} clients did not subscribe`);
+    log(`${C} clients subscribed; gateway pid ${gateway.pid}`);
+
+    // The steady stream, for all three phases.
+    let seq = 0;
+    let stop = false;
+    const firstSeq = 0;
+    const pad = 'x'.repeat(60);
+    const started = Date.now();
+    const stream = (async () => {
+      while (!stop) {
+        const due = started + (seq * 1000) / R;
+        if (due > Date.now()) await sleep(due - Date.now());
+        void publisher!.publish({ channel: CHANNEL, data: { seq: seq++, t: Date.now(), pad } }).catch(() => {});
+      }
+    })();
+    const rssSamples: { at: number; rss: number }[] = [];
+    const sampler = setInterval(() => rssSamples.push({ at: Date.now(), rss: rssBytes(gateway.pid!) }), 250);
+
+    const t0 = Date.now();
+    await sleep(PHASE_S * 1000);
+    const t1 = Date.now();
+    const rssBase = rssBytes(gateway.pid!);
+    for (const c of clients.slice(0, STALLED)) {
+      c.stalled = true;
+      c.ws.stallReading();
+    }
+    log(`phase 2: ${STALLED} clients stopped reading`);
+    await sleep(PHASE_S * 1000);
+    const t2 = Date.now();
+    log('phase 3: floods');
+    const [connFlood, pubFlood] = await Promise.all([
+      flood('connections', { FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
+      flood('publish', { FLOOD_PUBLISHER: `http://127.0.0.1:${pubPort}`, FLOOD_API_KEY: FLOOD_KEY, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
+    ]);
+    const t3 = Date.now();
+    stop = true;
+    await stream;
+    const lastSeq = seq - 1;
+    await sleep(3000);
+    clearInterval(sampler);
+
+    const fast = clients.filter((c) => !c.stalled);
+    const lat = (from: number, to: number) => fast.flatMap((c) => c.lat.filter((l) => l.at >= from && l.at < to).map((l) => l.ms));
+    const base = lat(t0, t1);
+    const withStalled = lat(t1 + 1000, t2);
+    const withFlood = lat(t2 + 500, t3);
+    let lost = 0;
+    for (const c of fast) for (let s = firstSeq; s <= lastSeq; s++) if (!c.seqs.has(s)) lost++;
+    const rssPeak = Math.max(...rssSamples.filter((s) => s.at >= t1).map((s) => s.rss));
+    const growth = rssPeak - rssBase;
+    const bound = rssBase + STALLED * (QUEUE_MAX_BYTES + SOCKET_BUFFER_BYTES);
+    const closedFast = fast.filter((c) => !c.ws.isOpen).length;
+
+    const p99 = (v: number[]) => pct(v, 0.99);
+    console.log(
+      table([
+        ['phase', 'fast deliveries', 'p50 ms', 'p99 ms', 'p99 / baseline'],
+        ['baseline', fmt(base.length), fmt(pct(base, 0.5)), fmt(p99(base)), '1.00'],
+        [`${STALLED} stalled`, fmt(withStalled.length), fmt(pct(withStalled, 0.5)), fmt(p99(withStalled)), fmt(p99(withStalled) / p99(base), 2)],
+        ['stalled + floods', fmt(withFlood.length), fmt(pct(withFlood, 0.5)), fmt(p99(withFlood)), fmt(p99(withFlood) / p99(base), 2)],
+      ]),
+    );
+    console.log(`gateway RSS: ${fmt(rssBase / 1048576, 1)} MiB at the end of the baseline, peak ${fmt(rssPeak / 1048576, 1)} MiB after (growth ${fmt(growth / 1048576, 1)} MiB; bound ${fmt(bound / 1048576, 1)} MiB = baseline + ${STALLED} x (${QUEUE_MAX_BYTES / 1048576} MiB queue + ${SOCKET_BUFFER_BYTES / 1024} KiB socket buffer))`);
+    console.log(`fast clients: ${fast.length}, messages lost ${lost} (seq ${firstSeq}..${lastSeq}), closed ${closedFast}`);
+    console.log(`connection flood (one address, 50 at a time, ${PHASE_S} s): ${JSON.stringify(connFlood)}`);
+    console.log(`publish flood (one API key, 50 requests at a time, ${PHASE_S} s): ${JSON.stringify(pubFlood)}`);
+    console.log(
+      JSON.stringify({
+        bench: 'slow-consumers',
+        connections: C,
+        stalled: STALLED,
+        fast_p99_ms_baseline: p99(base),
+        fast_p99_ms_with_stalled: p99(withStalled),
+        fast_p99_ms_with_flood: p99(withFlood),
+        gateway_rss_growth_bytes: growth,
+        rss_bound_bytes: bound,
+        fast_messages_lost: lost,
+      }),
+    );
+    return 0;
+  } finally {
+    for (const c of clients) c.ws.destroy();
+    await publisher?.disconnect().catch(() => {});
+    await stopAll();
+    if (broker.source !== 'env') await broker.stop();
+    else await deleteTopics(broker.brokers, Object.values(topics));
+  }
+}
+
+runBench(main, 900);
