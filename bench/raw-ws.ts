@@ -76,11 +76,26 @@ export class RawWs {
     this.sock.destroy();
   }
 
-  private frame(opcode: number, payload: Buffer): void {
+  /** Any frame, as given (the fuzzer's: binary, invalid UTF-8, fragments with `fin` false, any size). */
+  sendFrame(opcode: number, payload: Buffer, fin = true): void {
+    if (!this.isOpen) return;
+    this.frame(opcode, payload, fin);
+  }
+
+  private frame(opcode: number, payload: Buffer, fin = true): void {
     // Client frames are masked (RFC 6455 5.3).
     const mask = randomBytes(4);
     const n = payload.length;
-    const head = n < 126 ? Buffer.from([0x80 | opcode, 0x80 | n]) : Buffer.from([0x80 | opcode, 0x80 | 126, n >> 8, n & 0xff]);
+    const b0 = (fin ? 0x80 : 0) | opcode;
+    let head: Buffer;
+    if (n < 126) head = Buffer.from([b0, 0x80 | n]);
+    else if (n < 65536) head = Buffer.from([b0, 0x80 | 126, n >> 8, n & 0xff]);
+    else {
+      head = Buffer.alloc(10);
+      head[0] = b0;
+      head[1] = 0x80 | 127;
+      head.writeBigUInt64BE(BigInt(n), 2);
+    }
     const body = Buffer.allocUnsafe(n);
     for (let k = 0; k < n; k++) body[k] = payload[k]! ^ mask[k & 3]!;
     this.sock.write(Buffer.concat([head, mask, body]));
