@@ -97,6 +97,8 @@ export interface InboundWebhooksOptions {
   ready(): boolean;
   /** Each answer's status, for the request metrics. */
   onAnswered?(status: number): void;
+  /** Retry-After of a 503, in seconds (default 1). */
+  retryAfterS?: number;
 }
 
 interface Seen {
@@ -171,7 +173,7 @@ export class InboundWebhooks {
       else if (e.status === 400) this.log.info({ source: sourceName, code: e.code }, 'inbound webhook refused');
       this.outcomes.inc({ source: source ? sourceName : 'unknown', outcome: e.code === 'kafka_unavailable' || e.code === 'not_ready' ? 'failed' : 'rejected' });
       req.resume();
-      sendJson(res, e.status, e.toJSON());
+      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : {});
     }
   }
 

@@ -61,6 +61,7 @@ export function createPublishServer(deps: PublishApiDeps): Server {
     logger,
     ready: () => !health.isDraining && client.isConnected,
     onAnswered: (code) => metrics.requests.inc({ route: '/v1/inbound', code }),
+    retryAfterS: config.retryAfterS,
   });
 
   async function publishOne(req: IncomingMessage): Promise<unknown> {
