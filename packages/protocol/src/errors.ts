@@ -27,6 +27,8 @@ export const ERRORS = {
   replay_unavailable: { status: 503, retriable: true, message: 'The messages after this cursor could not be read back from Kafka just now; retry shortly with the same cursor.' },
   not_ready: { status: 503, retriable: true, message: 'The service is starting or draining; retry shortly.' },
   overloaded: { status: 503, retriable: true, message: 'The gateway admits new connections at a bounded rate and this one is over it; retry after the seconds in the Retry-After header (retry_after_ms in the body), with your resume positions.' },
+  rate_limited: { status: 429, retriable: true, message: 'Too many requests or new connections from this client (address or API key); retry after the Retry-After seconds.' },
+  too_many_connections: { status: 429, retriable: true, message: 'This address holds the configured maximum of open connections; close some, or retry after the Retry-After seconds.' },
   internal: { status: 500, retriable: true, message: 'Unexpected error; retry, and report it if it persists.' },
   // WebSocket protocol (sent in error frames; the connection stays open)
   bad_frame: { status: 400, retriable: false, message: 'Frames are JSON objects with an "op" field; see docs/protocol.md.' },

@@ -79,6 +79,17 @@ export const GATEWAY_DEFAULTS = {
   admissionRatePerS: 2000,
   /** Admissions that may happen at once after a quiet period. */
   admissionBurst: 200,
+  /**
+   * Header a trusted load balancer puts the client's address in (its last comma-separated entry,
+   * e.g. x-forwarded-for); empty: the socket's address. Only set a header the proxy always sets.
+   */
+  clientAddressHeader: '',
+  /** New connections and requests per second per client address (0: no limit); clients behind one NAT share it. */
+  ratePerAddress: 100,
+  /** Connections and requests an address may make at once after a quiet period. */
+  ratePerAddressBurst: 200,
+  /** Connections (WebSocket, SSE, held long polls) one client address may hold open at once (0: no limit). */
+  maxConnectionsPerAddress: 5000,
   /** How often the gateway reads end offsets to report its consumer lag, in ms. */
   lagProbeMs: 5000,
   /** SSE comment heartbeat interval, in ms. */
@@ -162,6 +173,10 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> & { kafka?: Kafk
   intIn('warmMaxRecords', 0, 10_000_000);
   intIn('warmTimeoutMs', 0);
   intIn('admissionRatePerS', 0);
+  intIn('ratePerAddress', 0);
+  intIn('ratePerAddressBurst', 1);
+  intIn('maxConnectionsPerAddress', 0);
+  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader)) throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
   intIn('admissionBurst', 1);
   intIn('sseHeartbeatMs', 100);
   intIn('broadcastPartitions', 1, 10_000);

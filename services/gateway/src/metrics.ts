@@ -130,7 +130,7 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
     }),
     resumes: new Counter({ name: 'fanout_gateway_resumes_total', help: 'Subscriptions with a position, by where the missed messages came from (window, kafka) or reset.', labelNames: ['source'], registers }),
     replayReads: new Counter({ name: 'fanout_gateway_replay_reads_total', help: 'Reads of a partition range from Kafka (one read serves every resume of that partition waiting for it), including warm-ups of gained partitions.', labelNames: ['stream'], registers }),
-    admissionRefused: new Counter({ name: 'fanout_gateway_admission_refused_total', help: 'New connections and streams answered 503 with Retry-After: over the admission rate (overloaded) or while starting or draining (not_ready).', labelNames: ['reason'], registers }),
+    admissionRefused: new Counter({ name: 'fanout_gateway_admission_refused_total', help: 'New connections, streams and requests refused with Retry-After: 503 over the gateway-wide admission rate (overloaded) or while starting or draining (not_ready); 429 over the per-address rate (address_rate) or open-connection limit (address_connections).', labelNames: ['reason'], registers }),
     opened: new Counter({ name: 'fanout_gateway_connections_opened_total', help: 'Connections opened.', labelNames: ['transport'], registers }),
     closed: new Counter({ name: 'fanout_gateway_connections_closed_total', help: 'Connections closed, by close-code class.', labelNames: ['transport', 'reason'], registers }),
     protocolErrors: new Counter({ name: 'fanout_gateway_protocol_errors_total', help: 'Error frames sent to clients, by error code.', labelNames: ['code'], registers }),

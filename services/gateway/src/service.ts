@@ -26,6 +26,7 @@ import type { PullDeps } from './transports/http-common.js';
 import { ReplayReader } from './kafka/replay-reader.js';
 import { WarmUp, warmGainedPartitions } from './delivery/warm-up.js';
 import { Admission, admissionGate } from './transports/admission.js';
+import { AddressLimits } from './transports/address-limits.js';
 import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { UserConsumer } from './kafka/user-consumer.js';
 import { classifyUserRecord, ForwardedCopies, Forwarder, MisroutedLog, type MisroutedReporter } from './kafka/misrouted.js';
@@ -311,6 +312,8 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   const gate = admissionGate({
     admission: new Admission({ ratePerS: config.admissionRatePerS, burst: config.admissionBurst }),
     accepting: () => health.readyExcept('users'),
+    limits: new AddressLimits({ ratePerS: config.ratePerAddress, burst: config.ratePerAddressBurst, maxConnections: config.maxConnectionsPerAddress, onRefused: (limit) => metrics.admissionRefused.inc({ reason: limit === 'rate' ? 'address_rate' : 'address_connections' }) }),
+    addressHeader: config.clientAddressHeader,
     onRefused: (reason) => metrics.admissionRefused.inc({ reason }),
   });
   const pull: PullDeps = {

@@ -10,6 +10,9 @@
  * retransmission (1, 3, 7 s...).
  */
 import { ERRORS, FanoutError } from '@fanout/protocol';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { clientAddress } from '@fanout/http-api';
+import type { AddressLimits } from './address-limits.js';
 
 export interface AdmissionOptions {
   /** Admissions per second; 0 admits everything. */
@@ -85,7 +88,7 @@ export function overloaded(r: Refusal): FanoutError {
   return new FanoutError('overloaded', `${ERRORS.overloaded.message} Retry in ${r.retryAfterMs} ms.`, { detail: { retry_after_ms: r.retryAfterMs } });
 }
 
-/** Whole seconds for a Retry-After header: from the error's retry_after_ms, else 1. */
+/** Whole seconds for a Retry-After header (503 and 429 answers): from the error's retry_after_ms, else 1. */
 export function retryAfterSeconds(err: FanoutError): number {
   const ms = (err.detail as { retry_after_ms?: unknown } | undefined)?.retry_after_ms;
   return typeof ms === 'number' && ms > 0 ? Math.ceil(ms / 1000) : 1;
@@ -95,20 +98,38 @@ export function retryAfterSeconds(err: FanoutError): number {
  * The one check every transport makes before serving something new: `connect` (a WebSocket upgrade,
  * an SSE stream) is refused while the gateway is not accepting (starting, draining) or over the
  * admission rate; `request` (a poll, a history read) only while it is not accepting. A refusal is a
- * 503 whose wait comes from the admission queue, counted by reason.
+ * 503 whose wait comes from the admission queue, counted by reason. Before the shared rate, the
+ * client's address is held to its own limits (address-limits.ts: a 429); `holds` says the
+ * connection or request stays open (it counts against the address's open connections).
  */
-export type Gate = (kind: 'connect' | 'request') => FanoutError | null;
+export interface Gate {
+  check(kind: 'connect' | 'request', address: string, holds?: boolean): FanoutError | null;
+  /** The client's address (the socket's, or the trusted proxy header's); read it before any await. */
+  address(res: HttpResponse, req: HttpRequest): string;
+  /** A connection from `address` is open now / has ended (its address's open connections). */
+  hold(address: string): void;
+  release(address: string): void;
+}
 
-export function admissionGate(o: { admission: Admission; accepting(): boolean; onRefused?(reason: 'not_ready' | 'overloaded'): void }): Gate {
-  return (kind) => {
+export function admissionGate(o: { admission: Admission; accepting(): boolean; limits?: AddressLimits; addressHeader?: string; onRefused?(reason: 'not_ready' | 'overloaded'): void }): Gate {
+  const header = (o.addressHeader ?? '').toLowerCase();
+  return {
+    address: (res, req) => clientAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), header, header ? req.getHeader(header) : null),
+    hold: (address) => o.limits?.hold(address),
+    release: (address) => o.limits?.release(address),
+    check: (kind, address, holds = kind === 'connect') => check(kind, address, holds),
+  };
+  function check(kind: 'connect' | 'request', address: string, holds: boolean): FanoutError | null {
     if (!o.accepting()) {
       o.onRefused?.('not_ready');
       return new FanoutError('not_ready', undefined, { detail: { retry_after_ms: o.admission.refuse(Date.now(), NOT_READY_MIN_WAIT_MS).retryAfterMs } });
     }
+    const limited = o.limits?.check(address, holds);
+    if (limited) return limited;
     if (kind === 'request') return null;
     const refusal = o.admission.admit();
     if (!refusal) return null;
     o.onRefused?.('overloaded');
     return overloaded(refusal);
-  };
+  }
 }

@@ -28,9 +28,10 @@ function matches(ifNoneMatch: string, etag: string): boolean {
 export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
   app.get('/v1/history', (res, req) => {
     const info = readRequest(req);
+    const address = deps.gate.address(res, req);
     const reply = new Reply(res);
     void (async () => {
-      const refused = deps.gate('request');
+      const refused = deps.gate.check('request', address);
       if (refused) throw refused;
       const channel = requireChannel(info.query.get('channel'));
       const limit = intParam(info.query, 'limit', 100, 1, 1000);
@@ -53,9 +54,10 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
 
   app.get('/v1/latest', (res, req) => {
     const info = readRequest(req);
+    const address = deps.gate.address(res, req);
     const reply = new Reply(res);
     void (async () => {
-      const refused = deps.gate('request');
+      const refused = deps.gate.check('request', address);
       if (refused) throw refused;
       const channel = requireChannel(info.query.get('channel'));
       await authorize(deps, info.token, [channel]);

@@ -48,11 +48,13 @@ export class Reply {
   aborted = false;
   done = false;
   private onAbort: (() => void) | null = null;
+  private finishers: (() => void)[] = [];
 
   constructor(readonly res: HttpResponse) {
     res.onAborted(() => {
       this.aborted = true;
       this.onAbort?.();
+      this.finish();
     });
   }
 
@@ -60,9 +62,22 @@ export class Reply {
     this.onAbort = fn;
   }
 
+  /** Runs `fn` once, when the request is answered or aborted. */
+  finally(fn: () => void): void {
+    if (this.aborted || this.done) fn();
+    else this.finishers.push(fn);
+  }
+
+  private finish(): void {
+    const fns = this.finishers;
+    this.finishers = [];
+    for (const fn of fns) fn();
+  }
+
   json(status: number, body: string, headers: Record<string, string> = {}): void {
     if (this.aborted || this.done) return;
     this.done = true;
+    this.finish();
     this.res.cork(() => {
       // Pull endpoints are read by browser apps on other origins; auth is a token, not a cookie.
       this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').writeHeader('access-control-expose-headers', 'etag, retry-after');
@@ -74,6 +89,7 @@ export class Reply {
   notModified(etag: string): void {
     if (this.aborted || this.done) return;
     this.done = true;
+    this.finish();
     this.res.cork(() => {
       this.res.writeStatus('304 Not Modified').writeHeader('etag', etag).writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').endWithoutBody();
     });
@@ -81,12 +97,12 @@ export class Reply {
 
   error(err: unknown): void {
     const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
-    // Retriable refusals (starting, draining, overloaded, Kafka unavailable) say when to come back.
-    this.json(e.status, JSON.stringify(e.toJSON()), e.status === 503 ? { 'retry-after': String(retryAfterSeconds(e)) } : {});
+    // Retriable refusals (starting, draining, overloaded, rate limited, Kafka unavailable) say when to come back.
+    this.json(e.status, JSON.stringify(e.toJSON()), e.status === 503 || e.status === 429 ? { 'retry-after': String(retryAfterSeconds(e)) } : {});
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Error'}`;

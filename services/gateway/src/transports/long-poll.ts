@@ -83,10 +83,14 @@ export class LongPollers {
 export function attachLongPoll(app: TemplatedApp, deps: PullDeps, pollers: LongPollers): void {
   app.get('/v1/poll', (res, req) => {
     const info = readRequest(req);
+    const address = deps.gate.address(res, req);
     const reply = new Reply(res);
     void (async () => {
-      const refused = deps.gate('request');
+      // A held poll counts against its address's open connections until it is answered.
+      const refused = deps.gate.check('request', address, true);
       if (refused) throw refused;
+      deps.gate.hold(address);
+      reply.finally(() => deps.gate.release(address));
       const channel = requireChannel(info.query.get('channel'));
       const timeoutS = intParam(info.query, 'timeout', 25, 0, 60);
       const limit = intParam(info.query, 'limit', 100, 1, 1000);

@@ -131,9 +131,10 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
 
   app.get('/v1/sse', (res, req) => {
     const info = readRequest(req);
+    const address = o.gate.address(res, req);
     const reply = new Reply(res);
     void (async () => {
-      const refused = o.gate('connect');
+      const refused = o.gate.check('connect', address);
       if (refused) throw refused;
       const channels = [...new Set((info.query.get('channels') ?? '').split(',').map((c) => c.trim()).filter(Boolean))];
       if (channels.length === 0 || channels.length > MAX_CHANNELS_PER_FRAME) {
@@ -165,14 +166,23 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
         if (conn) o.session.drained(conn);
         return true;
       });
+      // The stream counts against its address's open connections until it ends, either way.
+      o.gate.hold(address);
+      let released = false;
+      const release = () => {
+        if (!released) o.gate.release(address);
+        released = true;
+      };
       reply.whenAborted(() => {
         sink.ended = true;
         streams.delete(sink);
+        release();
         if (conn) o.session.closed(conn, 1006);
       });
       streams.add(sink);
       sink.onEnd = (code) => {
         streams.delete(sink);
+        release();
         if (conn) o.session.closed(conn, code);
       };
       const subscribe = JSON.stringify({ op: 'subscribe', channels, ...(Object.keys(positions).length ? { positions } : {}) });

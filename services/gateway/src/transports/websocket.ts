@@ -26,6 +26,8 @@ import type { Session } from '../delivery/session.js';
 interface UserData {
   conn?: Connection;
   remote: string;
+  /** The client address its per-address limits count against (the socket's, or the trusted proxy header's). */
+  address: string;
   /** The connect token, verified once the socket is open. */
   token: string | null;
   /** `?credits=` as given. */
@@ -91,11 +93,12 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
     closeOnBackpressureLimit: 0,
 
     upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-      const err = opts.gate('connect');
+      const address = opts.gate.address(res, req);
+      const err = opts.gate.check('connect', address);
       if (err) {
         // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
         res.cork(() => {
-          res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
+          res.writeStatus(err.status === 429 ? '429 Too Many Requests' : '503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
         });
         return;
       }
@@ -105,7 +108,7 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       const query = new URLSearchParams(req.getQuery() ?? '');
       const token = query.get('token') ?? (auth.startsWith('Bearer ') ? auth.slice(7).trim() : null);
       res.upgrade<UserData>(
-        { remote, token: token || null, credits: query.get('credits') },
+        { remote, address, token: token || null, credits: query.get('credits') },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -115,6 +118,7 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
 
     open: (ws) => {
       const data = ws.getUserData();
+      opts.gate.hold(data.address);
       // Token failures are told over the socket (an error frame, then close 4501), because a
       // browser cannot read the body of a refused handshake.
       data.conn = session.connect(new UwsSink(ws), { transport: 'websocket', remote: data.remote }, { token: data.token, credits: data.credits });
@@ -157,6 +161,7 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
     },
 
     close: (ws, code) => {
+      opts.gate.release(ws.getUserData().address);
       const conn = ws.getUserData().conn;
       if (conn) session.closed(conn, code);
     },
