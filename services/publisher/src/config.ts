@@ -46,6 +46,10 @@ export const PUBLISHER_DEFAULTS = {
   publishTimeoutMs: 10_000,
   /** Retry-After of a 503 (Kafka unavailable, not ready), in seconds. */
   retryAfterS: 1,
+  /** Events per second one API key may publish over HTTP (0: no limit); over it 429 rate_limited with Retry-After. */
+  publishRatePerKey: 5000,
+  /** Events a key may publish at once after a quiet period. */
+  publishBurstPerKey: 10_000,
 };
 
 export type PublisherConfig = typeof PUBLISHER_DEFAULTS;
@@ -69,5 +73,7 @@ export function publisherConfig(overrides: Partial<PublisherConfig> & { kafka?: 
   if (!Number.isInteger(c.inboundDedupeMaxIds) || c.inboundDedupeMaxIds < 1) throw new ConfigError('FANOUT_INBOUND_DEDUPE_MAX_IDS', 'must be a positive integer');
   if (!Number.isInteger(c.publishTimeoutMs) || c.publishTimeoutMs < 100 || c.publishTimeoutMs > 120_000) throw new ConfigError('FANOUT_PUBLISH_TIMEOUT_MS', 'must be an integer from 100 to 120000');
   if (!Number.isInteger(c.retryAfterS) || c.retryAfterS < 1 || c.retryAfterS > 300) throw new ConfigError('FANOUT_RETRY_AFTER_S', 'must be an integer from 1 to 300');
+  if (!Number.isInteger(c.publishRatePerKey)) throw new ConfigError('FANOUT_PUBLISH_RATE_PER_KEY', 'must be an integer (0: no limit)');
+  if (!Number.isInteger(c.publishBurstPerKey) || c.publishBurstPerKey < Math.max(1, c.maxBatchEvents)) throw new ConfigError('FANOUT_PUBLISH_BURST_PER_KEY', 'must be an integer of at least FANOUT_MAX_BATCH_EVENTS (a full batch must fit)');
   return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }

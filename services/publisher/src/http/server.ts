@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import { FanoutError, validateEvent } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, readJsonBody } from '@fanout/http-api';
+import { ApiKeys, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf } from '@fanout/http-api';
 import { InboundWebhooks, parseInboundSources } from './inbound-webhooks.js';
 import type { PublisherClient } from '../producer/publisher-client.js';
 import type { PublisherConfig } from '../config.js';
@@ -64,14 +64,24 @@ export function createPublishServer(deps: PublishApiDeps): Server {
     retryAfterS: config.retryAfterS,
   });
 
-  async function publishOne(req: IncomingMessage): Promise<unknown> {
+  // Events per second per API key (a 429 with Retry-After over it), counted once the request is valid.
+  const perKey = new KeyedRateLimiter({ ratePerS: config.publishRatePerKey, burst: config.publishBurstPerKey });
+  const charge = (key: number | null, events: number) => {
+    const wait = perKey.take(String(key), events);
+    if (wait === null) return;
+    metrics.rateLimited.inc();
+    throw rateLimited(wait, 'This API key', 'FANOUT_PUBLISH_RATE_PER_KEY');
+  };
+
+  async function publishOne(req: IncomingMessage, key: number | null): Promise<unknown> {
     const body = await readJsonBody(req, config.maxBodyBytes);
     const event = validateEvent(body, config.maxEventBytes);
+    charge(key, 1);
     const [result] = await client.publishValidated([event]);
     return result;
   }
 
-  async function publishBatch(req: IncomingMessage): Promise<unknown> {
+  async function publishBatch(req: IncomingMessage, key: number | null): Promise<unknown> {
     const body = await readJsonBody(req, config.maxBodyBytes);
     if (typeof body !== 'object' || body === null || !Array.isArray((body as { events?: unknown }).events)) {
       throw new FanoutError('invalid_event', 'A batch is {"events": [<event>, ...]}.');
@@ -82,10 +92,11 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       throw new FanoutError('batch_too_large', `The batch has ${events.length} events; the limit is ${config.maxBatchEvents}.`);
     }
     const valid = events.map((e, i) => validateEvent(e, config.maxEventBytes, i));
+    charge(key, valid.length);
     return { results: await client.publishValidated(valid) };
   }
 
-  const routes: Record<string, { method: string; auth: boolean; handle: (req: IncomingMessage) => Promise<unknown>; events?: (r: unknown) => number }> = {
+  const routes: Record<string, { method: string; auth: boolean; handle: (req: IncomingMessage, key: number | null) => Promise<unknown>; events?: (r: unknown) => number }> = {
     '/v1/publish': { method: 'POST', auth: true, handle: publishOne, events: () => 1 },
     '/v1/publish/batch': { method: 'POST', auth: true, handle: publishBatch, events: (r) => (r as { results: unknown[] }).results.length },
   };
@@ -113,13 +124,14 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
       // A 503 (Kafka unavailable, draining) is worth retrying: say when.
-      send(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(config.retryAfterS) } : {});
+      send(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(config.retryAfterS) } : e.status === 429 ? { 'retry-after': retryAfterOf(e) } : {});
     };
     if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${url.slice(0, 100)}; publish with POST /v1/publish or /v1/publish/batch.`));
     if (req.method !== route.method) return fail(new FanoutError('method_not_allowed', `Use ${route.method} ${url}.`));
-    if (route.auth && !keys.accepts(req)) return fail(new FanoutError('unauthorized'));
+    const key = keys.identify(req);
+    if (route.auth && key === null) return fail(new FanoutError('unauthorized'));
     if (health.isDraining || !client.isConnected) return fail(new FanoutError('not_ready'));
-    withinTimeout(route.handle(req), config.publishTimeoutMs).then((result) => {
+    withinTimeout(route.handle(req, key), config.publishTimeoutMs).then((result) => {
       metrics.requests.inc({ route: url, code: 200 });
       metrics.events.inc({ outcome: 'published' }, route.events?.(result) ?? 1);
       metrics.writeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
