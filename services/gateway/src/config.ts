@@ -84,12 +84,16 @@ export const GATEWAY_DEFAULTS = {
    * e.g. x-forwarded-for); empty: the socket's address. Only set a header the proxy always sets.
    */
   clientAddressHeader: '',
-  /** New connections and requests per second per client address (0: no limit); clients behind one NAT share it. */
-  ratePerAddress: 100,
+  /**
+   * New connections and requests per second per client address (0, the default: no limit; 100 with
+   * a burst of 200 suits most deployments). Off by default because clients behind one NAT, and every
+   * local benchmark and load test, share one address.
+   */
+  ratePerAddress: 0,
   /** Connections and requests an address may make at once after a quiet period. */
   ratePerAddressBurst: 200,
-  /** Connections (WebSocket, SSE, held long polls) one client address may hold open at once (0: no limit). */
-  maxConnectionsPerAddress: 5000,
+  /** Connections (WebSocket, SSE, held long polls) one client address may hold open at once (0, the default: no limit; e.g. 5000). */
+  maxConnectionsPerAddress: 0,
   /** How often the gateway reads end offsets to report its consumer lag, in ms. */
   lagProbeMs: 5000,
   /** SSE comment heartbeat interval, in ms. */

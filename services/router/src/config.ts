@@ -18,6 +18,11 @@ export const ROUTER_DEFAULTS = {
   refreshMs: 500,
   /** How often each gateway's /v1/info is read for the status page, in ms. */
   infoRefreshMs: 2000,
+  /** Requests per second per client address on /v1/route and the status page (0, the default: no limit; e.g. 200); over it 429 rate_limited. */
+  ratePerAddress: 0,
+  ratePerAddressBurst: 400,
+  /** Behind a load balancer: the header it puts the client's address in (its last entry); empty: the socket's address. */
+  clientAddressHeader: '',
 };
 
 export type RouterConfig = typeof ROUTER_DEFAULTS;
@@ -31,5 +36,7 @@ export function routerConfig(overrides: Partial<RouterConfig> & { kafka?: KafkaC
   checkPort(c.port);
   if (!Number.isInteger(c.refreshMs) || c.refreshMs < 50) throw new ConfigError('FANOUT_REFRESH_MS', 'must be an integer of at least 50');
   if (!Number.isInteger(c.infoRefreshMs) || c.infoRefreshMs < 100) throw new ConfigError('FANOUT_INFO_REFRESH_MS', 'must be an integer of at least 100');
+  if (!Number.isInteger(c.ratePerAddress) || !Number.isInteger(c.ratePerAddressBurst) || c.ratePerAddressBurst < 1) throw new ConfigError('FANOUT_RATE_PER_ADDRESS', 'FANOUT_RATE_PER_ADDRESS and FANOUT_RATE_PER_ADDRESS_BURST must be integers (burst at least 1)');
+  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader)) throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
   return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }

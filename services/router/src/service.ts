@@ -24,7 +24,7 @@ export async function startRouter(overrides: Parameters<typeof routerConfig>[0] 
   const table = new RouteTable({ kafka, regions: config.regions, groupIdTemplate: config.groupIdTemplate, topic: config.topicUsers, refreshMs: config.refreshMs, logger });
   const info = new GatewayInfoPoller(table, config.infoRefreshMs);
   const metrics = routerMetrics(registry, table, info);
-  const server = createRouterServer({ table, info, health, registry, metrics, regions: config.regions });
+  const server = createRouterServer({ table, info, health, registry, metrics, regions: config.regions, limits: { ratePerAddress: config.ratePerAddress, burst: config.ratePerAddressBurst, addressHeader: config.clientAddressHeader } });
   await listenHttp(server, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   await table.start();

@@ -12,6 +12,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
+import { KeyedRateLimiter, clientAddress, rateLimited, retryAfterOf } from '@fanout/http-api';
 import type { Health } from '@fanout/observability';
 import type { RouteTable } from '../routing/route-table.js';
 import type { GatewayInfoPoller } from '../routing/gateway-info.js';
@@ -27,8 +28,11 @@ function send(res: ServerResponse, status: number, body: string, type = 'applica
   res.end(body);
 }
 
-export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoPoller; health: Health; registry: Registry; metrics: ReturnType<typeof routerMetrics>; regions: readonly string[] }): Server {
+export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoPoller; health: Health; registry: Registry; metrics: ReturnType<typeof routerMetrics>; regions: readonly string[]; limits?: { ratePerAddress: number; burst: number; addressHeader: string } }): Server {
   const { table, info, health, registry, metrics } = deps;
+  // Requests per second per client address on the API (not on health and metrics).
+  const perAddress = new KeyedRateLimiter({ ratePerS: deps.limits?.ratePerAddress ?? 0, burst: deps.limits?.burst ?? 1 });
+  const header = (deps.limits?.addressHeader ?? '').toLowerCase();
   const status = () => ({
     partitions: table.partitions,
     regions: deps.regions.map((region) => {
@@ -46,8 +50,18 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
 
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'http://router');
+    const url = new URL(`http://router/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
     if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()));
+    if (perAddress.enabled && (url.pathname === '/v1/route' || url.pathname === '/v1/status' || url.pathname === '/')) {
+      const h = header ? req.headers[header] : undefined;
+      const address = clientAddress(req.socket.remoteAddress ?? '', header, Array.isArray(h) ? h.join(',') : h);
+      const wait = perAddress.take(address);
+      if (wait !== null) {
+        metrics.rateLimited.inc();
+        const e = rateLimited(wait, 'This address', 'FANOUT_RATE_PER_ADDRESS');
+        return send(res, 429, JSON.stringify(e.toJSON()), 'application/json', { 'retry-after': retryAfterOf(e) });
+      }
+    }
     switch (url.pathname) {
       case '/v1/route': {
         try {
