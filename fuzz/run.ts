@@ -15,6 +15,16 @@
  *   nesting;
  * - `kafka`: records with arbitrary keys, headers and values (any bytes) produced straight to both
  *   event topics.
+ * - `http` (fuzz/http.ts): the publisher, router and dispatcher are started as processes too (this
+ *   run's topics, API key, FANOUT_ALLOWED_TARGETS=127.0.0.0/8), and each service's HTTP API
+ *   (`http:publisher`, `http:router`, `http:dispatcher`, `http:gateway` = the pull routes) gets
+ *   `--cases` requests from fast-check, judged against docs/openapi/*.yaml: no process exits, no 5xx
+ *   but a documented 503 (never 500/internal), every error body a registry error, every status one
+ *   the contract documents for the route; RSS per service under the bound. Violations print the
+ *   request (method, url, headers, body in base64). `--http-services publisher,router` narrows it.
+ *   With `--schemathesis` (or FUZZ_SCHEMATHESIS=1) fuzz/schemathesis.sh then runs schemathesis
+ *   against the same processes, one verdict per contract. Last line per service:
+ *   `{"fuzz":"http:publisher","seed":…,"cases":…,"crashes":0,"violations":0,"statuses":{…},"error_codes":{…},"rss_peak_mb":…}`
  *
  * Properties checked: the gateway process never dies or restarts and `/healthz` stays 200; every
  * error frame carries a code of the registry (packages/protocol/src/errors.ts) and never
@@ -29,14 +39,19 @@ import { ERRORS } from '@fanout/protocol';
 import { createLogger } from '@fanout/observability';
 import { freePort, getBroker, kafkajsSecurity, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
+import { spawn } from 'node:child_process';
+import { signConnectToken } from '@fanout/auth';
 import { RawWs } from '../bench/raw-ws.js';
-import { log, numParam, rssBytes, runBench, sleep, spawnService, stopAll, strParam, waitReady } from '../bench/processes.js';
+import { log, numParam, ROOT, rssBytes, runBench, sleep, spawnService, stopAll, strParam, waitReady } from '../bench/processes.js';
+import { fuzzHttp, loadContracts, type HttpReport, type HttpSvc, type HttpTarget } from './http.js';
 
 const SURFACE = strParam('--surface', 'FUZZ_SURFACE', 'all');
 const CASES = Math.floor(numParam('--cases', 'FUZZ_CASES', 100_000));
 const SEED = Math.floor(numParam('--seed', 'FUZZ_SEED', Date.now() % 1_000_000));
 const RSS_BOUND = numParam('--rss-bound-mb', 'FUZZ_RSS_BOUND_MB', 512) * 1048576;
 const CONNECTIONS = 16;
+const SCHEMATHESIS = process.argv.includes('--schemathesis') || process.env.FUZZ_SCHEMATHESIS === '1';
+const HTTP_SERVICES = strParam('--http-services', 'FUZZ_HTTP_SERVICES', 'publisher,router,dispatcher,gateway').split(',') as HttpSvc[];
 /** Close codes the protocol documents (docs/protocol.md): RFC 6455's and fanout's 4xxx. */
 const DOCUMENTED_CLOSES = new Set([1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 4000, 4001, 4002, 4003, 4500, 4501]);
 
@@ -187,13 +202,91 @@ async function fuzzKafka(brokers: string[], topics: string[], healthy: () => Pro
   return r;
 }
 
+const TOKEN_SECRET = 'fuzz-secret-0123456789abcdef0123';
+const API_KEY = 'fuzz-api-key-0123456789';
+const INBOUND_SECRET = 'whsec_' + Buffer.from('fuzz-inbound-secret-0123456789ab').toString('base64');
+
+interface Others {
+  targets: HttpTarget[];
+  pids: Record<string, number>;
+  exited: () => string | null;
+}
+
+/** The publisher, router and dispatcher as processes, on this run's topics, keys and groups. */
+async function startOthers(run: string, topics: Record<string, string>, gatewayUrl: string): Promise<Others> {
+  const ports = { publisher: await freePort(), router: await freePort(), dispatcher: await freePort() };
+  const logLevel = process.env.FUZZ_SERVICE_LOG_LEVEL ?? 'error';
+  const base = { ...topics, FANOUT_LOG_LEVEL: logLevel };
+  const procs = {
+    publisher: spawnService('publisher', 'services/publisher/src/main.ts', { ...base, FANOUT_PORT: String(ports.publisher), FANOUT_API_KEYS: API_KEY, FANOUT_INBOUND_WEBHOOKS: JSON.stringify({ billing: { channel: 'billing:inbound', secrets: [INBOUND_SECRET] } }) }),
+    router: spawnService('router', 'services/router/src/main.ts', { ...base, FANOUT_PORT: String(ports.router), FANOUT_REGIONS: 'fuzz,other', FANOUT_GROUP_ID_TEMPLATE: `fuzz.${run}.gw-{region}` }),
+    dispatcher: spawnService('dispatcher', 'services/dispatcher/src/main.ts', {
+      ...base,
+      FANOUT_PORT: String(ports.dispatcher),
+      FANOUT_API_KEYS: API_KEY,
+      FANOUT_ALLOWED_TARGETS: '127.0.0.0/8',
+      FANOUT_TOPIC_ENDPOINTS: `fuzz.${run}.endpoints`,
+      FANOUT_TOPIC_RETRY_PREFIX: `fuzz.${run}.retry`,
+      FANOUT_TOPIC_DEAD_LETTERS: `fuzz.${run}.dead-letters`,
+      FANOUT_GROUP_ID: `fuzz.${run}.dispatcher`,
+      FANOUT_RETRY_SCHEDULE: '1s,2s',
+      FANOUT_REQUEST_TIMEOUT_MS: '1000',
+      // Bounded: every endpoint the fuzzer creates receives deliveries (to closed loopback ports).
+      FANOUT_MAX_ENDPOINTS: process.env.FUZZ_MAX_ENDPOINTS ?? '200',
+    }),
+  };
+  const gone: string[] = [];
+  for (const [name, p] of Object.entries(procs)) p.once('exit', (code, signal) => gone.push(`the ${name} exited (${code ?? signal})`));
+  await Promise.all(Object.entries(procs).map(([name, p]) => waitReady(p, `http://127.0.0.1:${ports[name as keyof typeof ports]}/readyz`, 120_000)));
+  const users = ['u1', 'u2', 'u3', 'u7'];
+  const tokens = { valid: await Promise.all(users.map((u) => signConnectToken(TOKEN_SECRET, { sub: u, channels: ['secret:*'] }))), expired: [await signConnectToken(TOKEN_SECRET, { sub: 'u1', ttlS: -60 })], users };
+  const targets: HttpTarget[] = [
+    { svc: 'publisher', base: `http://127.0.0.1:${ports.publisher}`, apiKey: API_KEY, inbound: { source: 'billing', secret: INBOUND_SECRET } },
+    { svc: 'router', base: `http://127.0.0.1:${ports.router}` },
+    { svc: 'dispatcher', base: `http://127.0.0.1:${ports.dispatcher}`, apiKey: API_KEY },
+    { svc: 'gateway', base: gatewayUrl, tokens },
+  ];
+  return { targets, pids: Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p.pid!])), exited: () => gone[0] ?? null };
+}
+
+interface SchemathesisResult {
+  contract: string;
+  result: string;
+  failures: string[];
+}
+
+/** fuzz/schemathesis.sh against the running services; its per-contract verdicts and failure summaries. */
+async function runSchemathesis(targets: HttpTarget[]): Promise<SchemathesisResult[]> {
+  const url = (svc: HttpSvc) => targets.find((t) => t.svc === svc)?.base ?? '';
+  const env = { ...process.env, PUBLISHER_URL: url('publisher'), ROUTER_URL: url('router'), DISPATCHER_URL: url('dispatcher'), GATEWAY_URL: url('gateway'), API_KEY };
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn('bash', [`${ROOT}fuzz/schemathesis.sh`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => {
+      text += c.toString();
+      process.stderr.write(c);
+    });
+    child.stderr.on('data', (c: Buffer) => process.stderr.write(c));
+    child.on('close', (code) => resolve(code === 2 ? text + '\nSCHEMATHESIS install failed\n' : text));
+  });
+  const results: SchemathesisResult[] = [];
+  // Each contract's section starts with "== schemathesis <svc>:" and ends with "SCHEMATHESIS <svc> <verdict>".
+  for (const m of out.matchAll(/== schemathesis (\w[\w-]*):[^\n]*\n([\s\S]*?)SCHEMATHESIS \1 (\w+)/g)) {
+    const section = m[2]!;
+    const failures = [...section.matchAll(/^_+ (.+?) _+$|^\d+\. (.+)$/gm)].map((f) => (f[1] ?? f[2])!.trim()).filter((f) => f.length > 0);
+    results.push({ contract: m[1]!, result: m[3]!, failures: [...new Set(failures)].slice(0, 30) });
+  }
+  if (/SCHEMATHESIS install failed/.test(out)) results.push({ contract: '*', result: 'install_failed', failures: [] });
+  return results;
+}
+
 async function main(): Promise<number> {
   const broker: BrokerHandle = await getBroker({ log: (m) => log(`kafka: ${m}`) });
   Object.assign(process.env, broker.env);
   const run = Math.random().toString(36).slice(2, 8);
   const topics = { FANOUT_TOPIC_BROADCAST: `fuzz.${run}.broadcast`, FANOUT_TOPIC_USERS: `fuzz.${run}.users` };
   const port = await freePort();
-  const gateway = spawnService('gateway', 'services/gateway/src/main.ts', { ...topics, FANOUT_PORT: String(port), FANOUT_REGION: 'fuzz', FANOUT_SERVE_PAGE: 'false', FANOUT_LOG_LEVEL: process.env.FUZZ_GATEWAY_LOG_LEVEL ?? 'error', FANOUT_TOKEN_SECRET: 'fuzz-secret-0123456789abcdef0123' });
+  const gateway = spawnService('gateway', 'services/gateway/src/main.ts', { ...topics, FANOUT_PORT: String(port), FANOUT_REGION: 'fuzz', FANOUT_SERVE_PAGE: 'false', FANOUT_LOG_LEVEL: process.env.FUZZ_GATEWAY_LOG_LEVEL ?? 'error', FANOUT_TOKEN_SECRET: TOKEN_SECRET, FANOUT_USER_GROUP_ID: `fuzz.${run}.gw-fuzz`, FANOUT_RATE_PER_ADDRESS: process.env.FUZZ_GATEWAY_RATE_PER_ADDRESS ?? '0' });
   let exited: string | null = null;
   gateway.once('exit', (code, signal) => (exited = `the gateway exited (${code ?? signal})`));
   let publisher: PublisherClient | null = null;
@@ -222,9 +315,38 @@ async function main(): Promise<number> {
       return status === 200 ? null : `/healthz answered ${status}`;
     };
     const reports: Report[] = [];
+    const httpReports: (HttpReport & { rssPeakMb: number; crashed: boolean })[] = [];
+    let httpCrash: string | null = null;
+    let schemathesis: SchemathesisResult[] | null = null;
     log(`seed ${SEED}, ${CASES} cases per surface`);
     if (SURFACE === 'all' || SURFACE === 'ws') reports.push(await fuzzWs(url, healthy));
     if (SURFACE === 'all' || SURFACE === 'kafka') reports.push(await fuzzKafka(broker.brokers, Object.values(topics), healthy));
+    if (SURFACE === 'all' || SURFACE === 'http') {
+      await loadContracts();
+      const others = await startOthers(run, topics, `http://127.0.0.1:${port}`);
+      const pids: Record<string, number> = { ...others.pids, gateway: gateway.pid! };
+      for (const target of others.targets.filter((t) => HTTP_SERVICES.includes(t.svc))) {
+        let peak = 0;
+        const pid = pids[target.svc]!;
+        const svcHealthy = async (): Promise<string | null> => {
+          let rss = 0;
+          try {
+            rss = rssBytes(pid);
+          } catch {
+            /* gone: told below */
+          }
+          peak = Math.max(peak, rss);
+          const crash = others.exited() ?? (await healthy());
+          if (crash) return crash;
+          return rss > RSS_BOUND ? `${target.svc} RSS ${Math.round(rss / 1048576)} MiB over the bound` : null;
+        };
+        const before = others.exited() ?? exited;
+        const r = await fuzzHttp(target, { cases: CASES, seed: SEED, healthy: svcHealthy, log });
+        httpReports.push({ ...r, rssPeakMb: Math.round(peak / 1048576), crashed: !before && !!(others.exited() ?? exited) });
+      }
+      httpCrash = others.exited();
+      if (SCHEMATHESIS) schemathesis = await runSchemathesis(others.targets);
+    }
     // The gateway works through what was sent; the canary keeps streaming meanwhile.
     await sleep(5000);
     stopCanary = true;
@@ -241,12 +363,27 @@ async function main(): Promise<number> {
       for (const v of r.violations.slice(0, 10)) console.log(`  violation: ${v}`);
       bad ||= r.violations.length > 0;
     }
+    for (const r of httpReports) {
+      console.log(`${r.surface}: ${r.cases} cases, ${r.violations.length} violations; statuses ${JSON.stringify(r.statuses)}; error codes ${JSON.stringify(r.errorCodes)}; parser rejects ${r.parserRejects}; RSS peak ${r.rssPeakMb} MiB`);
+      for (const v of r.violations.slice(0, 10)) console.log(`  violation: ${v}`);
+      for (const [name, k] of Object.entries(r.knownDefects)) console.log(`  known defect (${k.count}x, not counted; FUZZ_STRICT=1 counts it): ${name}\n    first: ${k.first}`);
+      bad ||= r.violations.length > 0;
+    }
+    if (httpCrash) console.log(`http: ${httpCrash}`);
+    for (const s of schemathesis ?? []) {
+      console.log(`schemathesis ${s.contract}: ${s.result}${s.failures.length ? '\n  ' + s.failures.join('\n  ') : ''}`);
+      bad ||= s.result !== 'passed' && s.result !== 'skipped';
+    }
     console.log(`canary: ${seq} published, ${lost} lost, p99 ${p99} ms; gateway RSS peak ${Math.round(rssPeak / 1048576)} MiB; gateway ${exited ?? 'alive'}`);
     for (const r of reports) {
       console.log(JSON.stringify({ fuzz: r.surface, seed: SEED, cases: r.cases, crashes: exited ? 1 : 0, violations: r.violations.length, error_codes: r.errorCodes, close_codes: r.closeCodes, canary_lost: lost, canary_p99_ms: p99, gateway_rss_peak_mb: Math.round(rssPeak / 1048576) }));
     }
+    for (const r of httpReports) {
+      console.log(JSON.stringify({ fuzz: r.surface, seed: SEED, cases: r.cases, crashes: r.crashed ? 1 : 0, violations: r.violations.length, statuses: r.statuses, error_codes: r.errorCodes, parser_rejects: r.parserRejects, held_polls: r.held, known_defects: Object.fromEntries(Object.entries(r.knownDefects).map(([n, k]) => [n.split(':')[0], k.count])), rss_peak_mb: r.rssPeakMb, canary_lost: lost, canary_p99_ms: p99 }));
+    }
+    if (schemathesis) console.log(JSON.stringify({ fuzz: 'http:schemathesis', seed: SEED, contracts: Object.fromEntries(schemathesis.map((s) => [s.contract, { result: s.result, failures: s.failures }])) }));
     canary.ws.destroy();
-    return bad || exited || lost > 0 ? 1 : 0;
+    return bad || exited || httpCrash || lost > 0 ? 1 : 0;
   } finally {
     stopCanary = true;
     await publisher?.disconnect().catch(() => {});

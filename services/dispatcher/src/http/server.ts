@@ -79,7 +79,7 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
   ];
 
   return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dispatcher');
+    const url = new URL(`http://dispatcher/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
     const path = url.pathname;
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, health.alive ? 200 : 503, health.alive ? { ok: true } : { ok: false, broken: health.broken });
     if (req.method === 'GET' && path === '/readyz') return sendJson(res, health.ready ? 200 : 503, health.report());
