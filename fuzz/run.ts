@@ -273,7 +273,17 @@ async function runSchemathesis(targets: HttpTarget[]): Promise<SchemathesisResul
   // Each contract's section starts with "== schemathesis <svc>:" and ends with "SCHEMATHESIS <svc> <verdict>".
   for (const m of out.matchAll(/== schemathesis (\w[\w-]*):[^\n]*\n([\s\S]*?)SCHEMATHESIS \1 (\w+)/g)) {
     const section = m[2]!;
-    const failures = [...section.matchAll(/^_+ (.+?) _+$|^\d+\. (.+)$/gm)].map((f) => (f[1] ?? f[2])!.trim()).filter((f) => f.length > 0);
+    // Each failing operation: "____ METHOD /path ____", then "- STnnn <title>" lines and "[status] ...".
+    const failures: string[] = [];
+    let op = '';
+    for (const line of section.split('\n')) {
+      const head = /^_{3,} (.+?) _{3,}$/.exec(line);
+      if (head) op = head[1]!;
+      const check = /^- (ST\d+ .+)$/.exec(line);
+      if (check && op) failures.push(`${op}: ${check[1]}`);
+      const status = /^\[(\d{3})\] /.exec(line);
+      if (status && failures.length && !/\[\d{3}\]$/.test(failures[failures.length - 1]!)) failures[failures.length - 1] += ` [${status[1]}]`;
+    }
     results.push({ contract: m[1]!, result: m[3]!, failures: [...new Set(failures)].slice(0, 30) });
   }
   if (/SCHEMATHESIS install failed/.test(out)) results.push({ contract: '*', result: 'install_failed', failures: [] });
