@@ -29,9 +29,10 @@ async function connections(): Promise<void> {
         close: () => resolve(),
         refused: (status) => {
           count(`refused_${status}`);
+          // A refused abuser retries at once (it does not honour Retry-After).
           resolve();
         },
-      }, { handshakeTimeoutMs: 5000 });
+      }, { handshakeTimeoutMs: 5000, ...(process.env.FLOOD_LOCAL_ADDRESS ? { localAddress: process.env.FLOOD_LOCAL_ADDRESS } : {}) });
     });
   await Promise.all(Array.from({ length: parallel }, async () => {
     while (Date.now() < until) await one();
@@ -54,5 +55,5 @@ async function publishes(): Promise<void> {
 }
 
 await (kind === 'connections' ? connections() : publishes());
-process.stdout.write(JSON.stringify({ kind, seconds, ...counts }) + '\n');
-process.exit(0);
+// Exit once the line is out (a pipe's write is asynchronous; exiting at once could drop it).
+process.stdout.write(JSON.stringify({ kind, seconds, ...counts }) + '\n', () => process.exit(0));

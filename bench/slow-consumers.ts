@@ -22,6 +22,11 @@
  *
  *   npm run bench:slow-consumers                       # C=1000, 10% stalled, R=50/s, 15 s a phase
  *   npm run bench:slow-consumers -- --c 2000 --rate 100 --phase-s 20
+ *   npm run bench:slow-consumers -- --address-rate 0 --key-rate 0   # without limits per abuser
+ *
+ * The gateway runs with FANOUT_RATE_PER_ADDRESS=100 (burst 200) and the publisher with
+ * FANOUT_PUBLISH_RATE_PER_KEY=200 unless told otherwise; the connection flood comes from its own
+ * address (127.0.0.2), the well-behaved clients from 127.0.0.1.
  *
  * Kafka: KAFKA_BROKERS if set, else a local broker (getBroker). Processes: the broker, the gateway
  * and the publisher service (their main.ts), this process (clients and the steady publisher), the
@@ -40,6 +45,9 @@ const C = Math.floor(numParam(['--c', '--connections'], 'BENCH_C', 1000));
 const STALLED = Math.floor(numParam('--stalled', 'BENCH_STALLED', Math.round(C / 10)));
 const R = numParam('--rate', 'BENCH_RATE', 50);
 const PHASE_S = numParam('--phase-s', 'BENCH_PHASE_S', 15);
+/** The limits per abuser the gateway and publisher run with (0: off), as a production deployment would set them. */
+const ADDRESS_RATE = numParam('--address-rate', 'BENCH_ADDRESS_RATE', 100);
+const KEY_RATE = numParam('--key-rate', 'BENCH_KEY_RATE', 200);
 const CHANNEL = 'bench:slow';
 const GOOD_KEY = 'bench-good-key-0123';
 const FLOOD_KEY = 'bench-flood-key-0123';
@@ -93,9 +101,12 @@ async function main(): Promise<number> {
       FANOUT_QUEUE_MAX_BYTES: String(QUEUE_MAX_BYTES),
       FANOUT_SOCKET_BUFFER_BYTES: String(SOCKET_BUFFER_BYTES),
       FANOUT_DEFAULT_QUEUE_POLICY: 'drop',
+      FANOUT_RATE_PER_ADDRESS: String(ADDRESS_RATE),
+      FANOUT_RATE_PER_ADDRESS_BURST: String(2 * ADDRESS_RATE || 1),
+      FANOUT_MAX_CONNECTIONS_PER_ADDRESS: String(ADDRESS_RATE ? Math.max(5000, 2 * C) : 0),
     });
     await waitReady(gateway, `http://127.0.0.1:${gwPort}/readyz`, 90_000);
-    const pubProc = spawnService('publisher', 'services/publisher/src/main.ts', { ...topics, FANOUT_PORT: String(pubPort), FANOUT_API_KEYS: `${GOOD_KEY},${FLOOD_KEY}`, FANOUT_LOG_LEVEL: 'warn' });
+    const pubProc = spawnService('publisher', 'services/publisher/src/main.ts', { ...topics, FANOUT_PORT: String(pubPort), FANOUT_API_KEYS: `${GOOD_KEY},${FLOOD_KEY}`, FANOUT_LOG_LEVEL: 'warn', FANOUT_PUBLISH_RATE_PER_KEY: String(KEY_RATE), FANOUT_PUBLISH_BURST_PER_KEY: String(Math.max(500, 2 * KEY_RATE)) });
     await waitReady(pubProc, `http://127.0.0.1:${pubPort}/readyz`, 90_000);
     publisher = new PublisherClient({ brokers: broker.brokers, logger: createLogger('bench').child({}, { level: 'warn' }), topics: { broadcast: topics.FANOUT_TOPIC_BROADCAST, users: topics.FANOUT_TOPIC_USERS }, createTopics: false });
     await publisher.connect();
@@ -118,7 +129,8 @@ async function main(): Promise<number> {
         },
         close: (code) => log(`client ${i} closed ${code}`),
         refused: (status, retryAfterMs, body) => {
-          if (status === 503) return void setTimeout(() => open(c, i), retryAfterMs ?? 500);
+          // 503 over the gateway's admission rate, 429 over this address's: come back when told.
+          if (status === 503 || status === 429) return void setTimeout(() => open(c, i), retryAfterMs ?? 500);
           log(`client ${i} refused ${status} ${body.slice(0, 100)}`);
         },
       });
@@ -166,7 +178,8 @@ async function main(): Promise<number> {
     const t2 = Date.now();
     log('phase 3: floods');
     const [connFlood, pubFlood] = await Promise.all([
-      flood('connections', { FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
+      // The abuser has an address of its own (127.0.0.2): the well-behaved clients are on 127.0.0.1.
+      flood('connections', { FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`, FLOOD_LOCAL_ADDRESS: '127.0.0.2', FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
       flood('publish', { FLOOD_PUBLISHER: `http://127.0.0.1:${pubPort}`, FLOOD_API_KEY: FLOOD_KEY, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
     ]);
     const t3 = Date.now();
@@ -199,6 +212,7 @@ async function main(): Promise<number> {
     );
     console.log(`gateway RSS: ${fmt(rssBase / 1048576, 1)} MiB at the end of the baseline, peak ${fmt(rssPeak / 1048576, 1)} MiB after (growth ${fmt(growth / 1048576, 1)} MiB; bound ${fmt(bound / 1048576, 1)} MiB = baseline + ${STALLED} x (${QUEUE_MAX_BYTES / 1048576} MiB queue + ${SOCKET_BUFFER_BYTES / 1024} KiB socket buffer))`);
     console.log(`fast clients: ${fast.length}, messages lost ${lost} (seq ${firstSeq}..${lastSeq}), closed ${closedFast}`);
+    console.log(`limits: FANOUT_RATE_PER_ADDRESS=${ADDRESS_RATE} (gateway), FANOUT_PUBLISH_RATE_PER_KEY=${KEY_RATE} (publisher)`);
     console.log(`connection flood (one address, 50 at a time, ${PHASE_S} s): ${JSON.stringify(connFlood)}`);
     console.log(`publish flood (one API key, 50 requests at a time, ${PHASE_S} s): ${JSON.stringify(pubFlood)}`);
     console.log(
