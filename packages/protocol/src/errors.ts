@@ -75,24 +75,11 @@ export const MAX_JSON_DEPTH = 64;
  * multi-byte UTF-8 sequence. Malformed text is not judged here (JSON.parse does that afterwards).
  */
 export function jsonTooDeep(text: string | Uint8Array, limit: number = MAX_JSON_DEPTH): boolean {
+  const at = typeof text === 'string' ? (i: number) => text.charCodeAt(i) : (i: number) => text[i]!;
   let depth = 0;
   let inString = false;
-  const n = text.length;
-  if (typeof text === 'string') {
-    for (let i = 0; i < n; i++) {
-      const c = text.charCodeAt(i);
-      if (inString) {
-        if (c === 0x5c) i++;
-        else if (c === 0x22) inString = false;
-      } else if (c === 0x22) inString = true;
-      else if (c === 0x5b || c === 0x7b) {
-        if (++depth > limit) return true;
-      } else if (c === 0x5d || c === 0x7d) depth--;
-    }
-    return false;
-  }
-  for (let i = 0; i < n; i++) {
-    const c = text[i];
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = at(i);
     if (inString) {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
