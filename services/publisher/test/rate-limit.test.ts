@@ -34,4 +34,10 @@ describe('publish rate per API key', () => {
     const metrics = await (await fetch(`${pub.url}/metrics`)).text();
     expect(metrics).toMatch(/fanout_publisher_rate_limited_total(\{[^}]*\})? 1\b/);
   });
+
+  it('answers another method with 405 and Allow: POST (RFC 9110)', async () => {
+    const r = await fetch(`${pub.url}/v1/publish`, { method: 'PUT', headers: { authorization: `Bearer ${A}` } });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe('POST');
+  });
 });

@@ -30,4 +30,10 @@ describe('router rate per address', () => {
     expect((await fetch(`${router.url}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${router.url}/metrics`)).text()).toMatch(/fanout_router_rate_limited_total(\{[^}]*\})? [1-9]/);
   });
+
+  it('answers another method with 405 and Allow: GET (RFC 9110)', async () => {
+    const r = await fetch(`${router.url}/v1/route?user=u1&region=eu`, { method: 'DELETE', headers: { 'x-forwarded-for': '198.51.100.9' } });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe('GET');
+  });
 });

@@ -98,7 +98,8 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
       metrics.requests.inc({ route: route?.name ?? 'other', code: e.status });
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
-      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': '1' } : {});
+      // RFC 9110: a 405 says which methods the route takes.
+      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': '1' } : e.status === 405 && route ? { allow: Object.keys(route.methods).join(', ') } : {});
     };
     if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${path.slice(0, 100)}; see docs/webhooks.md for the endpoint API.`));
     const handler = route.methods[req.method ?? ''];

@@ -124,7 +124,9 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
       // A 503 (Kafka unavailable, draining) is worth retrying: say when.
-      send(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(config.retryAfterS) } : e.status === 429 ? { 'retry-after': retryAfterOf(e) } : {});
+      // RFC 9110: a 405 says which methods the route takes.
+      const headers: Record<string, string> = e.status === 503 ? { 'retry-after': String(config.retryAfterS) } : e.status === 429 ? { 'retry-after': retryAfterOf(e) } : e.status === 405 && route ? { allow: route.method } : {};
+      send(res, e.status, e.toJSON(), headers);
     };
     if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${url.slice(0, 100)}; publish with POST /v1/publish or /v1/publish/batch.`));
     if (req.method !== route.method) return fail(new FanoutError('method_not_allowed', `Use ${route.method} ${url}.`));

@@ -51,7 +51,7 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
     const url = new URL(`http://router/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
-    if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()));
+    if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()), 'application/json', { allow: 'GET' });
     if (perAddress.enabled && (url.pathname === '/v1/route' || url.pathname === '/v1/status' || url.pathname === '/')) {
       const h = header ? req.headers[header] : undefined;
       const address = clientAddress(req.socket.remoteAddress ?? '', header, Array.isArray(h) ? h.join(',') : h);
