@@ -476,13 +476,7 @@ function send(agent: Agent, base: URL, r: HttpReq, timeoutMs: number): Promise<A
  * Defects found by this fuzzer and reported, not fixed yet: a violation they match is counted
  * under `known_defects` (and printed) but fails the run only with FUZZ_STRICT=1.
  */
-export const KNOWN_DEFECTS: { svc: HttpSvc; name: string; test: (r: HttpReq, a: Answer) => boolean }[] = [
-  {
-    svc: 'gateway',
-    name: 'gateway-head-body: a HEAD request is answered with a body (uWS writes the GET/404 body), which breaks the keep-alive connection\'s framing',
-    test: (r, a) => r.method === 'HEAD' && a.status === 0 && /Parse Error/.test(a.error ?? ''),
-  },
-];
+export const KNOWN_DEFECTS: { svc: HttpSvc; name: string; test: (r: HttpReq, a: Answer) => boolean }[] = [];
 
 /** What is wrong with this answer, or null. */
 function judge(t: HttpTarget, r: HttpReq, a: Answer, rep: HttpReport): string | null {

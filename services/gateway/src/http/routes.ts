@@ -60,6 +60,12 @@ export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; regi
     });
   });
   app.any('/*', (res, req) => {
+    // RFC 9110: an answer to HEAD has no body (uWS routes HEAD here: it has no GET fallback for it);
+    // a body would be read as the start of the next answer on a keep-alive connection.
+    if (req.getMethod() === 'head') {
+      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').endWithoutBody());
+      return;
+    }
     json(res, '404 Not Found', { error: { code: 'not_found', message: `No route ${req.getMethod().toUpperCase()} ${req.getUrl().slice(0, 100)}; WebSocket clients connect to /v1/ws.`, retriable: false } });
   });
 }
