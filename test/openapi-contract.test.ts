@@ -57,6 +57,7 @@ const SKIPPED_BY_DESIGN: [pattern: string, reason: string][] = [
   ['gateway GET /fanout-client.js 500 internal', 'needs the client bundle build (esbuild) to fail'],
   ['publisher POST * 429 *', 'needs an API key over FANOUT_PUBLISH_RATE_PER_KEY; services/publisher/test/rate-limit.test.ts produces it (status, code, Retry-After) on a publisher with a low limit'],
   ['router GET * 429 *', 'needs an address over FANOUT_RATE_PER_ADDRESS (off by default); services/router/test/rate-limit.test.ts produces it on a router with a low limit'],
+  ['dispatcher * * 429 *', 'needs an address over FANOUT_RATE_PER_ADDRESS (off by default); services/dispatcher/test/rate-limit.test.ts produces it on a dispatcher with a low limit'],
   ['gateway GET * 429 *', 'needs one address over FANOUT_RATE_PER_ADDRESS or FANOUT_MAX_CONNECTIONS_PER_ADDRESS; services/gateway/test/address-limits.test.ts produces both (status, code, Retry-After) on a gateway with low limits'],
   ...(jsonDepthInCode ? [] : ([['* * * 400 json_too_deep', 'json_too_deep is not in packages/protocol/src/errors.ts yet (another change adds it); the contract documents it already']] as [string, string][])),
 ];

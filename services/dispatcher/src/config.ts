@@ -87,6 +87,11 @@ export const DISPATCHER_DEFAULTS = {
   sessionTimeoutMs: 10_000,
   /** Largest API request body, in bytes. */
   maxBodyBytes: 64 * 1024,
+  /** Endpoint API requests per second per client address (0, the default: no limit; e.g. 50); over it 429 rate_limited. */
+  ratePerAddress: 0,
+  ratePerAddressBurst: 100,
+  /** Behind a load balancer: the header with the client's address (its last entry); empty: the socket's address. */
+  clientAddressHeader: '',
   /** On SIGTERM, how long in-flight deliveries may take before the dispatcher stops anyway, in ms. */
   shutdownGraceMs: 10_000,
 };
@@ -166,12 +171,15 @@ export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> & { k
     ['sessionTimeoutMs', 6000, 300_000],
     ['maxBodyBytes', 1024, 16 * 1024 * 1024],
     ['shutdownGraceMs', 0, 600_000],
+    ['ratePerAddress', 0, 1_000_000],
+    ['ratePerAddressBurst', 1, 1_000_000],
   ];
   for (const [key, min, max] of ints) {
     const v = c[key] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(envName(key), `must be an integer from ${min} to ${max}`);
   }
   if (c.circuitMaxOpenMs < c.circuitOpenMs) throw new ConfigError('FANOUT_CIRCUIT_MAX_OPEN_MS', 'must not be shorter than FANOUT_CIRCUIT_OPEN_MS');
+  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader)) throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
   const allowList = new BlockList();
   for (const entry of c.allowedTargets) {
     try {

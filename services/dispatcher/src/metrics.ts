@@ -56,6 +56,7 @@ export function dispatcherMetrics(registry: Registry, gauges: DispatcherGauges) 
     }),
     redriven: new Counter({ name: 'fanout_webhook_redriven_total', help: 'Dead letters submitted again by a redrive call.', registers }),
     circuitsOpened: new Counter({ name: 'fanout_webhook_circuits_opened_total', help: 'Times an endpoint\'s circuit opened.', registers }),
+    rateLimited: new Counter({ name: 'fanout_webhook_api_rate_limited_total', help: 'Endpoint API requests refused with 429 rate_limited: their client address was over FANOUT_RATE_PER_ADDRESS.', registers }),
     skippedRecords: new Counter({
       name: 'fanout_webhook_skipped_records_total',
       help: 'Records skipped, by kind: event or retry (could not be read), forwarded_copy (a gateway copy of a misrouted user record; the original is delivered).',

@@ -204,7 +204,7 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
       maxChannelsPerEndpoint: config.maxChannelsPerEndpoint,
       secretOverlapMs: config.secretOverlapMs,
     });
-    const server = createDispatcherServer({ api, apiKeys: config.apiKeys, maxBodyBytes: config.maxBodyBytes, health, registry: promRegistry, metrics, logger: log });
+    const server = createDispatcherServer({ api, apiKeys: config.apiKeys, maxBodyBytes: config.maxBodyBytes, health, registry: promRegistry, metrics, logger: log, limits: { ratePerAddress: config.ratePerAddress, burst: config.ratePerAddressBurst, addressHeader: config.clientAddressHeader } });
     await listenHttp(server, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     log.info({ port, endpoints: endpoints.size, retry_steps: config.retryDelaysMs.length }, 'dispatcher ready');

@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, asFanoutError, parseJson, readRawBody, requireJsonContentType, sendJson } from '@fanout/http-api';
+import { ApiKeys, asFanoutError, clientAddress, KeyedRateLimiter, parseJson, rateLimited, readRawBody, requireJsonContentType, retryAfterOf, sendJson } from '@fanout/http-api';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { ApiAnswer, EndpointsApi } from './endpoints-api.js';
 
@@ -26,6 +26,8 @@ export interface DispatcherServerDeps {
   registry: Registry;
   metrics: DispatcherMetrics;
   logger: Logger;
+  /** Requests per second per client address on the API (0: no limit), and the trusted address header. */
+  limits?: { ratePerAddress: number; burst: number; addressHeader: string };
 }
 
 type Handler = (ctx: { id: string; query: URLSearchParams; body: () => Promise<unknown> }) => ApiAnswer | Promise<ApiAnswer>;
@@ -53,6 +55,8 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
   const { api, health, registry, metrics } = deps;
   const keys = new ApiKeys(deps.apiKeys);
   const log = deps.logger.child({ module: 'http' });
+  const perAddress = new KeyedRateLimiter({ ratePerS: deps.limits?.ratePerAddress ?? 0, burst: deps.limits?.burst ?? 1 });
+  const header = (deps.limits?.addressHeader ?? '').toLowerCase();
   const ID = '([^/]{1,100})';
 
   const routes: Route[] = [
@@ -99,8 +103,17 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
       // RFC 9110: a 405 says which methods the route takes.
-      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': '1' } : e.status === 405 && route ? { allow: Object.keys(route.methods).join(', ') } : {});
+      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': '1' } : e.status === 429 ? { 'retry-after': retryAfterOf(e) } : e.status === 405 && route ? { allow: Object.keys(route.methods).join(', ') } : {});
     };
+    // Requests per second per client address, before anything else is looked at (health and metrics are not counted).
+    if (perAddress.enabled) {
+      const h = header ? req.headers[header] : undefined;
+      const wait = perAddress.take(clientAddress(req.socket.remoteAddress ?? '', header, Array.isArray(h) ? h.join(',') : h));
+      if (wait !== null) {
+        metrics.rateLimited.inc();
+        return fail(rateLimited(wait, 'This address', 'FANOUT_RATE_PER_ADDRESS'));
+      }
+    }
     if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${path.slice(0, 100)}; see docs/webhooks.md for the endpoint API.`));
     const handler = route.methods[req.method ?? ''];
     if (!handler) return fail(new FanoutError('method_not_allowed', `${route.name} accepts ${Object.keys(route.methods).join(', ')}.`));
