@@ -3,6 +3,7 @@
  * `maxKeys` keys (the least recently seen are forgotten first, so a flood of addresses cannot
  * grow memory), and the client address a limit is keyed by.
  */
+import type { IncomingMessage } from 'node:http';
 import { FanoutError } from '@fanout/protocol';
 
 export interface KeyedRateLimiterOptions {
@@ -71,3 +72,8 @@ export function clientAddress(socketAddress: string, headerName: string, headerV
   return last || socketAddress;
 }
 
+/** clientAddress for a Node HTTP request: its socket's address, or the trusted header's (lower-case name). */
+export function requestAddress(req: IncomingMessage, headerName: string): string {
+  const h = headerName ? req.headers[headerName] : undefined;
+  return clientAddress(req.socket.remoteAddress ?? '', headerName, Array.isArray(h) ? h.join(',') : h);
+}

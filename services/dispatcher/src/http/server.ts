@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, asFanoutError, clientAddress, KeyedRateLimiter, parseJson, rateLimited, readRawBody, requireJsonContentType, retryAfterOf, sendJson } from '@fanout/http-api';
+import { ApiKeys, asFanoutError, KeyedRateLimiter, requestAddress, parseJson, rateLimited, readRawBody, requireJsonContentType, retryAfterOf, sendJson } from '@fanout/http-api';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { ApiAnswer, EndpointsApi } from './endpoints-api.js';
 
@@ -107,8 +107,7 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
     };
     // Requests per second per client address, before anything else is looked at (health and metrics are not counted).
     if (perAddress.enabled) {
-      const h = header ? req.headers[header] : undefined;
-      const wait = perAddress.take(clientAddress(req.socket.remoteAddress ?? '', header, Array.isArray(h) ? h.join(',') : h));
+      const wait = perAddress.take(requestAddress(req, header));
       if (wait !== null) {
         metrics.rateLimited.inc();
         return fail(rateLimited(wait, 'This address', 'FANOUT_RATE_PER_ADDRESS'));

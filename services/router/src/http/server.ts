@@ -12,7 +12,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
-import { KeyedRateLimiter, clientAddress, rateLimited, retryAfterOf } from '@fanout/http-api';
+import { KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf } from '@fanout/http-api';
 import type { Health } from '@fanout/observability';
 import type { RouteTable } from '../routing/route-table.js';
 import type { GatewayInfoPoller } from '../routing/gateway-info.js';
@@ -53,9 +53,7 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
     const url = new URL(`http://router/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
     if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()), 'application/json', { allow: 'GET' });
     if (perAddress.enabled && (url.pathname === '/v1/route' || url.pathname === '/v1/status' || url.pathname === '/')) {
-      const h = header ? req.headers[header] : undefined;
-      const address = clientAddress(req.socket.remoteAddress ?? '', header, Array.isArray(h) ? h.join(',') : h);
-      const wait = perAddress.take(address);
+      const wait = perAddress.take(requestAddress(req, header));
       if (wait !== null) {
         metrics.rateLimited.inc();
         const e = rateLimited(wait, 'This address', 'FANOUT_RATE_PER_ADDRESS');
