@@ -56,4 +56,5 @@ async function publishes(): Promise<void> {
 
 await (kind === 'connections' ? connections() : publishes());
 // Exit once the line is out (a pipe's write is asynchronous; exiting at once could drop it).
-process.stdout.write(JSON.stringify({ kind, seconds, ...counts }) + '\n', () => process.exit(0));
+const cpu = process.cpuUsage();
+process.stdout.write(JSON.stringify({ kind, seconds, ...counts, cpu_s: (cpu.user + cpu.system) / 1e6 }) + '\n', () => process.exit(0));

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:slow-consumers`: does a slow client hurt the others? C WebSocket clients on one
- * channel (`bench:slow`, queue policy `drop`) receive R messages/s through Kafka, in three phases
+ * channel (`bench:slow`, queue policy `drop`) receive R messages/s through Kafka, in four phases
  * of D seconds each, in one run:
  *
  * 1. **baseline**: every client reads;
@@ -11,34 +11,40 @@
  * 3. **flood**: the stalled clients stay stalled, and two abusers run in a process of their own
  *    (bench/slow-consumers-flood.ts): one address opening WebSocket connections as fast as the
  *    gateway takes them, and one API key publishing as fast as the publisher answers (to another
- *    channel, through the same topic).
+ *    channel, through the same topic);
+ * 4. **flood, abusers at nice 19**: the same abusers with the lowest CPU priority, so that they
+ *    get only the CPU the gateway, broker and clients leave. On a real deployment the abusers'
+ *    CPU is on their own machines; on a 2-core machine shared by everything, phase 3 measures
+ *    mostly the cores the abusers' own processes take (the table's CPU columns show it).
  *
  * Measured for the fast clients (those that read): end-to-end latency p50/p99 per phase (publish
  * call to receipt, same clock), and messages lost (any seq published in the run that a fast client
  * did not get). For the gateway: RSS at the end of the baseline and its peak after, against the
  * bound the configuration promises, `rss_bound_bytes` = baseline RSS + S x (queue bytes cap +
- * socket buffer cap). Last line:
- * `{"bench":"slow-consumers","connections":C,"stalled":S,"fast_p99_ms_baseline":…,"fast_p99_ms_with_stalled":…,"fast_p99_ms_with_flood":…,"gateway_rss_growth_bytes":…,"rss_bound_bytes":…,"fast_messages_lost":…}`
+ * socket buffer cap). Per phase, the cores each process used (CPU seconds / wall seconds; the
+ * abusers report their own). Last line (the two last fields beyond the issue's line):
+ * `{"bench":"slow-consumers","connections":C,"stalled":S,"fast_p99_ms_baseline":…,"fast_p99_ms_with_stalled":…,"fast_p99_ms_with_flood":…,"gateway_rss_growth_bytes":…,"rss_bound_bytes":…,"fast_messages_lost":…,"fast_p99_ms_with_flood_abusers_niced":…,"cores_abusers_with_flood":…}`
  *
  *   npm run bench:slow-consumers                       # C=1000, 10% stalled, R=50/s, 15 s a phase
  *   npm run bench:slow-consumers -- --c 2000 --rate 100 --phase-s 20
  *   npm run bench:slow-consumers -- --address-rate 0 --key-rate 0   # without limits per abuser
  *
- * The gateway runs with FANOUT_RATE_PER_ADDRESS=100 (burst 200) and the publisher with
+ * The gateway runs with FANOUT_RATE_PER_ADDRESS=20 (burst 40) and the publisher with
  * FANOUT_PUBLISH_RATE_PER_KEY=200 unless told otherwise; the connection flood comes from its own
  * address (127.0.0.2), the well-behaved clients from 127.0.0.1.
  *
  * Kafka: KAFKA_BROKERS if set, else a local broker (getBroker). Processes: the broker, the gateway
  * and the publisher service (their main.ts), this process (clients and the steady publisher), the
- * flood worker.
+ * flood workers.
  */
 import { spawn } from 'node:child_process';
+import { availableParallelism, setPriority } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '@fanout/observability';
 import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { RawWs } from './raw-ws.js';
-import { deleteTopics, log, numParam, ROOT, rssBytes, runBench, sleep, spawnService, stopAll, waitReady } from './processes.js';
+import { cpuSeconds, deleteTopics, log, machineJiffies, numParam, ROOT, rssBytes, runBench, sleep, spawnService, stopAll, waitReady } from './processes.js';
 import { fmt, table } from './report.js';
 
 const C = Math.floor(numParam(['--c', '--connections'], 'BENCH_C', 1000));
@@ -46,7 +52,7 @@ const STALLED = Math.floor(numParam('--stalled', 'BENCH_STALLED', Math.round(C /
 const R = numParam('--rate', 'BENCH_RATE', 50);
 const PHASE_S = numParam('--phase-s', 'BENCH_PHASE_S', 15);
 /** The limits per abuser the gateway and publisher run with (0: off), as a production deployment would set them. */
-const ADDRESS_RATE = numParam('--address-rate', 'BENCH_ADDRESS_RATE', 100);
+const ADDRESS_RATE = numParam('--address-rate', 'BENCH_ADDRESS_RATE', 20);
 const KEY_RATE = numParam('--key-rate', 'BENCH_KEY_RATE', 200);
 const CHANNEL = 'bench:slow';
 const GOOD_KEY = 'bench-good-key-0123';
@@ -69,16 +75,30 @@ function pct(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
 }
 
-async function flood(kind: 'connections' | 'publish', env: Record<string, string>): Promise<Record<string, number>> {
+/**
+ * Runs one abuser process to its end; its last line holds its counts and its own CPU seconds.
+ * `nice` 19 gives it only the CPU nothing else wants: on a real deployment the abuser's CPU is on
+ * another machine, on this 2-core one it is taken from the gateway and the clients.
+ */
+async function flood(kind: 'connections' | 'publish', env: Record<string, string>, nice = 0): Promise<Record<string, number>> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/slow-consumers-flood.ts'], { cwd: ROOT, env: { ...process.env, FLOOD_KIND: kind, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (nice) setPriority(child.pid!, nice);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise((r) => child.once('exit', r));
+  // 'close', not 'exit': the exit can come before the pipe's last data.
+  await new Promise((r) => child.once('close', r));
   try {
     return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>;
   } catch {
+    log(`${kind} flood: no report in its output (${JSON.stringify(out.slice(-200))})`);
     return {};
   }
+}
+
+/** Cores busy machine-wide between two /proc/stat readings. */
+function machineCores(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  const n = Math.max(1, availableParallelism());
+  return ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * n;
 }
 
 async function main(): Promise<number> {
@@ -165,9 +185,18 @@ async function main(): Promise<number> {
     const rssSamples: { at: number; rss: number }[] = [];
     const sampler = setInterval(() => rssSamples.push({ at: Date.now(), rss: rssBytes(gateway.pid!) }), 250);
 
-    const t0 = Date.now();
+    // CPU seconds per process at each phase boundary: where the cores went in each phase.
+    const snap = () => ({ at: Date.now(), gateway: cpuSeconds(gateway.pid!) ?? 0, publisher: cpuSeconds(pubProc.pid!) ?? 0, bench: process.cpuUsage(), machine: machineJiffies() });
+    const floodEnv = (kind: 'connections' | 'publish'): Record<string, string> =>
+      kind === 'connections'
+        ? // The abuser has an address of its own (127.0.0.2): the well-behaved clients are on 127.0.0.1.
+          { FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`, FLOOD_LOCAL_ADDRESS: '127.0.0.2', FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }
+        : { FLOOD_PUBLISHER: `http://127.0.0.1:${pubPort}`, FLOOD_API_KEY: FLOOD_KEY, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' };
+    const floods = (nice: number) => Promise.all([flood('connections', floodEnv('connections'), nice), flood('publish', floodEnv('publish'), nice)]);
+
+    const s0 = snap();
     await sleep(PHASE_S * 1000);
-    const t1 = Date.now();
+    const s1 = snap();
     const rssBase = rssBytes(gateway.pid!);
     for (const c of clients.slice(0, STALLED)) {
       c.stalled = true;
@@ -175,14 +204,13 @@ async function main(): Promise<number> {
     }
     log(`phase 2: ${STALLED} clients stopped reading`);
     await sleep(PHASE_S * 1000);
-    const t2 = Date.now();
+    const s2 = snap();
     log('phase 3: floods');
-    const [connFlood, pubFlood] = await Promise.all([
-      // The abuser has an address of its own (127.0.0.2): the well-behaved clients are on 127.0.0.1.
-      flood('connections', { FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`, FLOOD_LOCAL_ADDRESS: '127.0.0.2', FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
-      flood('publish', { FLOOD_PUBLISHER: `http://127.0.0.1:${pubPort}`, FLOOD_API_KEY: FLOOD_KEY, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }),
-    ]);
-    const t3 = Date.now();
+    const [connFlood, pubFlood] = await floods(0);
+    const s3 = snap();
+    log('phase 4: floods, the abusers at nice 19');
+    const [connFloodNiced, pubFloodNiced] = await floods(19);
+    const s4 = snap();
     stop = true;
     await stream;
     const lastSeq = seq - 1;
@@ -191,23 +219,42 @@ async function main(): Promise<number> {
 
     const fast = clients.filter((c) => !c.stalled);
     const lat = (from: number, to: number) => fast.flatMap((c) => c.lat.filter((l) => l.at >= from && l.at < to).map((l) => l.ms));
-    const base = lat(t0, t1);
-    const withStalled = lat(t1 + 1000, t2);
-    const withFlood = lat(t2 + 500, t3);
+    const base = lat(s0.at, s1.at);
+    const withStalled = lat(s1.at + 1000, s2.at);
+    const withFlood = lat(s2.at + 500, s3.at);
+    const withFloodNiced = lat(s3.at + 500, s4.at);
     let lost = 0;
     for (const c of fast) for (let s = firstSeq; s <= lastSeq; s++) if (!c.seqs.has(s)) lost++;
-    const rssPeak = Math.max(...rssSamples.filter((s) => s.at >= t1).map((s) => s.rss));
+    const rssPeak = Math.max(...rssSamples.filter((s) => s.at >= s1.at).map((s) => s.rss));
     const growth = rssPeak - rssBase;
     const bound = rssBase + STALLED * (QUEUE_MAX_BYTES + SOCKET_BUFFER_BYTES);
     const closedFast = fast.filter((c) => !c.ws.isOpen).length;
+    // Cores used in a phase by each process (CPU seconds / wall seconds); the rest of the machine's
+    // busy time is the broker and anything else running.
+    type Snap = ReturnType<typeof snap>;
+    const cores = (a: Snap, b: Snap, abusers: Record<string, number>[] = []) => {
+      const wall = (b.at - a.at) / 1000;
+      const benchS = (b.bench.user - a.bench.user + b.bench.system - a.bench.system) / 1e6;
+      const abuserS = abusers.reduce((t, f) => t + (f.cpu_s ?? 0), 0);
+      const m = machineCores(a.machine, b.machine);
+      const own = { gateway: (b.gateway - a.gateway) / wall, publisher: (b.publisher - a.publisher) / wall, clients: benchS / wall, abusers: abuserS / wall };
+      return { ...own, rest: Math.max(0, m - own.gateway - own.publisher - own.clients - own.abusers), machine: m };
+    };
+    const cpu = [cores(s0, s1), cores(s1, s2), cores(s2, s3, [connFlood, pubFlood]), cores(s3, s4, [connFloodNiced, pubFloodNiced])];
 
     const p99 = (v: number[]) => pct(v, 0.99);
     console.log(
       table([
-        ['phase', 'fast deliveries', 'p50 ms', 'p99 ms', 'p99 / baseline'],
-        ['baseline', fmt(base.length), fmt(pct(base, 0.5)), fmt(p99(base)), '1.00'],
-        [`${STALLED} stalled`, fmt(withStalled.length), fmt(pct(withStalled, 0.5)), fmt(p99(withStalled)), fmt(p99(withStalled) / p99(base), 2)],
-        ['stalled + floods', fmt(withFlood.length), fmt(pct(withFlood, 0.5)), fmt(p99(withFlood)), fmt(p99(withFlood) / p99(base), 2)],
+        ['phase', 'fast deliveries', 'p50 ms', 'p99 ms', 'p99 / baseline', 'cores: gateway', 'publisher', 'clients + steady publisher', 'abusers', 'broker + rest', 'machine'],
+        ...([
+          ['baseline', base],
+          [`${STALLED} stalled`, withStalled],
+          ['stalled + floods', withFlood],
+          ['stalled + floods (abusers at nice 19)', withFloodNiced],
+        ] as const).map(([name, v], i) => {
+          const c = cpu[i]!;
+          return [name, fmt(v.length), fmt(pct(v, 0.5)), fmt(p99(v)), fmt(p99(v) / p99(base), 2), fmt(c.gateway, 2), fmt(c.publisher, 2), fmt(c.clients, 2), fmt(c.abusers, 2), fmt(c.rest, 2), fmt(c.machine, 2)];
+        }),
       ]),
     );
     console.log(`gateway RSS: ${fmt(rssBase / 1048576, 1)} MiB at the end of the baseline, peak ${fmt(rssPeak / 1048576, 1)} MiB after (growth ${fmt(growth / 1048576, 1)} MiB; bound ${fmt(bound / 1048576, 1)} MiB = baseline + ${STALLED} x (${QUEUE_MAX_BYTES / 1048576} MiB queue + ${SOCKET_BUFFER_BYTES / 1024} KiB socket buffer))`);
@@ -215,6 +262,8 @@ async function main(): Promise<number> {
     console.log(`limits: FANOUT_RATE_PER_ADDRESS=${ADDRESS_RATE} (gateway), FANOUT_PUBLISH_RATE_PER_KEY=${KEY_RATE} (publisher)`);
     console.log(`connection flood (one address, 50 at a time, ${PHASE_S} s): ${JSON.stringify(connFlood)}`);
     console.log(`publish flood (one API key, 50 requests at a time, ${PHASE_S} s): ${JSON.stringify(pubFlood)}`);
+    console.log(`connection flood at nice 19: ${JSON.stringify(connFloodNiced)}`);
+    console.log(`publish flood at nice 19: ${JSON.stringify(pubFloodNiced)}`);
     console.log(
       JSON.stringify({
         bench: 'slow-consumers',
@@ -226,6 +275,8 @@ async function main(): Promise<number> {
         gateway_rss_growth_bytes: growth,
         rss_bound_bytes: bound,
         fast_messages_lost: lost,
+        fast_p99_ms_with_flood_abusers_niced: p99(withFloodNiced),
+        cores_abusers_with_flood: Number(cpu[2]!.abusers.toFixed(2)),
       }),
     );
     return 0;
