@@ -2,17 +2,21 @@
 # Installs the deploy and load-test tools, idempotently:
 #   helm      go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION   (Go module proxy)
 #   k6        go install go.k6.io/k6@$K6_VERSION                   (Go module proxy)
+#   centrifugo  go install github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION   (Go module
+#             proxy; the peer that `npm run bench:peers` measures the gateway against)
 #   promtool  Debian package `prometheus`                          (apt)
 #   pyyaml    Debian package `python3-yaml`, which the deploy tests parse YAML with (apt; usually present)
 # The Go binaries are cached in $FANOUT_TOOLS_BIN (default ~/.cache/fanout/bin) and rebuilt only
 # when missing or of another version; promtool is installed only when absent. Prints how long each
 # step took. Put the tools on PATH with:  export PATH="$HOME/.cache/fanout/bin:$PATH"
 #
-# Usage: scripts/install-tools.sh [helm] [k6] [promtool] [pyyaml]   (no argument: all of them)
+# Usage: scripts/install-tools.sh [helm] [k6] [centrifugo] [promtool] [pyyaml]   (no argument: all
+# but centrifugo, which only the peers benchmark needs)
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 K6_VERSION="${K6_VERSION:-v1.8.1}"
+CENTRIFUGO_VERSION="${CENTRIFUGO_VERSION:-v6.9.1}"
 BIN="${FANOUT_TOOLS_BIN:-$HOME/.cache/fanout/bin}"
 mkdir -p "$BIN"
 log() { echo "[tools] $*"; }
@@ -52,6 +56,12 @@ helm_ldflags() {
   echo "$x"
 }
 
+# Centrifugo's release builds stamp their version (goreleaser's ldflags); without it `centrifugo
+# version` says 0.0.0. The usage-stats endpoint and token stay empty, so the binary reports nothing.
+centrifugo_ldflags() {
+  echo "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}"
+}
+
 promtool_apt() {
   local t0
   if command -v promtool >/dev/null 2>&1; then
@@ -88,8 +98,9 @@ for t in "${want[@]}"; do
   case "$t" in
     helm) go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm_ldflags ;;
     k6) go_tool k6 go.k6.io/k6 "$K6_VERSION" ;;
+    centrifugo) go_tool centrifugo github.com/centrifugal/centrifugo/v6 "$CENTRIFUGO_VERSION" centrifugo_ldflags ;;
     promtool) promtool_apt ;;
     pyyaml) pyyaml_apt ;;
-    *) echo "[tools] unknown tool $t (helm, k6, promtool, pyyaml)" >&2; exit 2 ;;
+    *) echo "[tools] unknown tool $t (helm, k6, centrifugo, promtool, pyyaml)" >&2; exit 2 ;;
   esac
 done
