@@ -22,6 +22,8 @@ export interface RawWsHandlers {
   refused(status: number, retryAfterMs: number | null, body: string): void;
   /** The TCP connection is established (diagnostics). */
   connected?(): void;
+  /** A ping arrived (already answered with a pong; diagnostics). */
+  ping?(): void;
 }
 
 export interface RawWsOptions {
@@ -142,7 +144,10 @@ export class RawWs {
       const payload = buf.subarray(off + hdr, off + hdr + len);
       off += hdr + len;
       if (opcode === 0x1) this.h.text(payload);
-      else if (opcode === 0x9) this.frame(0xa, Buffer.from(payload));
+      else if (opcode === 0x9) {
+        this.frame(0xa, Buffer.from(payload));
+        this.h.ping?.();
+      }
       else if (opcode === 0x8) {
         this.finish(payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
         this.sock.destroy();
