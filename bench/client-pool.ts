@@ -8,6 +8,11 @@
  * A ClientPool lives in the bench process, or in one client worker process (client-worker.ts)
  * when the clients are split across two processes; ClientSide is what bench/fanout.ts talks to
  * either way.
+ *
+ * Two protocols (PoolOptions.protocol): `fanout` (the gateway's, the default) and `centrifugo`
+ * (Centrifugo's JSON protocol, for bench/peers.ts: a connect and a subscribe command in one
+ * frame; publications arrive as `push` replies, possibly several in one frame separated by
+ * newlines, each counted; the publisher's ts is read from the publication's data).
  */
 import WebSocket from 'ws';
 import { RawWs } from './raw-ws.js';
@@ -23,6 +28,16 @@ const CLIENT_IMPL = process.env.BENCH_CLIENT_IMPL === 'ws' ? 'ws' : 'raw';
 export const MAX_LAT_MS = 60_000;
 const TS_NEEDLE = Buffer.from('"ts":');
 
+/** Which server the clients speak to: fanout's gateway, or Centrifugo (JSON protocol over WebSocket). */
+export type ClientProtocol = 'fanout' | 'centrifugo';
+
+export interface PoolOptions {
+  /** `fanout` (default) or `centrifugo`; `centrifugo` always uses the raw client. */
+  protocol?: ClientProtocol;
+  /** Source addresses to connect from, round-robin (127.0.0.x spreads the ephemeral ports); default: the OS's choice. */
+  localAddresses?: string[];
+}
+
 export interface SideStats {
   received: number;
   /** Clients whose count since mark() differs from the expected one. */
@@ -30,6 +45,9 @@ export interface SideStats {
   /** Sparse latency histogram: [ms, count]. */
   latency: [number, number][];
   closes: Record<string, number>;
+  /** Text frames received and their bytes on the wire (WebSocket header + payload), all clients. */
+  frames?: number;
+  wireBytes?: number;
 }
 
 export class ClientPool {
@@ -42,10 +60,26 @@ export class ClientPool {
   latency = new Float64Array(MAX_LAT_MS + 1);
   measuring = false;
   closes = new Map<number, number>();
+  /** Text frames received, and their size as WebSocket frames (server frames are unmasked: 2, 4 or 10 header bytes). */
+  frames = 0;
+  wireBytes = 0;
 
-  constructor(readonly n: number, readonly channel: string) {
+  private countFrame(len: number): void {
+    this.frames++;
+    this.wireBytes += len + (len < 126 ? 2 : len < 65536 ? 4 : 10);
+  }
+
+  readonly protocol: ClientProtocol;
+  private readonly localAddresses: string[];
+  /** Centrifugo: the first bytes of a publication pushed on this pool's channel. */
+  private readonly pubPrefix: Buffer;
+
+  constructor(readonly n: number, readonly channel: string, opts: PoolOptions = {}) {
     this.perClient = new Uint32Array(n);
     this.marked = new Uint32Array(n);
+    this.protocol = opts.protocol ?? 'fanout';
+    this.localAddresses = opts.localAddresses ?? [];
+    this.pubPrefix = Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":`);
   }
 
   setMeasuring(on: boolean): void {
@@ -62,7 +96,7 @@ export class ClientPool {
     for (let i = 0; i < this.n; i++) if (this.perClient[i]! - this.marked[i]! !== expectedSinceMark) short++;
     const latency: [number, number][] = [];
     for (let i = 0; i < this.latency.length; i++) if (this.latency[i]! > 0) latency.push([i, this.latency[i]!]);
-    return { received: this.received, short, latency, closes: Object.fromEntries(this.closes) };
+    return { received: this.received, short, latency, closes: Object.fromEntries(this.closes), frames: this.frames, wireBytes: this.wireBytes };
   }
 
   /** Counts one text frame from client `i`; true if it was a message (not a control answer). */
@@ -71,20 +105,42 @@ export class ClientPool {
     if (data[6] !== 0x6d || data[2] !== 0x74) return false;
     this.received++;
     this.perClient[i]!++;
-    if (this.measuring) {
-      const at = data.indexOf(TS_NEEDLE);
-      if (at >= 0) {
-        let ts = 0;
-        for (let k = at + 5; k < data.length; k++) {
-          const d = data[k]! - 48;
-          if (d < 0 || d > 9) break;
-          ts = ts * 10 + d;
-        }
-        const lat = Date.now() - ts;
-        this.latency[lat < 0 ? 0 : lat > MAX_LAT_MS ? MAX_LAT_MS : lat]!++;
-      }
-    }
+    if (this.measuring) this.recordLatency(data, 0, data.length);
     return true;
+  }
+
+  /** Latency of one delivery: now minus the first `"ts":<ms>` found in data[from, to). */
+  private recordLatency(data: Buffer, from: number, to: number): void {
+    const at = data.indexOf(TS_NEEDLE, from);
+    if (at < 0 || at >= to) return;
+    let ts = 0;
+    for (let k = at + 5; k < to; k++) {
+      const d = data[k]! - 48;
+      if (d < 0 || d > 9) break;
+      ts = ts * 10 + d;
+    }
+    const lat = Date.now() - ts;
+    this.latency[lat < 0 ? 0 : lat > MAX_LAT_MS ? MAX_LAT_MS : lat]!++;
+  }
+
+  /**
+   * Counts the publications in one Centrifugo frame from client `i` (one JSON reply per line);
+   * returns the frame's other lines (command replies, pings), usually none.
+   */
+  private onCentrifugoText(i: number, data: Buffer): Buffer[] {
+    let other: Buffer[] | null = null;
+    const p = this.pubPrefix;
+    for (let off = 0; off < data.length; ) {
+      let end = data.indexOf(0x0a, off);
+      if (end < 0) end = data.length;
+      if (end - off > p.length && data.compare(p, 0, p.length, off, off + p.length) === 0) {
+        this.received++;
+        this.perClient[i]!++;
+        if (this.measuring) this.recordLatency(data, off + p.length, end);
+      } else if (end > off) (other ??= []).push(data.subarray(off, end));
+      off = end + 1;
+    }
+    return other ?? [];
   }
 
   private readonly rawSockets: RawWs[] = [];
@@ -94,6 +150,7 @@ export class ClientPool {
    * gateway's admission control is retried after the Retry-After it names, as the SDK does.
    */
   private connectRaw(url: string, i: number): Promise<void> {
+    if (this.protocol === 'centrifugo') return this.connectCentrifugo(url, i);
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       let subscribed = false;
@@ -102,6 +159,7 @@ export class ClientPool {
         const ws: RawWs = new RawWs(u, {
           open: () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })),
           text: (payload) => {
+            this.countFrame(payload.length);
             if (this.onText(i, payload) || subscribed) return;
             const f = JSON.parse(payload.toString()) as { t?: string };
             if (f.t === 'subscribed') {
@@ -118,7 +176,7 @@ export class ClientPool {
             if (status === 503 && retryAfterMs !== null && !subscribed) setTimeout(open, retryAfterMs);
             else fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`));
           },
-        });
+        }, this.rawOptions(i));
         this.rawSockets.push(ws);
       };
       const fail = (err: Error) => {
@@ -131,8 +189,57 @@ export class ClientPool {
     });
   }
 
+  private rawOptions(i: number): { localAddress?: string } {
+    const a = this.localAddresses;
+    return a.length > 0 ? { localAddress: a[i % a.length]! } : {};
+  }
+
+  /**
+   * A Centrifugo client (JSON protocol): connect (anonymous, no token) and subscribe in one frame;
+   * subscribed once the subscribe reply (id 2) arrives. Server pings (`{}`) are answered with `{}`.
+   */
+  private connectCentrifugo(url: string, i: number): Promise<void> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      let subscribed = false;
+      const timer = setTimeout(() => fail(new Error(`client ${i}: no subscribe reply within 20 s`)), 20_000);
+      const fail = (err: Error) => {
+        if (!subscribed) {
+          clearTimeout(timer);
+          reject(err);
+        }
+      };
+      const ws: RawWs = new RawWs(u, {
+        open: () => ws.send(`{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":${JSON.stringify(this.channel)}}}`),
+        text: (payload) => {
+          this.countFrame(payload.length);
+          for (const line of this.onCentrifugoText(i, payload)) {
+            if (line.length === 2 && line[0] === 0x7b && line[1] === 0x7d) {
+              ws.send('{}');
+              continue;
+            }
+            if (subscribed) continue;
+            const r = JSON.parse(line.toString()) as { id?: number; error?: unknown; subscribe?: unknown };
+            if (r.error !== undefined) fail(new Error(`client ${i}: ${line.toString()}`));
+            else if (r.id === 2 && r.subscribe !== undefined) {
+              subscribed = true;
+              clearTimeout(timer);
+              resolve();
+            }
+          }
+        },
+        close: (code) => {
+          this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+          fail(new Error(`client ${i}: closed (${code}) before subscribing`));
+        },
+        refused: (status, _retryAfterMs, body) => fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`)),
+      }, this.rawOptions(i));
+      this.rawSockets.push(ws);
+    });
+  }
+
   private connectOne(url: string, i: number): Promise<void> {
-    if (CLIENT_IMPL === 'raw') return this.connectRaw(url, i);
+    if (CLIENT_IMPL === 'raw' || this.protocol === 'centrifugo') return this.connectRaw(url, i);
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
       this.sockets.push(ws);
@@ -140,6 +247,7 @@ export class ClientPool {
       const timer = setTimeout(() => reject(new Error(`client ${i}: no 'subscribed' within 20 s`)), 20_000);
       ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })));
       ws.on('message', (data: Buffer) => {
+        this.countFrame(data.length);
         if (this.onText(i, data)) return;
         if (!subscribed) {
           const f = JSON.parse(data.toString()) as { t?: string };
@@ -188,7 +296,7 @@ export class ClientPool {
 
 /** Messages between bench/fanout.ts and bench/client-worker.ts (IPC). */
 export type ToWorker =
-  | { op: 'connect'; url: string; n: number; channel: string; parallel: number }
+  | { op: 'connect'; url: string; n: number; channel: string; parallel: number; options?: PoolOptions }
   | { op: 'measure'; on: boolean }
   | { op: 'mark' }
   | { op: 'stats'; expected: number }

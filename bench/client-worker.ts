@@ -31,7 +31,7 @@ process.on('message', (m: ToWorker) => {
 async function handle(m: ToWorker): Promise<void> {
   switch (m.op) {
     case 'connect':
-      pool = new ClientPool(m.n, m.channel);
+      pool = new ClientPool(m.n, m.channel, m.options);
       await pool.connect(m.url, m.parallel);
       send({ op: 'ok' });
       return;
