@@ -93,6 +93,35 @@ function preciseCpuSeconds(pid: number): number {
   return ns > 0 ? ns / 1e9 : (cpuSeconds(pid) ?? 0);
 }
 
+/** CPU seconds per thread name of a process (/proc/<pid>/task/<tid>/comm and schedstat). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        const s = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+        out.set(name, (out.get(name) ?? 0) + s);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
+/** Per thread name, the CPU between two threadCpu() readings, in % of one core over `s` seconds, busiest first. */
+function threadNote(a: Map<string, number>, b: Map<string, number>, s: number): string {
+  return [...b]
+    .map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const)
+    .filter(([, v]) => v > 0.0005)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${((100 * v) / s).toFixed(2)}%`)
+    .join(', ');
+}
+
 function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
@@ -154,6 +183,9 @@ async function heapUsed(url: string, samples = 3): Promise<number> {
   }
   return min;
 }
+
+/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a window logged here can be cut out of a gateway's --cpu-prof (bench/connections-profile.ts). */
+const monoUs = () => process.hrtime.bigint() / 1000n;
 
 /** Cores busy machine-wide over a phase (/proc/stat), to see what else ran. */
 function machineMeter(): () => number {
@@ -276,8 +308,11 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const fds0 = openFds(pid);
     const c00 = preciseCpuSeconds(pid);
     const w00 = performance.now();
+    const mono00 = monoUs();
+    const th00 = threadCpu(pid);
     await sleep(P.idle0S * 1000);
     const idle0 = { s: (performance.now() - w00) / 1000, cpuS: preciseCpuSeconds(pid) - c00 };
+    log(`idle window, 0 connections: monotonic ${mono00}..${monoUs()} us; gateway threads: ${threadNote(th00, threadCpu(pid), idle0.s)}`);
     // Memory after the empty idle window, as the loaded figures are after theirs.
     const rss0 = await rssSample(pid);
     const heap0 = await heapUsed(metricsUrl);
@@ -333,8 +368,11 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const t0 = await workers.totals();
     const i0 = { cpu: preciseCpuSeconds(pid), ticks: cpuTimes(pid)!, at: performance.now() };
     const idleMachine = machineMeter();
+    const mono0 = monoUs();
+    const th0 = threadCpu(pid);
     await sleep(P.idleS * 1000);
     const i1 = { cpu: preciseCpuSeconds(pid), ticks: cpuTimes(pid)!, at: performance.now() };
+    log(`idle window, N connections: monotonic ${mono0}..${monoUs()} us; gateway threads: ${threadNote(th0, threadCpu(pid), (i1.at - i0.at) / 1000)}`);
     const idleCores = idleMachine();
     const t1 = await workers.totals();
     const idle = {
@@ -361,15 +399,21 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
 
     // 4. Broadcasts.
     const broadcasts: Broadcast[] = [];
+    const bTicks0 = cpuTimes(pid)!;
+    let bTicks = { user: 0, sys: 0 };
+    const bMono0 = monoUs();
     for (let b = 0; b < P.broadcasts; b++) {
       await sleep(2000);
       await workers.all(() => ({ op: 'arm' }));
       const waits = workers.all(() => ({ op: 'await-broadcast', timeoutMs: BROADCAST_TIMEOUT_MS }));
+      const k0 = cpuTimes(pid)!;
       const c0 = preciseCpuSeconds(pid);
       const at = performance.timeOrigin + performance.now();
       await publisher.publish({ channel: CHANNEL, data: { b, at: Math.round(at) } });
       const got = (await waits).filter((a): a is Extract<ConnFromWorker, { op: 'broadcast' }> => a.op === 'broadcast');
       const cpuS = preciseCpuSeconds(pid) - c0;
+      const k1 = cpuTimes(pid)!;
+      bTicks = { user: bTicks.user + k1.user - k0.user, sys: bTicks.sys + k1.sys - k0.sys };
       const lasts = got.map((g) => g.lastAt).filter((x): x is number => x !== null);
       const firsts = got.map((g) => g.firstAt).filter((x): x is number => x !== null);
       const r: Broadcast = {
@@ -383,6 +427,7 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
       log(`broadcast ${b + 1}: ${r.received}/${r.expected} received; first after ${r.firstMs?.toFixed(1)} ms, all after ${r.allMs?.toFixed(1)} ms; gateway CPU ${(cpuS * 1000).toFixed(1)} ms`);
     }
 
+    log(`broadcasts: monotonic ${bMono0}..${monoUs()} us; gateway CPU in the windows (ticks): user ${bTicks.user.toFixed(2)} s, system ${bTicks.sys.toFixed(2)} s (all of the phase: ${(cpuTimes(pid)!.user - bTicks0.user).toFixed(2)} / ${(cpuTimes(pid)!.sys - bTicks0.sys).toFixed(2)} s)`);
     const fin = await workers.totals();
     return {
       n,
