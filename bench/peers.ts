@@ -198,6 +198,8 @@ interface PhaseCpu {
   server: number;
   serverSys: number;
   clients: number;
+  /** This process: the publisher (and the bench's bookkeeping). */
+  publisher: number;
   machineCores: number;
   wallS: number;
 }
@@ -205,6 +207,7 @@ interface PhaseCpu {
 function cpuMeter(pid: number, clients: WorkerClients): () => PhaseCpu {
   const s0 = cpuTimes(pid)!;
   const c0 = clients.cpuSeconds();
+  const p0 = process.cpuUsage();
   const m0 = machineJiffies();
   const w0 = performance.now();
   return () => {
@@ -214,19 +217,23 @@ function cpuMeter(pid: number, clients: WorkerClients): () => PhaseCpu {
       server: Math.max(0, s1.user + s1.sys - s0.user - s0.sys),
       serverSys: Math.max(0, s1.sys - s0.sys),
       clients: clients.cpuSeconds() - c0,
+      publisher: (() => {
+        const d = process.cpuUsage(p0);
+        return (d.user + d.system) / 1e6;
+      })(),
       machineCores: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * CORES : 0,
       wallS: (performance.now() - w0) / 1000,
     };
   };
 }
 
-/** Cores busy with anything but the server and the clients (Kafka, the publisher, other work). */
+/** Cores busy with anything but the server, the clients and the publisher (Kafka, other work on the machine). */
 function otherCores(c: PhaseCpu): number {
-  return Math.max(0, c.machineCores - (c.server + c.clients) / c.wallS);
+  return Math.max(0, c.machineCores - (c.server + c.clients + c.publisher) / c.wallS);
 }
 
 function cpuNote(c: PhaseCpu): string {
-  return `server CPU ${c.server.toFixed(2)} s (${c.serverSys.toFixed(2)} s system, ${(c.server / c.wallS).toFixed(2)} cores), client CPU ${c.clients.toFixed(2)} s, machine ${c.machineCores.toFixed(2)} cores busy (others ${otherCores(c).toFixed(2)}) over ${c.wallS.toFixed(2)} s`;
+  return `server CPU ${c.server.toFixed(2)} s (${c.serverSys.toFixed(2)} s system, ${(c.server / c.wallS).toFixed(2)} cores), client CPU ${c.clients.toFixed(2)} s, publisher CPU ${c.publisher.toFixed(2)} s, machine ${c.machineCores.toFixed(2)} cores busy (others ${otherCores(c).toFixed(2)}) over ${c.wallS.toFixed(2)} s`;
 }
 
 async function machineLoad(ms: number): Promise<number> {
@@ -444,19 +451,20 @@ function report(load: LoadResult[], idle: IdleResult[], brokerSource: string, ce
     out.push('', 'Burst (server CPU = utime+stime of the server process, /proc/<pid>/stat; cores = server CPU s / wall s):');
     out.push(
       table([
-        ['server', 'deliveries', 'expected', 'server CPU s', 'deliveries/CPU-s', 'wall s', 'server cores', 'threads', 'frames/message', 'wire bytes/delivery', 'client CPU s', 'other load (cores)'],
-        ...load.map((r) => [r.name, fmt(r.deliveries), fmt(r.expected), fmt(r.cpu.server, 2), fmt(r.deliveriesPerCpuS), fmt(r.cpu.wallS, 2), fmt(r.cpu.server / r.cpu.wallS, 2), fmt(r.threads), fmt(r.framesPerMessage, 3), fmt(r.wireBytesPerDelivery, 1), fmt(r.cpu.clients, 2), fmt(otherCores(r.cpu), 2)]),
+        ['server', 'deliveries', 'expected', 'server CPU s', 'deliveries/CPU-s', 'wall s', 'server cores', 'threads', 'frames/message', 'wire bytes/delivery', 'client CPU s', 'publisher CPU s', 'other load (cores)'],
+        ...load.map((r) => [r.name, fmt(r.deliveries), fmt(r.expected), fmt(r.cpu.server, 2), fmt(r.deliveriesPerCpuS), fmt(r.cpu.wallS, 2), fmt(r.cpu.server / r.cpu.wallS, 2), fmt(r.threads), fmt(r.framesPerMessage, 3), fmt(r.wireBytesPerDelivery, 1), fmt(r.cpu.clients, 2), fmt(r.cpu.publisher, 2), fmt(otherCores(r.cpu), 2)]),
       ]),
     );
     const st = load.filter((r) => r.steady);
     if (st.length > 0) {
-      out.push('', 'Steady (latency = client receipt - publisher timestamp, per delivery, 1 ms resolution):');
+      out.push('', `Steady (latency = client receipt - publisher timestamp, per delivery, 1 ms resolution; wall s = first publish to last delivery, ${P.steadyS} s when the server keeps up; server CPU s / deliveries = CPU per delivery):`);
       out.push(
         table([
-          ['server', 'messages', 'deliveries', 'expected', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU %', 'frames/message', 'wire bytes/delivery', 'client CPU %', 'other load (cores)'],
+          ['server', 'messages', 'deliveries', 'expected', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'wall s', 'server CPU %', 'server µs/delivery', 'frames/message', 'wire bytes/delivery', 'client CPU %', 'publisher CPU %', 'other load (cores)'],
           ...st.map((r) => {
             const s = r.steady!;
-            return [r.name, fmt(s.messages), fmt(s.deliveries), fmt(s.expected), fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max), fmt((100 * s.cpu.server) / s.cpu.wallS), fmt(s.framesPerMessage, 3), fmt(s.wireBytesPerDelivery, 1), fmt((100 * s.cpu.clients) / s.cpu.wallS), fmt(otherCores(s.cpu), 2)];
+            const pct = (x: number) => fmt((100 * x) / s.cpu.wallS);
+            return [r.name, fmt(s.messages), fmt(s.deliveries), fmt(s.expected), fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max), fmt(s.cpu.wallS, 2), pct(s.cpu.server), fmt(s.deliveries > 0 ? (1e6 * s.cpu.server) / s.deliveries : null, 2), fmt(s.framesPerMessage, 3), fmt(s.wireBytesPerDelivery, 1), pct(s.cpu.clients), pct(s.cpu.publisher), fmt(otherCores(s.cpu), 2)];
           }),
         ]),
       );
