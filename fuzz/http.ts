@@ -120,6 +120,8 @@ function allowed(svc: HttpSvc, method: string, path: string): { statuses: Map<nu
   if (!op) {
     const u = m.item['x-unsupported-methods'] ?? unsupported;
     add(u.status, u['x-error-codes']);
+    // A path served only with a setting (x-only-when on its GET) is unknown without it, whatever the method.
+    if (Object.values<any>(m.item).some((o) => o?.['x-only-when'])) add(unknown.status, unknown['x-error-codes']);
   } else {
     for (const [status, resp] of Object.entries<any>(op.responses)) add(Number(status), resp['x-error-codes']);
     // Routes served only with a setting (the gateway's page, FANOUT_SERVE_PAGE=false here) are unknown without it.

@@ -49,6 +49,7 @@ const JSON_DEPTH_LIMIT = 64;
  * `<service> <METHOD> <path> <status>[ <code>]`; `*` stands for any method or path.
  */
 const SKIPPED_BY_DESIGN: [pattern: string, reason: string][] = [
+  ['* HEAD * 503', 'HEAD answers as GET without a body: the ops-face test checks HEAD and GET give the same status; the 503 of GET is produced below'],
   ['* * * 500 internal', 'an unexpected error (a bug): nothing a client sends produces it without changing service code'],
   ['publisher POST * 503 kafka_unavailable', 'needs Kafka to stop acknowledging writes (a broker down past FANOUT_PUBLISH_TIMEOUT_MS); the fault suite (test/faults) covers it, this file shares the run\'s broker'],
   ['publisher GET /readyz 503', 'the publisher is ready before startPublisher returns, and stops listening as soon as it drains'],
@@ -384,6 +385,8 @@ describe('the documents', () => {
       gateway: ['services/gateway/src/http/routes.ts', 'services/gateway/src/http/client-bundle.ts', 'services/gateway/src/service.ts', ...['admission', 'etag-poll', 'http-common', 'long-poll', 'sse', 'websocket'].map((f) => `services/gateway/src/transports/${f}.ts`)],
       'market-data': ['services/market-data/src/http.ts'],
     };
+    // The node:http services share the ops face (/healthz, /readyz, /metrics).
+    for (const svc of ['publisher', 'router', 'dispatcher', 'market-data'] as const) sources[svc].push('packages/http-api/src/ops.ts');
     for (const svc of SERVICES) {
       const found = new Set<string>();
       for (const f of sources[svc]) {
@@ -412,6 +415,43 @@ describe('every other method on a documented path answers as the contract says',
       }
     }
     await call(svc, 'GET', '<unknown>', {}, { status: docs[svc]['x-unknown-route'].status });
+  });
+});
+
+/** One request by node:http (fetch refuses TRACE): status, headers and body text. */
+function rawRequest(url: string, method: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        let body: any;
+        try {
+          body = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        resolve({ status: res.statusCode!, headers: new Headers(Object.entries(res.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]]))), text, body });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the ops face is the same on every service', () => {
+  it.each(SERVICES)('%s: HEAD answers as GET without a body; TRACE and DELETE are 405 with Allow', async (svc) => {
+    for (const path of ['/healthz', '/readyz', '/metrics']) {
+      const get = await call(svc, 'GET', path, {}, { status: 200 });
+      const head = conform(svc, 'HEAD', path, await rawRequest(base[svc] + path, 'HEAD'));
+      expect(head.status, `${svc} HEAD ${path}`).toBe(get.status);
+      expect(head.text, `${svc} HEAD ${path}: no body`).toBe('');
+      for (const method of ['TRACE', 'DELETE']) {
+        const a = conform(svc, method, path, await rawRequest(base[svc] + path, method), { status: 405, code: 'method_not_allowed' });
+        expect(a.headers.get('allow'), `${svc} ${method} ${path}`).toMatch(/^GET, (HEAD|OPTIONS)$/);
+      }
+    }
   });
 });
 

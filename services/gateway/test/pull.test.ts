@@ -131,6 +131,8 @@ describe('long polling', () => {
     ['a bad cursor', '/v1/poll?channel=news:x&cursor=abc', 400, 'invalid_position'],
     ['a cursor from another epoch', '/v1/poll?channel=news:x&cursor=zz:0:1', 410, 'cursor_expired'],
     ['a user channel without a token', '/v1/poll?channel=user:42', 401, 'token_required'],
+    ['a parameter given twice (found by schemathesis)', '/v1/poll?channel=news:x&limit=&limit=5', 400, 'invalid_parameter'],
+    ['a channel given twice', '/v1/history?channel=news:x&channel=news:y', 400, 'invalid_parameter'],
   ])('refuses %s with a documented 4xx', async (_name, path, status, code) => {
     const res = await get(path);
     expect(res.status).toBe(status);

@@ -5,6 +5,8 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge } from 'prom-client';
 import { createRegistry, type Health } from '@fanout/observability';
+import { serveOps, sendJson } from '@fanout/http-api';
+import { FanoutError } from '@fanout/protocol';
 import type { TickProducerStats } from './producer.js';
 
 export function marketDataServer(stats: TickProducerStats, health: Health): Server {
@@ -27,20 +29,8 @@ export function marketDataServer(stats: TickProducerStats, health: Health): Serv
   follow('skipped', 'Ticks skipped (too many in flight, or catching up after a stall).');
   new Gauge({ name: 'fanout_market_data_ticks_in_flight', help: 'Ticks awaiting acknowledgement.', registers: [registry], collect() { this.set(stats.inFlight); } });
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (path === '/healthz') return json(200, { ok: true });
-    if (path === '/readyz') return json(health.ready ? 200 : 503, health.report());
-    if (path === '/metrics') {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      });
-      return;
-    }
-    json(404, { error: { code: 'not_found', message: 'Routes: /metrics, /healthz, /readyz.', retriable: false } });
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (serveOps(req, res, path, { health, registry })) return;
+    sendJson(res, 404, new FanoutError('not_found', 'Routes: /metrics, /healthz, /readyz.').toJSON());
   });
 }

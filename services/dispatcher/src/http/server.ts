@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, asFanoutError, KeyedRateLimiter, requestAddress, parseJson, rateLimited, readRawBody, requireJsonContentType, retryAfterOf, sendJson } from '@fanout/http-api';
+import { ApiKeys, asFanoutError, KeyedRateLimiter, requestAddress, parseJson, rateLimited, readRawBody, requireJsonContentType, retryAfterOf, sendJson, serveOps } from '@fanout/http-api';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { ApiAnswer, EndpointsApi } from './endpoints-api.js';
 
@@ -85,15 +85,7 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
   return createServer((req, res) => {
     const url = new URL(`http://dispatcher/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
     const path = url.pathname;
-    if (req.method === 'GET' && path === '/healthz') return sendJson(res, health.alive ? 200 : 503, health.alive ? { ok: true } : { ok: false, broken: health.broken });
-    if (req.method === 'GET' && path === '/readyz') return sendJson(res, health.ready ? 200 : 503, health.report());
-    if (req.method === 'GET' && path === '/metrics') {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      });
-      return;
-    }
+    if (serveOps(req, res, path, { health, registry })) return;
     let match: RegExpExecArray | null = null;
     const route = routes.find((r) => (match = r.pattern.exec(path)) !== null);
     const fail = (err: unknown) => {

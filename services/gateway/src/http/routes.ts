@@ -6,8 +6,16 @@ import { fileURLToPath } from 'node:url';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Registry } from 'prom-client';
 import type { Health } from '@fanout/observability';
+import { healthAnswer } from '@fanout/http-api';
+import { FanoutError } from '@fanout/protocol';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+
+/** The routes this port answers with GET (the transports add theirs elsewhere); any other method on them is 405. */
+const GET_PATHS = ['/healthz', '/readyz', '/metrics', '/v1/info', '/v1/ws', '/v1/sse', '/v1/poll', '/v1/history', '/v1/latest'];
+const PAGE_PATHS = ['/', '/board.js', '/fanout-client.js'];
+
+const STATUS_LINES: Record<number, string> = { 200: '200 OK', 404: '404 Not Found', 405: '405 Method Not Allowed', 503: '503 Service Unavailable' };
 
 function json(res: HttpResponse, status: string, body: unknown): void {
   res.cork(() => {
@@ -17,8 +25,12 @@ function json(res: HttpResponse, status: string, body: unknown): void {
 
 export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; registry: Registry; servePage: boolean; info: () => unknown }): void {
   const { health, registry } = deps;
-  app.get('/healthz', (res) => json(res, health.alive ? '200 OK' : '503 Service Unavailable', { ok: health.alive, ...(health.broken ? { broken: health.broken } : {}) }));
-  app.get('/readyz', (res) => json(res, health.ready ? '200 OK' : '503 Service Unavailable', health.report()));
+  for (const path of ['/healthz', '/readyz'] as const) {
+    app.get(path, (res) => {
+      const { status, body } = healthAnswer(path, health);
+      json(res, STATUS_LINES[status]!, body);
+    });
+  }
   app.get('/v1/info', (res) => json(res, '200 OK', deps.info()));
   app.get('/metrics', (res) => {
     let aborted = false;
@@ -59,13 +71,30 @@ export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; regi
         .endWithoutBody();
     });
   });
+  const getPaths = new Set([...GET_PATHS, ...(deps.servePage ? PAGE_PATHS : [])]);
   app.any('/*', (res, req) => {
-    // RFC 9110: an answer to HEAD has no body (uWS routes HEAD here: it has no GET fallback for it);
-    // a body would be read as the start of the next answer on a keep-alive connection.
-    if (req.getMethod() === 'head') {
-      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').endWithoutBody());
+    const method = req.getMethod();
+    const url = req.getUrl();
+    // HEAD on the ops routes (load balancers probe with it): the GET status, no body.
+    if (method === 'head' && (url === '/healthz' || url === '/readyz' || url === '/metrics')) {
+      const status = url === '/metrics' ? 200 : healthAnswer(url, health).status;
+      const type = url === '/metrics' ? registry.contentType : 'application/json';
+      res.cork(() => res.writeStatus(STATUS_LINES[status]!).writeHeader('content-type', type).writeHeader('cache-control', 'no-store').endWithoutBody());
       return;
     }
-    json(res, '404 Not Found', { error: { code: 'not_found', message: `No route ${req.getMethod().toUpperCase()} ${req.getUrl().slice(0, 100)}; WebSocket clients connect to /v1/ws.`, retriable: false } });
+    // RFC 9110: a known route with another method is 405 and says which methods it takes. (A GET
+    // that lands here is no route: /v1/ws without the upgrade headers.)
+    const known = method !== 'get' && getPaths.has(url);
+    const e = known
+      ? new FanoutError('method_not_allowed', `${url.slice(0, 100)} accepts GET (and OPTIONS, the CORS preflight).`)
+      : new FanoutError('not_found', `No route ${method.toUpperCase()} ${url.slice(0, 100)}; WebSocket clients connect to /v1/ws.`);
+    res.cork(() => {
+      res.writeStatus(STATUS_LINES[e.status]!).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
+      if (known) res.writeHeader('allow', 'GET, OPTIONS');
+      // RFC 9110: an answer to HEAD has no body (uWS routes HEAD here: it has no GET fallback for
+      // it); a body would be read as the start of the next answer on a keep-alive connection.
+      if (method === 'head') res.endWithoutBody();
+      else res.end(JSON.stringify(e.toJSON()));
+    });
   });
 }

@@ -10,7 +10,7 @@
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import { FanoutError, formatPosition } from '@fanout/protocol';
-import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
+import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps, queryParam } from './http-common.js';
 
 /** Names the channel's newest position, and for history the request's since/limit (the representation depends on them). */
 function etagFor(deps: PullDeps, channel: string, variant = ''): string {
@@ -33,13 +33,13 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
     void (async () => {
       const refused = deps.gate.check('request', address);
       if (refused) throw refused;
-      const channel = requireChannel(info.query.get('channel'));
+      const channel = requireChannel(queryParam(info.query, 'channel'));
       const limit = intParam(info.query, 'limit', 100, 1, 1000);
       await authorize(deps, info.token, [channel]);
       const stream = deps.streams.for(channel);
       const partition = deps.streams.partitionOf(channel);
       if (!stream.owns(partition)) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
-      const since = info.query.get('since');
+      const since = queryParam(info.query, 'since');
       const etag = etagFor(deps, channel, `;${since ?? ''};${limit}`);
       if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
       if (since === null) {
@@ -59,7 +59,7 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
     void (async () => {
       const refused = deps.gate.check('request', address);
       if (refused) throw refused;
-      const channel = requireChannel(info.query.get('channel'));
+      const channel = requireChannel(queryParam(info.query, 'channel'));
       await authorize(deps, info.token, [channel]);
       const stream = deps.streams.for(channel);
       if (!stream.owns(deps.streams.partitionOf(channel))) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));

@@ -133,8 +133,15 @@ export function requireChannel(value: string | null): string {
   return value;
 }
 
+/** One query parameter's value (null when absent); a parameter given twice is refused, not read as its first value. */
+export function queryParam(query: URLSearchParams, name: string): string | null {
+  const all = query.getAll(name);
+  if (all.length > 1) throw paramError('invalid_parameter', `"${name}" is given ${all.length} times; give it once.`);
+  return all[0] ?? null;
+}
+
 export function intParam(query: URLSearchParams, name: string, def: number, min: number, max: number): number {
-  const raw = query.get(name);
+  const raw = queryParam(query, name);
   if (raw === null || raw === '') return def;
   const n = Number(raw);
   if (!/^\d{1,9}$/.test(raw) || n < min || n > max) throw paramError('invalid_parameter', `"${name}" must be an integer from ${min} to ${max}.`);

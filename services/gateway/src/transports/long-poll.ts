@@ -7,7 +7,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { parsePosition } from '@fanout/protocol';
 import type { Outgoing } from '../delivery/outgoing.js';
-import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps } from './http-common.js';
+import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireChannel, type PullDeps, queryParam } from './http-common.js';
 
 interface Waiter {
   reply: Reply;
@@ -91,11 +91,11 @@ export function attachLongPoll(app: TemplatedApp, deps: PullDeps, pollers: LongP
       if (refused) throw refused;
       deps.gate.hold(address);
       reply.finally(() => deps.gate.release(address));
-      const channel = requireChannel(info.query.get('channel'));
+      const channel = requireChannel(queryParam(info.query, 'channel'));
       const timeoutS = intParam(info.query, 'timeout', 25, 0, 60);
       const limit = intParam(info.query, 'limit', 100, 1, 1000);
       await authorize(deps, info.token, [channel]);
-      let r = await readSince(deps, channel, info.query.get('cursor'), limit);
+      let r = await readSince(deps, channel, queryParam(info.query, 'cursor'), limit);
       if (r.messages.length > 0 || timeoutS === 0) return reply.json(200, rangeBody(r));
       // Nothing yet: look again and register the waiter in the same turn, so that no message can
       // slip between the look and the wait.

@@ -15,7 +15,7 @@ import type { Session } from '../delivery/session.js';
 import type { Connection } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
 import type { Outgoing } from '../delivery/outgoing.js';
-import { authorize, paramError, readRequest, Reply, type PullDeps } from './http-common.js';
+import { authorize, paramError, readRequest, Reply, type PullDeps, queryParam } from './http-common.js';
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
@@ -136,14 +136,14 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
     void (async () => {
       const refused = o.gate.check('connect', address);
       if (refused) throw refused;
-      const channels = [...new Set((info.query.get('channels') ?? '').split(',').map((c) => c.trim()).filter(Boolean))];
+      const channels = [...new Set((queryParam(info.query, 'channels') ?? '').split(',').map((c) => c.trim()).filter(Boolean))];
       if (channels.length === 0 || channels.length > MAX_CHANNELS_PER_FRAME) {
         throw paramError('invalid_parameter', `"channels" must name 1 to ${MAX_CHANNELS_PER_FRAME} comma-separated channels.`);
       }
       for (const c of channels) {
         if (!isValidChannel(c) && parseNamespacePattern(c) === null) throw paramError('invalid_channel', `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message}`);
       }
-      const cursor = info.lastEventId || info.query.get('cursor') || '';
+      const cursor = info.lastEventId || queryParam(info.query, 'cursor') || '';
       const positions = cursor ? decodeCursor(cursor, channels) : {};
       const principal = await authorize(o, info.token, channels);
       // A user channel this gateway does not own would leave an idle stream: refuse it up front.

@@ -173,7 +173,8 @@ export class InboundWebhooks {
       else if (e.status === 400) this.log.info({ source: sourceName, code: e.code }, 'inbound webhook refused');
       this.outcomes.inc({ source: source ? sourceName : 'unknown', outcome: e.code === 'kafka_unavailable' || e.code === 'not_ready' ? 'failed' : 'rejected' });
       req.resume();
-      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : {});
+      // RFC 9110: a 405 says which methods the route takes.
+      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : e.status === 405 ? { allow: 'POST' } : {});
     }
   }
 

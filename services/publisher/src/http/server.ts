@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import { FanoutError, validateEvent } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf } from '@fanout/http-api';
+import { ApiKeys, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf, serveOps } from '@fanout/http-api';
 import { InboundWebhooks, parseInboundSources } from './inbound-webhooks.js';
 import type { PublisherClient } from '../producer/publisher-client.js';
 import type { PublisherConfig } from '../config.js';
@@ -103,15 +103,7 @@ export function createPublishServer(deps: PublishApiDeps): Server {
 
   return createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0]!;
-    if (req.method === 'GET' && url === '/healthz') return send(res, 200, { ok: true });
-    if (req.method === 'GET' && url === '/readyz') return send(res, health.ready ? 200 : 503, health.report());
-    if (req.method === 'GET' && url === '/metrics') {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      });
-      return;
-    }
+    if (serveOps(req, res, url, { health, registry })) return;
     // Inbound webhooks authenticate by their signature, not an API key (inbound-webhooks.ts).
     if (url.startsWith('/v1/inbound/')) return void inbound.handle(req, res, url.slice('/v1/inbound/'.length));
     const route = routes[url];

@@ -12,7 +12,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
-import { KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf } from '@fanout/http-api';
+import { KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf, serveOps } from '@fanout/http-api';
 import type { Health } from '@fanout/observability';
 import type { RouteTable } from '../routing/route-table.js';
 import type { GatewayInfoPoller } from '../routing/gateway-info.js';
@@ -51,6 +51,7 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
     const url = new URL(`http://router/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
+    if (serveOps(req, res, url.pathname, { health, registry })) return;
     if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()), 'application/json', { allow: 'GET' });
     if (perAddress.enabled && (url.pathname === '/v1/route' || url.pathname === '/v1/status' || url.pathname === '/')) {
       const wait = perAddress.take(requestAddress(req, header));
@@ -85,13 +86,6 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
         return send(res, 200, JSON.stringify(status()));
       case '/':
         return send(res, 200, STATUS_PAGE.toString(), 'text/html; charset=utf-8');
-      case '/healthz':
-        return send(res, 200, JSON.stringify({ ok: true }));
-      case '/readyz':
-        return send(res, health.ready ? 200 : 503, JSON.stringify(health.report()));
-      case '/metrics':
-        void registry.metrics().then((text) => send(res, 200, text, registry.contentType));
-        return;
       default:
         return send(res, 404, JSON.stringify(new FanoutError('not_found', 'Routes: GET /v1/route?user=<id>&region=<region>, GET /v1/status, GET /.').toJSON()));
     }
