@@ -93,13 +93,13 @@ function preciseCpuSeconds(pid: number): number {
   return ns > 0 ? ns / 1e9 : (cpuSeconds(pid) ?? 0);
 }
 
-/** CPU seconds per thread name of a process (/proc/<pid>/task/<tid>/comm and schedstat). */
+/** CPU seconds of a process's main thread and of its other threads by name (/proc/<pid>/task/<tid>/comm and schedstat). */
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        const name = tid === String(pid) ? 'main thread' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()} (other threads)`;
         const s = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
         out.set(name, (out.get(name) ?? 0) + s);
       } catch {
