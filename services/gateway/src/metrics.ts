@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Hub } from './delivery/hub.js';
 import type { MemoryBudget } from './delivery/memory-budget.js';
+import type { ChannelWindows } from './delivery/channel-window.js';
 import type { DeliveryCounters } from './delivery/connection.js';
 
 /** Gateway metrics. Gauges are computed at scrape time from the hub (collect()). */
@@ -19,7 +20,7 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number, kafkaReachable: () => boolean = () => true) {
+export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, memory: { windows: Record<'broadcast' | 'users', ChannelWindows>; bound: () => number }, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number, kafkaReachable: () => boolean = () => true) {
   const registers = [registry];
   let pausesReported = 0;
   return {
@@ -64,8 +65,13 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
     slowConsumerCloses: followCounter(registry, hub, 'slowConsumerCloses', 'fanout_gateway_slow_consumer_disconnects_total', 'Connections closed with 4001 because their queue could not make room.'),
     creditStalls: followCounter(registry, hub, 'creditStalls', 'fanout_gateway_credit_stalls_total', 'Flushes that stopped because the connection had no credits left.'),
     socketStalls: followCounter(registry, hub, 'socketStalls', 'fanout_gateway_socket_stalls_total', 'Flushes that stopped because the socket buffer was full (TCP backpressure).'),
-    budgetUsed: new Gauge({ name: 'fanout_gateway_memory_budget_used_bytes', help: 'Bytes queued across all connections, counted against the memory budget.', registers, collect() { this.set(budget.used); } }),
-    budgetMax: new Gauge({ name: 'fanout_gateway_memory_budget_bytes', help: 'The memory budget for queued bytes.', registers, collect() { this.set(budget.maxBytes); } }),
+    budgetUsed: new Gauge({ name: 'fanout_gateway_memory_budget_used_bytes', help: 'Bytes counted against the memory budget: queued across all connections plus the channel windows (at what their contents cost).', registers, collect() { this.set(budget.totalUsed); } }),
+    budgetMax: new Gauge({ name: 'fanout_gateway_memory_budget_bytes', help: 'The memory budget for queues and windows together (FANOUT_MEMORY_BUDGET_BYTES).', registers, collect() { this.set(budget.maxBytes); } }),
+    windowBytes: windowGauge(registers, memory.windows, 'fanout_gateway_window_bytes', 'What the channel windows cost, in bytes of process memory (frames plus measured per-message and per-window overheads).', (w) => w.bytes),
+    windowMessages: windowGauge(registers, memory.windows, 'fanout_gateway_window_messages', 'Messages held in the channel windows.', (w) => w.messageCount),
+    windowChannels: windowGauge(registers, memory.windows, 'fanout_gateway_window_channels', 'Channels with a window.', (w) => w.channelCount),
+    windowCap: windowGauge(registers, memory.windows, 'fanout_gateway_window_cap_bytes', 'The windows\' cap now: FANOUT_WINDOW_TOTAL_BYTES, or less while the connection queues need the memory budget.', (w) => w.capBytes),
+    memoryBound: new Gauge({ name: 'fanout_gateway_memory_bound_bytes', help: 'What RSS stays under by the documented formula (docs/operations.md, Memory): start-up RSS + 2 x the budget + Kafka fetches + per connection its cost and socket buffer.', registers, collect() { this.set(memory.bound()); } }),
     budgetPauses: new Counter({
       name: 'fanout_gateway_memory_budget_pauses_total',
       help: 'Times Kafka consumption was paused because the memory budget was reached.',
@@ -163,4 +169,16 @@ export function closeReason(code: number): string {
     default:
       return 'other';
   }
+}
+
+function windowGauge(registers: Registry[], windows: Record<'broadcast' | 'users', ChannelWindows>, name: string, help: string, value: (w: ChannelWindows) => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['stream'],
+    registers,
+    collect() {
+      for (const stream of ['broadcast', 'users'] as const) this.set({ stream }, value(windows[stream]));
+    },
+  });
 }

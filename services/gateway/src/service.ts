@@ -13,7 +13,7 @@ import { loadNativeUws } from './native-uws.js';
 import { Hub } from './delivery/hub.js';
 import { Session } from './delivery/session.js';
 import { QueuePolicies } from './delivery/queue-policy.js';
-import { MemoryBudget } from './delivery/memory-budget.js';
+import { MemoryBudget, memoryBound } from './delivery/memory-budget.js';
 import { OutgoingFactory } from './delivery/outgoing.js';
 import { ChannelWindows } from './delivery/channel-window.js';
 import { Resumer } from './delivery/resume.js';
@@ -77,8 +77,12 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   let broadcast: BroadcastConsumer | null = null;
   let users: UserConsumer | null = null;
 
+  // The channel windows of both streams: a cache inside the memory budget (they yield to the queues).
+  const windowLimits = { maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes };
+  const windows = { broadcast: new ChannelWindows(windowLimits), users: new ChannelWindows(windowLimits) };
   const budget = new MemoryBudget({
     maxBytes: config.memoryBudgetBytes,
+    caches: [windows.broadcast, windows.users],
     lowWater: config.memoryLowWater,
     shedAfterMs: config.shedAfterMs,
     pause: () => {
@@ -106,11 +110,13 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
       users: { topic: config.topicUsers, partitions: () => users?.ownedPartitions ?? [], lastOffset: (p) => streams.users.windows.lastOffset(p) },
     },
   });
-  const metrics = gatewayMetrics(registry, hub, budget, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count, () => lagProbe.reachable);
+  // The process at start-up (set once the consumers have joined), for the memory bound.
+  let baseRss = process.memoryUsage.rss();
+  const bound = () => memoryBound({ baseRss, budgetBytes: config.memoryBudgetBytes, connections: hub.connections.size, socketBufferBytes: config.socketBufferBytes });
+  const metrics = gatewayMetrics(registry, hub, budget, { windows, bound }, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count, () => lagProbe.reachable);
 
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);
-  const windowLimits = { maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes };
   // One long-lived reader for every resume and warm-up that needs Kafka (reads shared per partition).
   const replay = new ReplayReader({
     kafka,
@@ -146,7 +152,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   const streams = new Streams(
     {
       kind: 'broadcast',
-      windows: new ChannelWindows(windowLimits),
+      windows: windows.broadcast,
       warmup: new WarmUp(),
       replay: replay.topic(config.topicBroadcast),
       partitions: () => broadcast?.partitionCount ?? 1,
@@ -154,7 +160,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     },
     {
       kind: 'users',
-      windows: new ChannelWindows(windowLimits),
+      windows: windows.users,
       warmup: new WarmUp(),
       // Repeated forwarded copies are left out of replays as they are on the live path.
       replay: copies.replay(replay.topic(config.topicUsers)),
@@ -348,6 +354,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
 
   await Promise.all([broadcast.start(), group.start(), replay.start()]);
   await Promise.all([broadcast.joined, replay.joined]);
+  baseRss = Math.max(0, process.memoryUsage.rss() - windows.broadcast.bytes);
   // Ready once the windows hold the recent past (or the start-up limit says to stop waiting).
   const warmStarted = Date.now();
   const warmLimit = new Promise<boolean>((r) => setTimeout(() => r(false), config.warmTimeoutMs).unref());

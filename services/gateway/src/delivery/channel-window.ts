@@ -4,13 +4,32 @@
  * memory.
  *
  * Bounds: per channel by message count, bytes and age (default 5 minutes); across channels by
- * total bytes (the channel appended to least recently loses its oldest messages first).
+ * total bytes (the channel appended to least recently loses its oldest messages first). The total
+ * is also capped from outside (`setRoom`): the gateway's memory budget gives the windows only what
+ * the connection queues leave, so that windows and queues together stay within the budget (the
+ * windows are a cache: what they lose is read from Kafka on a resume).
+ *
+ * Bytes are what the contents cost in the process, not only the frames: each message is counted
+ * as its frame plus MESSAGE_OVERHEAD_BYTES (the Outgoing object, its position string, the Buffer
+ * object and its backing-store bookkeeping) and each window as WINDOW_OVERHEAD_BYTES plus its key.
+ * Both constants are measured (heap + external per message after a full GC, by
+ * `services/gateway/test/window-cost.test.ts`), so that a configured byte bound bounds memory.
  *
  * A window covers a position when no message of its channel after that position is missing from
  * it: the position is at or after the newest message ever evicted from the window, and at or after
  * the offset at which this gateway started reading the partition.
  */
 import type { Outgoing } from './outgoing.js';
+
+/** Process memory of one windowed message beyond its frame bytes (measured: ~305 B heap + ~16 B external). */
+export const MESSAGE_OVERHEAD_BYTES = 336;
+/** Process memory of one channel's window beyond its messages and key (the Window object, its array and Map entry; measured ~300 B). */
+export const WINDOW_OVERHEAD_BYTES = 320;
+
+/** What one windowed message costs, in bytes of process memory. */
+export function messageCost(o: Outgoing): number {
+  return o.frame.length + MESSAGE_OVERHEAD_BYTES;
+}
 
 export interface WindowLimits {
   maxMessages: number;
@@ -22,6 +41,7 @@ export interface WindowLimits {
 interface Window {
   items: Outgoing[];
   head: number;
+  /** The messages' cost (messageCost), without the window's own overhead. */
   bytes: number;
   /** Offset of the newest message evicted from this window, or the partition floor at creation. */
   evictedOffset: number;
@@ -35,7 +55,11 @@ export type Coverage =
 
 export class ChannelWindows {
   private readonly windows = new Map<string, Window>();
+  /** Every window's messages and overhead (messageCost, WINDOW_OVERHEAD_BYTES and the key). */
   private totalBytes = 0;
+  private messages = 0;
+  /** The total's cap now: the configured maxTotalBytes, or less when the memory budget needs room. */
+  private cap: number;
   /** Per partition: the first offset this gateway read (earlier offsets are only in Kafka). */
   private readonly startOffsets = new Map<number, number>();
   /** Per partition: the last offset dispatched. */
@@ -46,7 +70,24 @@ export class ChannelWindows {
    */
   private readonly droppedFloors = new Map<number, number>();
 
-  constructor(private readonly limits: WindowLimits) {}
+  constructor(private readonly limits: WindowLimits) {
+    this.cap = limits.maxTotalBytes;
+  }
+
+  /**
+   * The room the memory budget leaves the windows (bytes): the total is capped at the smaller of
+   * this and maxTotalBytes, and the least recently appended channels lose their oldest messages
+   * at once until it fits.
+   */
+  setRoom(bytes: number): void {
+    this.cap = Math.max(0, Math.min(this.limits.maxTotalBytes, bytes));
+    this.evictToCap();
+  }
+
+  /** The total's cap now (bytes). */
+  get capBytes(): number {
+    return this.cap;
+  }
 
   /** Records where this gateway started reading a partition (the first offset it will see). */
   setStart(partition: number, offset: number): void {
@@ -59,7 +100,8 @@ export class ChannelWindows {
   dropPartition(partition: number): void {
     for (const [channel, w] of this.windows) {
       if (w.partition !== partition) continue;
-      this.totalBytes -= w.bytes;
+      this.totalBytes -= w.bytes + windowOverhead(channel);
+      this.messages -= w.items.length - w.head;
       this.windows.delete(channel);
     }
     this.startOffsets.delete(partition);
@@ -83,16 +125,23 @@ export class ChannelWindows {
       this.windows.delete(o.channel);
     } else {
       w = { items: [], head: 0, bytes: 0, evictedOffset: this.droppedFloors.get(o.partition) ?? -1, partition: o.partition };
+      this.totalBytes += windowOverhead(o.channel);
     }
     this.windows.set(o.channel, w);
     w.items.push(o);
-    w.bytes += o.frame.length;
-    this.totalBytes += o.frame.length;
+    const cost = messageCost(o);
+    w.bytes += cost;
+    this.totalBytes += cost;
+    this.messages++;
     const cutoff = o.at - this.limits.maxAgeMs;
     while (w.head < w.items.length && (w.items.length - w.head > this.limits.maxMessages || w.bytes > this.limits.maxBytes || w.items[w.head]!.at < cutoff)) {
       this.evictOne(o.channel, w);
     }
-    while (this.totalBytes > this.limits.maxTotalBytes && this.windows.size > 0) {
+    this.evictToCap();
+  }
+
+  private evictToCap(): void {
+    while (this.totalBytes > this.cap && this.windows.size > 0) {
       const [channel, oldest] = this.windows.entries().next().value as [string, Window];
       this.evictOne(channel, oldest);
     }
@@ -134,8 +183,14 @@ export class ChannelWindows {
     return this.windows.has(channel) ? w.items.slice(w.head) : [];
   }
 
+  /** What the windows cost now (bytes of process memory, as counted above). */
   get bytes(): number {
     return this.totalBytes;
+  }
+
+  /** Messages held across every window. */
+  get messageCount(): number {
+    return this.messages;
   }
 
   get channelCount(): number {
@@ -156,17 +211,25 @@ export class ChannelWindows {
     const o = w.items[w.head]!;
     w.items[w.head] = undefined as unknown as Outgoing;
     w.head++;
-    w.bytes -= o.frame.length;
-    this.totalBytes -= o.frame.length;
+    const cost = messageCost(o);
+    w.bytes -= cost;
+    this.totalBytes -= cost;
+    this.messages--;
     w.evictedOffset = o.offset;
     if (w.head === w.items.length) {
       // An empty window is dropped; its eviction mark moves to the partition's floor, so that
       // older positions are still known not to be covered.
       this.windows.delete(channel);
+      this.totalBytes -= windowOverhead(channel);
       this.droppedFloors.set(w.partition, Math.max(this.droppedFloors.get(w.partition) ?? -1, w.evictedOffset));
     } else if (w.head > 256 && w.head * 2 > w.items.length) {
       w.items = w.items.slice(w.head);
       w.head = 0;
     }
   }
+}
+
+/** A window's own cost: WINDOW_OVERHEAD_BYTES and its key (UTF-16 at worst). */
+function windowOverhead(channel: string): number {
+  return WINDOW_OVERHEAD_BYTES + 2 * channel.length;
 }

@@ -1,0 +1,102 @@
+/**
+ * The windows count what their contents cost in the process, and yield to the connection queues
+ * inside the memory budget. No Kafka, no sockets: the window and the budget driven directly.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { ChannelWindows, messageCost, MESSAGE_OVERHEAD_BYTES, WINDOW_OVERHEAD_BYTES } from '../src/delivery/channel-window.js';
+import { MemoryBudget, type BudgetTarget } from '../src/delivery/memory-budget.js';
+import { OutgoingFactory, type Outgoing } from '../src/delivery/outgoing.js';
+import { QueuePolicies } from '../src/delivery/queue-policy.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const factory = new OutgoingFactory('e1', new QueuePolicies([], 'drop'));
+const DATA = JSON.stringify({ price: 101.25, pad: 'x'.repeat(80) });
+let seq = 0;
+const message = (channel: string, partition = 0): Outgoing => factory.make({ channel, id: `id-${seq}`, publishedAt: Date.now(), dataJson: DATA } as never, partition, seq++);
+const unbounded = { maxMessages: 1e9, maxBytes: 1e15, maxAgeMs: 1e12, maxTotalBytes: 1e15 };
+
+/** Heap and external bytes the windows add, per message, after full collections. */
+function measure(n: number, channels: number): { counted: number; real: number } {
+  const w = new ChannelWindows(unbounded);
+  gc();
+  gc();
+  const before = process.memoryUsage();
+  for (let i = 0; i < n; i++) w.append(message(`ticks:c${i % channels}`, i % 12));
+  gc();
+  gc();
+  const after = process.memoryUsage();
+  const real = after.heapUsed - before.heapUsed + (after.external - before.external);
+  const counted = w.bytes;
+  expect(w.messageCount).toBe(n);
+  return { counted: counted / n, real: real / n };
+}
+
+describe('window accounting', () => {
+  it('counts at least what a message and a window really cost (heap and external, after GC), and not far more', () => {
+    for (const [n, channels] of [
+      [100_000, 1_000],
+      [100_000, 50_000],
+    ] as const) {
+      const { counted, real } = measure(n, channels);
+      // Counted bytes bound the real cost, within a small allowance for measurement noise ...
+      expect(real, `${channels} channels: real ${real.toFixed(0)} B vs counted ${counted.toFixed(0)} B per message`).toBeLessThanOrEqual(counted * 1.05);
+      // ... and are not so high that the configured bounds would waste most of their memory.
+      expect(real, `${channels} channels`).toBeGreaterThan(counted * 0.6);
+    }
+  });
+
+  it('counts each message as frame + overhead and each window as overhead + key, and gives it all back on eviction', () => {
+    const w = new ChannelWindows({ ...unbounded, maxMessages: 2 });
+    const a = message('news:a');
+    const b = message('news:a');
+    const c = message('news:a');
+    w.append(a);
+    w.append(b);
+    expect(w.bytes).toBe(a.frame.length + b.frame.length + 2 * MESSAGE_OVERHEAD_BYTES + WINDOW_OVERHEAD_BYTES + 2 * 'news:a'.length);
+    w.append(c); // evicts a
+    expect(w.bytes).toBe(messageCost(b) + messageCost(c) + WINDOW_OVERHEAD_BYTES + 12);
+    expect(w.messageCount).toBe(2);
+    w.setRoom(0);
+    expect(w.bytes).toBe(0);
+    expect(w.messageCount).toBe(0);
+    expect(w.channelCount).toBe(0);
+  });
+});
+
+describe('the memory budget covers queues and windows', () => {
+  it('gives the windows what the queues leave, in equal shares, and they evict at once to fit', () => {
+    const broadcast = new ChannelWindows({ ...unbounded, maxTotalBytes: 1e6 });
+    const users = new ChannelWindows({ ...unbounded, maxTotalBytes: 1e6 });
+    const queues: BudgetTarget[] = [];
+    const budget = new MemoryBudget({ maxBytes: 400_000, lowWater: 0.5, shedAfterMs: 60_000, pause: () => {}, resume: () => {}, connections: () => queues, caches: [broadcast, users] });
+    // Each stream may use half of the budget while nothing is queued (its own cap is higher).
+    expect(broadcast.capBytes).toBe(200_000);
+    for (let i = 0; i < 2_000; i++) broadcast.append(message(`ticks:c${i % 50}`));
+    expect(broadcast.bytes).toBeLessThanOrEqual(200_000);
+    expect(broadcast.bytes).toBeGreaterThan(190_000);
+    // Queues take 300 kB: the windows get 50 kB each after the next flush round.
+    budget.add(300_000);
+    budget.check();
+    expect(broadcast.capBytes).toBe(50_000);
+    expect(broadcast.bytes).toBeLessThanOrEqual(50_000);
+    expect(budget.totalUsed).toBeLessThanOrEqual(400_000);
+    // Queues drained: the room comes back (the windows refill as records arrive).
+    budget.add(-300_000);
+    budget.check();
+    expect(users.capBytes).toBe(200_000);
+    budget.stop();
+  });
+
+  it('never gives the windows more than their configured total', () => {
+    const w = new ChannelWindows({ ...unbounded, maxTotalBytes: 10_000 });
+    const budget = new MemoryBudget({ maxBytes: 1e9, lowWater: 0.5, shedAfterMs: 60_000, pause: () => {}, resume: () => {}, connections: () => [], caches: [w] });
+    expect(w.capBytes).toBe(10_000);
+    for (let i = 0; i < 500; i++) w.append(message('ticks:one'));
+    expect(w.bytes).toBeLessThanOrEqual(10_000);
+    budget.stop();
+  });
+});
