@@ -20,7 +20,33 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, memory: { windows: Record<'broadcast' | 'users', ChannelWindows>; bound: () => number }, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number, kafkaReachable: () => boolean = () => true) {
+/** Records read per stream, wanted by a local client or not: plain counts on the hot path, followed at scrape time. */
+export type IngestCounts = Record<'broadcast' | 'users', { wanted: number; unwanted: number }>;
+
+export function ingestCounts(): IngestCounts {
+  return { broadcast: { wanted: 0, unwanted: 0 }, users: { wanted: 0, unwanted: 0 } };
+}
+
+function followIngest(registers: Registry[], ingest: IngestCounts): Counter {
+  const reported = ingestCounts();
+  return new Counter({
+    name: 'fanout_gateway_kafka_messages_total',
+    help: 'Kafka records read, by topic kind and whether any local client wanted them.',
+    labelNames: ['stream', 'wanted'],
+    registers,
+    collect() {
+      for (const stream of ['broadcast', 'users'] as const) {
+        for (const [field, wanted] of [['wanted', 'true'], ['unwanted', 'false']] as const) {
+          const d = ingest[stream][field] - reported[stream][field];
+          if (d > 0) this.inc({ stream, wanted }, d);
+          reported[stream][field] = ingest[stream][field];
+        }
+      }
+    },
+  });
+}
+
+export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, memory: { windows: Record<'broadcast' | 'users', ChannelWindows>; bound: () => number }, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number, kafkaReachable: () => boolean = () => true, ingest: IngestCounts = ingestCounts()) {
   const registers = [registry];
   let pausesReported = 0;
   return {
@@ -100,7 +126,7 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
       },
     }),
     pausedPartitions: new Gauge({ name: 'fanout_gateway_kafka_paused_partitions', help: 'Kafka partitions whose consumption is paused by the memory budget.', registers, collect() { this.set(pausedPartitions()); } }),
-    consumed: new Counter({ name: 'fanout_gateway_kafka_messages_total', help: 'Kafka records read, by topic kind and whether any local client wanted them.', labelNames: ['stream', 'wanted'], registers }),
+    consumed: followIngest(registers, ingest),
     skipped: new Counter({ name: 'fanout_gateway_kafka_skipped_total', help: 'Kafka records without a usable channel (no fanout-channel header and no key); on the users topic also counted in fanout_gateway_misrouted_records_total (no_key).', registers }),
     fanoutLatency: new Histogram({
       name: 'fanout_gateway_fanout_latency_seconds',

@@ -32,7 +32,7 @@ import { UserConsumer } from './kafka/user-consumer.js';
 import { classifyUserRecord, ForwardedCopies, Forwarder, MisroutedLog, type MisroutedReporter } from './kafka/misrouted.js';
 import { LagProbe } from './kafka/lag-probe.js';
 import { attachHttpRoutes } from './http/routes.js';
-import { gatewayMetrics, closeReason } from './metrics.js';
+import { gatewayMetrics, ingestCounts, closeReason } from './metrics.js';
 import { drain } from './lifecycle/drain.js';
 import { waitForHandover } from './lifecycle/handover.js';
 
@@ -113,7 +113,8 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   // The process at start-up (set once the consumers have joined), for the memory bound.
   let baseRss = process.memoryUsage.rss();
   const bound = () => memoryBound({ baseRss, budgetBytes: config.memoryBudgetBytes, connections: hub.connections.size, socketBufferBytes: config.socketBufferBytes });
-  const metrics = gatewayMetrics(registry, hub, budget, { windows, bound }, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count, () => lagProbe.reachable);
+  const ingest = ingestCounts();
+  const metrics = gatewayMetrics(registry, hub, budget, { windows, bound }, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count, () => lagProbe.reachable, ingest);
 
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);
@@ -223,6 +224,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   // the channel's window (resume, polling, history).
   const deliver = (kind: 'broadcast' | 'users') => {
     const { windows, warmup } = streams[kind];
+    const counts = ingest[kind];
     return (e: IncomingEvent, partition: number, offset: number) => {
       windows.noteOffset(partition, offset);
       const now = Date.now();
@@ -236,10 +238,10 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
       windows.append(o);
       pollers.notify(o);
       if (!hub.wants(e.channel)) {
-        metrics.consumed.inc({ stream: kind, wanted: 'false' });
+        counts.unwanted++;
         return;
       }
-      metrics.consumed.inc({ stream: kind, wanted: 'true' });
+      counts.wanted++;
       hub.dispatch(o);
       metrics.fanoutLatency.observe(Math.max(0, now - e.publishedAt) / 1000);
     };
