@@ -5,3 +5,4 @@ export * from './close-codes.js';
 export * from './frames.js';
 export * from './envelope.js';
 export * from './events.js';
+export * from './json-valid.js';

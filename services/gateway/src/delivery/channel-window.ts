@@ -28,7 +28,7 @@ export const WINDOW_OVERHEAD_BYTES = 320;
 
 /** What one windowed message costs, in bytes of process memory. */
 export function messageCost(o: Outgoing): number {
-  return o.frame.length + MESSAGE_OVERHEAD_BYTES;
+  return o.bytes + MESSAGE_OVERHEAD_BYTES;
 }
 
 export interface WindowLimits {
@@ -140,10 +140,17 @@ export class ChannelWindows {
     this.evictToCap();
   }
 
+  /**
+   * Over the cap, the least recently appended windows lose their oldest messages until the total
+   * is 1/64 under it, so that a full cache evicts in rounds rather than on every append.
+   */
   private evictToCap(): void {
-    while (this.totalBytes > this.cap && this.windows.size > 0) {
-      const [channel, oldest] = this.windows.entries().next().value as [string, Window];
-      this.evictOne(channel, oldest);
+    if (this.totalBytes <= this.cap) return;
+    const target = this.cap - Math.floor(this.cap / 64);
+    // Map order is least recently appended first; deleting the current entry while iterating is safe.
+    for (const [channel, w] of this.windows) {
+      while (this.totalBytes > target && w.head < w.items.length) this.evictOne(channel, w);
+      if (this.totalBytes <= target) return;
     }
   }
 

@@ -129,8 +129,8 @@ export class Connection implements BudgetTarget {
     }
     this.items.push(o);
     this.live++;
-    this.bytes += o.frame.length;
-    this.budget?.add(o.frame.length);
+    this.bytes += o.bytes;
+    this.budget?.add(o.bytes);
     return true;
   }
 
@@ -217,8 +217,8 @@ export class Connection implements BudgetTarget {
         }
         this.items[this.head++] = null;
         this.live--;
-        this.bytes -= item.frame.length;
-        this.budget?.add(-item.frame.length);
+        this.bytes -= item.bytes;
+        this.budget?.add(-item.bytes);
         this.credits--;
         written++;
         if (r === WriteResult.Backpressure) {
@@ -302,8 +302,8 @@ export class Connection implements BudgetTarget {
   private remove(i: number, item: Outgoing): void {
     this.items[i] = null;
     this.live--;
-    this.bytes -= item.frame.length;
-    this.budget?.add(-item.frame.length);
+    this.bytes -= item.bytes;
+    this.budget?.add(-item.bytes);
   }
 
   private compact(): void {

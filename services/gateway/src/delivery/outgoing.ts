@@ -1,24 +1,59 @@
-import { encodeEnvelope, formatPosition, namespaceOf } from '@fanout/protocol';
+import { encodeEnvelope, formatPosition } from '@fanout/protocol';
 import type { IncomingEvent } from '@fanout/kafka';
 import { QueuePolicies, type QueuePolicy } from './queue-policy.js';
 
 /**
  * One message on its way out, built once per message per gateway and shared by every
- * connection's queue: the encoded frame plus what the queue needs to apply its policy.
+ * connection's queue and the channel's window: the encoded frame plus what the queue needs to
+ * apply its policy.
+ *
+ * The frame is kept as the encoded JSON text until something needs its bytes (the first socket
+ * write, or a queue), then as bytes only: a message nobody on this gateway subscribes to (most of
+ * the broadcast topic, on most gateways) is never encoded to UTF-8, which is a third of the
+ * gateway's own work per record. `bytes`, its UTF-8 length, is fixed at creation so that every
+ * count (queues, windows, budget) adds and removes the same amount whichever form it is in.
  */
-export interface Outgoing {
-  frame: Buffer;
-  channel: string;
-  position: string;
-  partition: number;
-  offset: number;
-  /** When the gateway dispatched it (ms), for the window's age bound. */
-  at: number;
-  policy: QueuePolicy;
-  /** For `conflate`: messages with the same key replace each other while the connection is blocked. */
-  conflateKey: string | null;
-}
+export class Outgoing {
+  private text: string | null;
+  private buf: Buffer | null = null;
+  /** The frame's length in bytes (UTF-8). */
+  readonly bytes: number;
 
+  constructor(
+    frameText: string,
+    readonly channel: string,
+    readonly partition: number,
+    readonly offset: number,
+    /** When the gateway dispatched it (ms), for the window's age bound. */
+    readonly at: number,
+    readonly policy: QueuePolicy,
+    /** For `conflate`: messages with the same key replace each other while the connection is blocked. */
+    readonly conflateKey: string | null,
+    private readonly epoch: string,
+  ) {
+    this.text = frameText;
+    this.bytes = Buffer.byteLength(frameText);
+  }
+
+  /** The encoded frame, as bytes (encoded once, on first use; shared by every socket). */
+  get frame(): Buffer {
+    if (this.buf === null) {
+      this.buf = Buffer.from(this.text!);
+      this.text = null;
+    }
+    return this.buf;
+  }
+
+  /** The encoded frame, as text (for JSON bodies that embed it: polls, history). */
+  get json(): string {
+    return this.text ?? this.buf!.toString();
+  }
+
+  /** The message's position (`epoch:partition:offset`), built when asked. */
+  get position(): string {
+    return formatPosition({ epoch: this.epoch, partition: this.partition, offset: this.offset });
+  }
+}
 
 /** Builds Outgoing messages: one envelope per message per gateway, whatever its source (live or replay). */
 export class OutgoingFactory {
@@ -29,17 +64,8 @@ export class OutgoingFactory {
 
   make(e: IncomingEvent, partition: number, offset: number, now = Date.now()): Outgoing {
     const position = formatPosition({ epoch: this.epoch, partition, offset });
-    const frame = Buffer.from(encodeEnvelope({ channel: e.channel, eventId: e.id, position, publishedAt: e.publishedAt, dataJson: e.dataJson }));
-    const ns = this.policies.forNamespace(namespaceOf(e.channel));
-    return {
-      frame,
-      channel: e.channel,
-      position,
-      partition,
-      offset,
-      at: now,
-      policy: ns.policy,
-      conflateKey: ns.policy === 'conflate' ? QueuePolicies.conflateKey(e.channel, ns.keyField, e.dataJson) : null,
-    };
+    const text = encodeEnvelope({ channel: e.channel, eventId: e.id, position, publishedAt: e.publishedAt, dataJson: e.dataJson });
+    const ns = this.policies.forChannel(e.channel);
+    return new Outgoing(text, e.channel, partition, offset, now, ns.policy, ns.policy === 'conflate' ? QueuePolicies.conflateKey(e.channel, ns.keyField, e.dataJson) : null, this.epoch);
   }
 }

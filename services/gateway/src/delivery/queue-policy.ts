@@ -12,6 +12,7 @@
  * Configured as `FANOUT_QUEUE_POLICIES=prices=conflate,ticks=conflate:sym,orders=disconnect`, with
  * `FANOUT_DEFAULT_QUEUE_POLICY` for namespaces not listed.
  */
+import { namespaceOf } from '@fanout/protocol';
 export type QueuePolicy = 'conflate' | 'drop' | 'disconnect';
 
 export interface NamespacePolicy {
@@ -42,6 +43,11 @@ export class QueuePolicies {
 
   forNamespace(namespace: string): NamespacePolicy {
     return this.byNamespace.get(namespace) ?? this.fallback;
+  }
+
+  /** The policy of a channel's namespace (no slicing when no namespace has its own policy). */
+  forChannel(channel: string): NamespacePolicy {
+    return this.byNamespace.size === 0 ? this.fallback : this.forNamespace(namespaceOf(channel));
   }
 
   /** The conflation key of one message (computed once per message per gateway). */

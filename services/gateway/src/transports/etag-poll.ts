@@ -66,7 +66,7 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
       const etag = etagFor(deps, channel);
       if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
       const latest = stream.windows.latest(channel);
-      reply.json(200, `{"message":${latest ? latest.frame.toString() : 'null'}}`, { etag });
+      reply.json(200, `{"message":${latest ? latest.json : 'null'}}`, { etag });
     })().catch((err: unknown) => reply.error(err));
   });
 }

@@ -206,5 +206,5 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
 
 /** `{"messages":[<envelope>,...],"cursor":"..."}` without re-encoding the envelopes. */
 export function rangeBody(r: Range): string {
-  return `{"messages":[${r.messages.map((m) => m.frame.toString()).join(',')}],"cursor":${JSON.stringify(r.cursor)}}`;
+  return `{"messages":[${r.messages.map((m) => m.json).join(',')}],"cursor":${JSON.stringify(r.cursor)}}`;
 }
