@@ -122,6 +122,16 @@ function threadNote(a: Map<string, number>, b: Map<string, number>, s: number): 
     .join(', ');
 }
 
+/** Context switches of a process's main thread so far: how often its event loop slept and woke. */
+function mainThreadSwitches(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+    return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
@@ -310,9 +320,10 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const w00 = performance.now();
     const mono00 = monoUs();
     const th00 = threadCpu(pid);
+    const sw00 = mainThreadSwitches(pid);
     await sleep(P.idle0S * 1000);
     const idle0 = { s: (performance.now() - w00) / 1000, cpuS: preciseCpuSeconds(pid) - c00 };
-    log(`idle window, 0 connections: monotonic ${mono00}..${monoUs()} us; gateway threads: ${threadNote(th00, threadCpu(pid), idle0.s)}`);
+    log(`idle window, 0 connections: monotonic ${mono00}..${monoUs()} us; gateway threads: ${threadNote(th00, threadCpu(pid), idle0.s)}; main thread woke ${((mainThreadSwitches(pid) - sw00) / idle0.s).toFixed(0)} times/s`);
     // Memory after the empty idle window, as the loaded figures are after theirs.
     const rss0 = await rssSample(pid);
     const heap0 = await heapUsed(metricsUrl);
@@ -370,9 +381,10 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const idleMachine = machineMeter();
     const mono0 = monoUs();
     const th0 = threadCpu(pid);
+    const sw0 = mainThreadSwitches(pid);
     await sleep(P.idleS * 1000);
     const i1 = { cpu: preciseCpuSeconds(pid), ticks: cpuTimes(pid)!, at: performance.now() };
-    log(`idle window, N connections: monotonic ${mono0}..${monoUs()} us; gateway threads: ${threadNote(th0, threadCpu(pid), (i1.at - i0.at) / 1000)}`);
+    log(`idle window, N connections: monotonic ${mono0}..${monoUs()} us; gateway threads: ${threadNote(th0, threadCpu(pid), (i1.at - i0.at) / 1000)}; main thread woke ${((mainThreadSwitches(pid) - sw0) / ((i1.at - i0.at) / 1000)).toFixed(0)} times/s`);
     const idleCores = idleMachine();
     const t1 = await workers.totals();
     const idle = {
