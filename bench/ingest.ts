@@ -35,8 +35,9 @@
  * fanout_gateway_window_messages, stream="broadcast") and the bound
  * (fanout_gateway_memory_bound_bytes). Window metrics or the bound absent from the gateway: "n/a",
  * and the bound is computed as baseline RSS (just before the first publish) + 2 x
- * FANOUT_WINDOW_TOTAL_BYTES + FANOUT_MEMORY_BUDGET_BYTES. The lag of both is also computed here:
- * records acknowledged by Kafka so far minus records consumed.
+ * FANOUT_WINDOW_TOTAL_BYTES + FANOUT_MEMORY_BUDGET_BYTES. The lag of both is also computed here,
+ * the same way for both: records in the topic (its end offsets, read every 500 ms) minus records
+ * consumed (the gateway's counter, the bare consumer's report every 250 ms).
  *
  * Gateway settings changed from its defaults (FANOUT_* in this process's environment override
  * the bench's): FANOUT_LAG_PROBE_MS=1000 (lag read each second, not each 5 s),
@@ -52,7 +53,7 @@
  * up on a consumer that makes no progress for this long, 30), --timeout-s / BENCH_TIMEOUT_S
  * (overall bound, 900). BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/ingest-prof`); the consumption window of each scenario is logged
- * in CLOCK_MONOTONIC microseconds, the clock of V8's profiles, for bench/connections-profile.ts.
+ * in CLOCK_MONOTONIC microseconds, the clock of V8's profiles, for bench/ingest-profile.ts.
  *
  * Kafka: KAFKA_BROKERS if set, else getBroker() starts one (and stops it at the end).
  * Output: tables on stdout, then one JSON line per scenario, the first `none` scenario's last.
@@ -60,7 +61,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
-import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
+import { createKafka, freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
 import { GATEWAY_DEFAULTS } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
 import type { BareFromWorker, BareToWorker, ClientsFromWorker, ClientsToWorker } from './ingest-ipc.js';
@@ -125,7 +126,7 @@ function events(names: string[], from: number, to: number): { channel: string; d
 
 // ---------------------------------------------------------------- measurements
 
-/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles (bench/connections-profile.ts cuts windows with it). */
+/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles (bench/ingest-profile.ts cuts windows with it). */
 const monoUs = () => process.hrtime.bigint() / 1000n;
 
 interface ConsumerResult {
@@ -134,7 +135,7 @@ interface ConsumerResult {
   wallS: number;
   /** CPU-seconds per second while idle (before the ingest), sampling included. */
   idleCpuPerS: number;
-  /** Records acknowledged minus records consumed: the largest seen, and at the end. */
+  /** Records in the topic minus records consumed: the largest seen (sampled), and at the end. */
   lagMax: number;
   lagEnd: number;
   complete: boolean;
@@ -254,11 +255,13 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
   const names = Array.from({ length: s.channels }, (_, i) => `bench:c${i}`);
   const connections = s.subscribers ? Math.min(P.connections, s.channels) : 0;
   const perConnection = connections > 0 ? Math.ceil(s.channels / connections) : 0;
+  const admin = createKafka({ brokers: broker.brokers, clientId: 'fanout-bench-ingest-admin', logger }).admin();
   let bare: WorkerRpc<BareToWorker, BareFromWorker> | null = null;
   let subscribers: Subscribers | null = null;
   let gw: ReturnType<typeof spawnService> | null = null;
   try {
     await publisher.connect();
+    await admin.connect();
     log(`${s.name}: topics ${topics.broadcast}, ${topics.users}`);
 
     const port = await freePort();
@@ -325,6 +328,16 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     let gwDoneCpu = null as number | null;
     let gwDoneAt = 0;
     let acked = 0;
+    /** Records in the topic (the sum of its partitions' end offsets), read with an admin client every 500 ms. */
+    let written = 0;
+    const writtenNow = async (): Promise<number | null> => {
+      try {
+        const ends = await Promise.race([admin.fetchTopicOffsets(topics.broadcast), sleep(2000).then(() => null)]);
+        return ends === null ? null : ends.reduce((n, e) => n + Number(e.high), 0);
+      } catch {
+        return null;
+      }
+    };
     let gwLagMax = 0;
     let bareLagMax = 0;
     let sampling = true;
@@ -340,7 +353,8 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
         }
         if (tick++ % 2 === 0) {
           const cpuBefore = cpuSeconds(gwPid);
-          const sc = await scrape(metricsUrl);
+          const [sc, w] = await Promise.all([scrape(metricsUrl), measuring ? writtenNow() : Promise.resolve(null)]);
+          if (w !== null) written = Math.max(written, w);
           if (sc) {
             last = sc;
             heapPeak = maxOf(heapPeak, sc.heap);
@@ -348,7 +362,7 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
             windowMessagesPeak = maxOf(windowMessagesPeak, sc.windowMessages);
             if (measuring) {
               lagMetricMax = maxOf(lagMetricMax, sc.lag);
-              gwLagMax = Math.max(gwLagMax, acked - sc.consumed);
+              gwLagMax = Math.max(gwLagMax, written - sc.consumed);
               // With subscribers, also every message written to its socket (or dropped): nothing queued.
               if (gwDoneCpu === null && sc.consumed >= target && (!s.subscribers || sc.queued === 0)) {
                 gwDoneCpu = cpuBefore ?? 0;
@@ -357,7 +371,7 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
             }
           }
         }
-        if (measuring) bareLagMax = Math.max(bareLagMax, acked - bareCount);
+        if (measuring) bareLagMax = Math.max(bareLagMax, written - bareCount);
         await sleep(250);
       }
     })();
@@ -417,7 +431,7 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     const gwWall = ((gwComplete ? gwDoneAt : now) - t0) / 1000;
     const bareWall = ((bareComplete ? bareDoneAt : now) - t0) / 1000;
     const machine1 = machineJiffies();
-    log(`${s.name}: gateway consumption window (CLOCK_MONOTONIC us, for bench/connections-profile.ts): ${mono0} ${mono1}`);
+    log(`${s.name}: gateway consumption window (CLOCK_MONOTONIC us, for bench/ingest-profile.ts): ${mono0} ${mono1}`);
 
     // Lag at the end: one more probe of the gateway's own (every 1 s) after it finished.
     await sleep(1500);
@@ -481,6 +495,7 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     await bare?.close({ op: 'close' }, 6000);
     if (gw) await stopChild(gw, 12_000);
     await publisher.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
     await deleteTopics(broker.brokers, [topics.broadcast, topics.users]);
   }
 }
@@ -503,7 +518,7 @@ function report(results: ScenarioResult[], brokerSource: string): void {
       `gateway vs a bare kafkajs consumer, both live before the first record; Kafka: ${brokerSource}; ${process.platform}/${process.arch}, node ${process.version}, ${availableParallelism()} cores`,
   );
   out.push('');
-  out.push('Consumption (CPU = utime+stime of the process from just before the first publish to its last record; lag = records acknowledged - consumed, sampled):');
+  out.push('Consumption (CPU = utime+stime of the process from just before the first publish to its last record; lag = records in the topic - consumed, sampled every 500 ms; "less idle": CPU less the idle rate x wall time):');
   const rows: string[][] = [['scenario', 'consumer', 'subscribers', 'consumed', 'CPU s', 'records/CPU-s', 'us/record', 'records/CPU-s less idle', 'idle CPU %', 'wall s', 'max lag', 'end lag', 'gateway lag metric max / end']];
   for (const r of results) {
     for (const [name, c] of [['gateway', r.gateway], ['bare kafkajs', r.bare]] as const) {
@@ -573,6 +588,8 @@ function report(results: ScenarioResult[], brokerSource: string): void {
       ratio: Number((perCpu(r.gateway) / Math.max(1e-9, perCpu(r.bare))).toFixed(3)),
       gateway_us_per_record: Number((usPer(r.gateway) ?? 0).toFixed(3)),
       bare_us_per_record: Number((usPer(r.bare) ?? 0).toFixed(3)),
+      records_per_cpu_s_less_idle: Math.round(perCpuLessIdle(r.gateway)),
+      bare_consumer_records_per_cpu_s_less_idle: Math.round(perCpuLessIdle(r.bare)),
       gateway_records: r.gateway.consumed,
       bare_records: r.bare.consumed,
       gateway_lag_max: r.gateway.lagMax,
