@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { closeLabel } from '@fanout/protocol';
 import type { Hub } from './delivery/hub.js';
 import type { MemoryBudget } from './delivery/memory-budget.js';
 import type { ChannelWindows } from './delivery/channel-window.js';
@@ -171,30 +172,9 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
 
 export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
 
-/** Maps a close code to a bounded label value. */
+/** Maps a close code to a bounded label value: its label in the close-code registry (@fanout/protocol close-codes.ts), else `other`. */
 export function closeReason(code: number): string {
-  switch (code) {
-    case 1000:
-      return 'normal';
-    case 1001:
-      return 'going_away';
-    case 1006:
-      return 'abnormal';
-    case 4000:
-      return 'service_restart';
-    case 4001:
-      return 'slow_consumer';
-    case 4002:
-      return 'rebalance';
-    case 4003:
-      return 'try_again';
-    case 4500:
-      return 'protocol_violation';
-    case 4501:
-      return 'unauthorized';
-    default:
-      return 'other';
-  }
+  return closeLabel(code);
 }
 
 function windowGauge(registers: Registry[], windows: Record<'broadcast' | 'users', ChannelWindows>, name: string, help: string, value: (w: ChannelWindows) => number): Gauge {
