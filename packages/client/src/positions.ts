@@ -8,11 +8,15 @@
 export interface ParsedPosition {
   epoch: string;
   partition: number;
-  /** Decimal digits without leading zeros (offsets may exceed 2^53, so they are compared as text). */
+  /**
+   * Decimal digits without leading zeros (offsets may exceed 2^53, so they are compared as text),
+   * or `-1`: "before the first record" (docs/protocol.md, Positions and resume).
+   */
   offset: string;
 }
 
-const POSITION_RE = /^([A-Za-z0-9_-]{1,64}):(\d{1,6}):(\d{1,16})$/;
+/** The grammar of @fanout/protocol's positions.ts: offset `-1` or up to 16 digits. */
+const POSITION_RE = /^([A-Za-z0-9_-]{1,64}):(\d{1,6}):(-1|\d{1,16})$/;
 
 export function parsePosition(s: unknown): ParsedPosition | null {
   if (typeof s !== 'string') return null;
@@ -25,8 +29,9 @@ export function isValidPosition(s: unknown): s is string {
   return parsePosition(s) !== null;
 }
 
-/** Compares two offsets given as digit strings without leading zeros. */
+/** Compares two offsets given as digit strings without leading zeros, or `-1` (before every other). */
 export function compareOffsets(a: string, b: string): number {
+  if (a === '-1' || b === '-1') return a === b ? 0 : a === '-1' ? -1 : 1;
   if (a.length !== b.length) return a.length < b.length ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;
 }

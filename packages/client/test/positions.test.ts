@@ -24,6 +24,17 @@ describe('positions and dedupe', () => {
     expect(t.snapshot()).toEqual({ 'a:x': '2:3:0', 'a:y': '1:0:5' });
   });
 
+  it('takes offset -1 (before the first record) as older than every message of its partition', () => {
+    expect(compareOffsets('-1', '0')).toBe(-1);
+    expect(compareOffsets('9007199254740993', '-1')).toBe(1);
+    expect(compareOffsets('-1', '-1')).toBe(0);
+    const t = new PositionTracker({ 'a:x': '1:9:-1' });
+    expect(t.snapshot()).toEqual({ 'a:x': '1:9:-1' });
+    expect(t.accept('a:x', '1:9:-1')).toBe(false);
+    expect(t.accept('a:x', '1:9:0')).toBe(true);
+    expect(cursorFromPositions(['a:y'], new PositionTracker({ 'a:y': '1:3:-1' }))).toBe('1:3:-1');
+  });
+
   it('loads saved positions, skipping garbage', () => {
     const t = new PositionTracker({ 'a:x': '1:0:5', 'a:y': 'garbage' });
     expect(t.snapshot()).toEqual({ 'a:x': '1:0:5' });

@@ -19,4 +19,10 @@ describe('protocol parity', () => {
     for (const s of samples) expect(isSubscribable(s), s).toBe(isValidChannel(s) || parseNamespacePattern(s) !== null);
     for (const p of ['1:0:0', 'e_1-x:12:345', '1:1234567:0', '1:0:12345678901234567', 'a:b:c', '1:0']) expect(parsePosition(p) !== null, p).toBe(pParse(p) !== null);
   });
+
+  it('offset -1 ("before the first record", docs/protocol.md) is a position to both, and no other negative is', () => {
+    for (const p of ['1:9:-1', 'ep-2:0:-1', '1:0:-2', '1:0:-01', '1:0:--1', '1:0:-', '1:-1:0']) expect(parsePosition(p) !== null, p).toBe(pParse(p) !== null);
+    expect(parsePosition('1:9:-1')).toEqual({ epoch: '1', partition: 9, offset: '-1' });
+    expect(pParse('1:9:-1')).toEqual({ epoch: '1', partition: 9, offset: -1 });
+  });
 });
