@@ -31,18 +31,38 @@ export const MAX_CREDIT_GRANT = 1_000_000;
 /** The gateway's default limit for one client frame, until its welcome frame says otherwise. */
 export const DEFAULT_MAX_FRAME_BYTES = 4096;
 
-/** Close codes 4000-4499 ask for a reconnect; 4500-4999 mean "do not reconnect" (close-codes.ts). */
-export const CLOSE_CODES = {
-  SERVICE_RESTART: 4000,
-  SLOW_CONSUMER: 4001,
-  REBALANCE: 4002,
-  TRY_AGAIN: 4003,
-  PROTOCOL_VIOLATION: 4500,
-  UNAUTHORIZED: 4501,
+/**
+ * The close codes the gateway chooses: a copy of `CLOSE` in @fanout/protocol's close-codes.ts (the
+ * registry), with the fields the client acts on. 4000-4499 ask for a reconnect; 4500-4999 mean
+ * "do not reconnect", and their label is the code of the client's fatal `error` event.
+ */
+export const CLOSE_CODE_TABLE = {
+  SERVICE_RESTART: { code: 4000, label: 'service_restart', reconnect: true },
+  SLOW_CONSUMER: { code: 4001, label: 'slow_consumer', reconnect: true },
+  REBALANCE: { code: 4002, label: 'rebalance', reconnect: true },
+  TRY_AGAIN: { code: 4003, label: 'try_again', reconnect: true },
+  PROTOCOL_VIOLATION: { code: 4500, label: 'protocol_violation', reconnect: false },
+  UNAUTHORIZED: { code: 4501, label: 'unauthorized', reconnect: false },
 } as const;
+
+type CloseCodeTable = typeof CLOSE_CODE_TABLE;
+
+/** The codes of CLOSE_CODE_TABLE by name (the SDK's public `CLOSE_CODES`). */
+export const CLOSE_CODES = Object.fromEntries(Object.entries(CLOSE_CODE_TABLE).map(([name, c]) => [name, c.code])) as {
+  readonly [K in keyof CloseCodeTable]: CloseCodeTable[K]['code'];
+};
 
 export function isTerminalCloseCode(code: number): boolean {
   return code >= 4500 && code <= 4999;
+}
+
+/**
+ * The error code the client reports when a terminal close code stops it: the code's label
+ * (`unauthorized`, `protocol_violation`), or `closed_by_server` for a 45xx code it does not know.
+ */
+export function closeCodeName(code: number): string {
+  for (const c of Object.values(CLOSE_CODE_TABLE)) if (c.code === code && !c.reconnect) return c.label;
+  return 'closed_by_server';
 }
 
 /** Frames from the gateway, as the client reads them (every field may be missing on a bad frame). */

@@ -2,11 +2,23 @@
 import { describe, expect, it } from 'vitest';
 import { CLOSE, MAX_CHANNELS_PER_FRAME as P_MAX_CH, MAX_CREDIT_GRANT as P_MAX_CREDIT, isValidChannel, parseNamespacePattern, parsePosition as pParse, shouldReconnect } from '@fanout/protocol';
 import { CLOSE_CODES, isSubscribable, isTerminalCloseCode, MAX_CHANNELS_PER_FRAME, MAX_CREDIT_GRANT, parsePosition } from '@fanout/client';
+import { CLOSE_CODE_TABLE, closeCodeName } from '../src/protocol.js';
 
 describe('protocol parity', () => {
   it('close codes and their reconnect rule', () => {
     for (const [k, v] of Object.entries(CLOSE)) expect(CLOSE_CODES[k as keyof typeof CLOSE_CODES], k).toBe(v.code);
     for (const code of [1000, 1001, 1006, 1011, 4000, 4001, 4002, 4499, 4500, 4501, 4999]) expect(isTerminalCloseCode(code), String(code)).toBe(!shouldReconnect(code));
+  });
+
+  it('the close-code table is the registry\'s: same codes, labels and reconnect advice', () => {
+    const registry = Object.fromEntries(Object.entries(CLOSE).map(([name, c]) => [name, { code: c.code, label: c.label, reconnect: c.reconnect }]));
+    expect(CLOSE_CODE_TABLE).toEqual(registry);
+    expect(CLOSE_CODES).toEqual(Object.fromEntries(Object.entries(CLOSE).map(([name, c]) => [name, c.code])));
+  });
+
+  it('a terminal close code is reported by its registry label', () => {
+    for (const c of Object.values(CLOSE)) if (!c.reconnect) expect(closeCodeName(c.code)).toBe(c.label);
+    expect(closeCodeName(4999)).toBe('closed_by_server');
   });
 
   it('limits', () => {
