@@ -11,11 +11,18 @@
  * - Credits: `'auto'` grants as the app consumes; a number leaves granting to the app (`grant`).
  * - With `routerUrl`, asks the router which gateway owns the user before connecting, and again
  *   after `wrong_gateway`, a rebalance, or a node that cannot be reached.
+ *
+ * This file holds the client's state and its reactions. The public types are in types.ts; frames
+ * are read in incoming.ts and written in outgoing.ts; what follows a lost connection is decided by
+ * reconnect-decision.ts (a pure function), the wait by backoff.ts and retry-after.ts.
  */
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
+import { readFrame, type IncomingFrame } from './incoming.js';
+import { creditFrame, PING_FRAME, subscribeFrames, unsubscribeFrames } from './outgoing.js';
 import { cursorFromPositions, isValidPosition, PositionTracker } from './positions.js';
-import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, isPattern, isSubscribable, isTerminalCloseCode, MAX_CHANNELS_PER_FRAME, MAX_CREDIT_GRANT, namespaceOf, type WireFrame } from './protocol.js';
+import { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, isPattern, isSubscribable, MAX_CREDIT_GRANT, namespaceOf } from './protocol.js';
+import { decideAfterLoss, MAX_SERVER_DELAY_MS } from './reconnect-decision.js';
 import { retryAfterDelay } from './retry-after.js';
 import { lookupRoute, RouterError, tokenSubject, type Route } from './router.js';
 import {
@@ -30,197 +37,7 @@ import {
   type TransportKind,
   type WebSocketCtor,
 } from './transports.js';
-
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-export type CreditsOption = number | 'unlimited' | 'auto';
-
-export interface FanoutClientOptions {
-  /** Gateway base URL (`http(s)://` or `ws(s)://`, no `/v1/ws`). In a browser, defaults to the page's origin. Not needed with `routerUrl`. */
-  url?: string;
-  /** Connect token (JWT), or a function that returns one (called before every connection attempt). */
-  token?: string | (() => string | Promise<string>);
-  /**
-   * Flow control: a number of messages the connection starts with (the app grants more with
-   * `grant`), `'unlimited'`, or `'auto'` (start with `creditWindow` and grant as the app consumes).
-   * Unset: the gateway's default.
-   */
-  credits?: CreditsOption;
-  /** With `credits: 'auto'`: the window (default 1000); more is granted when half of it is used. */
-  creditWindow?: number;
-  /** Transports to use, in order of preference (default `['websocket', 'sse']`). */
-  transports?: TransportKind[];
-  /** A WebSocket class (default: the global one). In Node 20 pass the `ws` package's `WebSocket`. */
-  WebSocket?: WebSocketCtor;
-  /** An EventSource class for SSE. Without it SSE is read with `fetch` (which sees HTTP statuses and heartbeats). */
-  EventSource?: EventSourceCtor;
-  /** A fetch function (default: the global one). Used for SSE and the router. */
-  fetch?: FetchLike;
-  /** Router base URL, for user channels: the client connects where the router says. */
-  routerUrl?: string;
-  /** Region to ask the router about. */
-  region?: string;
-  /** User id to ask the router about (default: the token's `sub`). */
-  user?: string;
-  /** Reconnect backoff (defaults: base 500 ms, max 15 000 ms, reset after 5 000 ms up). */
-  backoff?: BackoffOptions;
-  /** Channels to subscribe to from the start. */
-  channels?: string[];
-  /** Positions to resume from (e.g. saved from `positions()` in localStorage). */
-  positions?: Record<string, string>;
-  /** WebSocket opens that fail in a row before trying SSE (default 3). */
-  wsFailuresBeforeSse?: number;
-  /** Time a transport may take to open, in ms (default 10 000). */
-  connectTimeoutMs?: number;
-  /** Silence on an SSE stream (which carries a comment every ~25 s) after which it is presumed dead, in ms (default 75 000). */
-  sseIdleTimeoutMs?: number;
-  /** Random source in [0, 1) for the jitter (tests). */
-  random?: () => number;
-}
-
-/** A message as the app receives it. */
-export interface FanoutMessage<T = unknown> {
-  channel: string;
-  data: T;
-  /** The event id (the publisher's idempotency key). */
-  id: string;
-  /** The position `<epoch>:<partition>:<offset>`; treat it as an opaque cursor. */
-  position: string;
-  /** Publish time, ms since the epoch. */
-  ts: number;
-}
-
-export interface StateEvent {
-  state: ConnectionState;
-  previous: ConnectionState;
-  transport: TransportKind | null;
-  /** Retries since the last stable connection (the backoff exponent). */
-  attempt: number;
-  /** When reconnecting: the wait before the next attempt, and when it ends (ms since the epoch). */
-  delayMs?: number;
-  retryAt?: number;
-  /**
-   * The close code and reason that led here, when there was one. After a refusal with Retry-After
-   * the reason is the gateway's error code (`'overloaded'`, `'not_ready'`), or `'retry_after'`
-   * when its body had none, and `retryAfterMs` is set.
-   */
-  code?: number;
-  reason?: string;
-  /** When reconnecting after a 503/429 refusal: the wait the gateway asked for, in ms (delayMs adds the client's jitter). */
-  retryAfterMs?: number;
-}
-
-export interface WelcomeEvent {
-  node: string;
-  region: string;
-  heartbeatS: number;
-  maxFrameBytes: number;
-  user: string | null;
-  credits: number | 'unlimited';
-  transport: TransportKind;
-}
-
-export interface SubscribedEvent {
-  channels: string[];
-  /** The channels among them that were subscribed with a position to resume from. */
-  resumed: string[];
-}
-
-export interface UnsubscribedEvent {
-  channels: string[];
-}
-
-/** The gateway cannot give what was missed on a channel: fetch its state over HTTP. Live messages follow. */
-export interface ResetEvent {
-  channel: string;
-  reason: string;
-  /** The newest position the gateway knows for the channel, or null. */
-  position: string | null;
-}
-
-/** Messages `from`..`to` (inclusive) of a channel were dropped from this connection's queue. */
-export interface GapEvent {
-  channel: string;
-  from: string;
-  to: string;
-  count: number;
-}
-
-/**
- * An error from the gateway (an error frame's stable code) or from the client: `unauthorized` and
- * `protocol_violation` (close codes 4501, 4500), `closed_by_server` (another 45xx code),
- * `router_unavailable`, `token_unavailable` (the token function threw), `sse_refused`.
- */
-export interface ErrorEvent {
-  code: string;
-  message: string;
-  /** True when the client stopped because of it (it will not reconnect by itself). */
-  fatal: boolean;
-  closeCode?: number;
-  /** For a refused subscribe: the channels that were dropped. */
-  channels?: string[];
-}
-
-/** The gateway asked the client to reconnect (drain, rebalance, slow consumer) after `delayMs`. */
-export interface ReconnectEvent {
-  reason: string;
-  delayMs: number;
-}
-
-export interface DisconnectEvent {
-  code: number;
-  reason: string;
-  transport: TransportKind;
-  /** Whether the transport had opened (false: the attempt failed). */
-  opened: boolean;
-  willReconnect: boolean;
-  /** The HTTP status of a refused handshake, where the transport can see it (SSE with fetch; WebSocket with the `ws` package). */
-  httpStatus?: number;
-  /** The wait a 503/429 refusal asked for (its body's `retry_after_ms`, else `Retry-After`), in ms. */
-  retryAfterMs?: number;
-}
-
-export interface AttemptEvent {
-  /** Attempts since the last open connection, this one included. */
-  attempt: number;
-  transport: TransportKind;
-  /** The URL, with the token left out. */
-  url: string;
-}
-
-export interface FanoutClientEvents {
-  message: FanoutMessage;
-  state: StateEvent;
-  welcome: WelcomeEvent;
-  subscribed: SubscribedEvent;
-  unsubscribed: UnsubscribedEvent;
-  reset: ResetEvent;
-  gap: GapEvent;
-  error: ErrorEvent;
-  reconnect: ReconnectEvent;
-  disconnect: DisconnectEvent;
-  attempt: AttemptEvent;
-}
-
-export interface ClientStats {
-  /** `msg` frames received. */
-  received: number;
-  /** Messages handed to the app. */
-  delivered: number;
-  /** Messages dropped as already delivered (same epoch and partition, offset not beyond the last). */
-  duplicates: number;
-  /** Messages for channels no longer subscribed (in flight when unsubscribing). */
-  unwanted: number;
-  /** Credits granted by the client (auto mode and `grant`). */
-  granted: number;
-}
-
-/** An error thrown or used to reject a promise of the client. */
-export class FanoutClientError extends Error {
-  constructor(readonly code: string, message: string, readonly channels?: string[]) {
-    super(message);
-    this.name = 'FanoutClientError';
-  }
-}
+import { FanoutClientError, type ClientStats, type ConnectionState, type CreditsOption, type FanoutClientEvents, type FanoutClientOptions, type StateEvent, type WelcomeEvent } from './types.js';
 
 interface Waiter {
   remaining: Set<string>;
@@ -260,10 +77,11 @@ interface Conn {
   authError: { code: string; message: string } | null;
 }
 
-/** Longest wait the client accepts from a server (reconnect frame, Retry-After), in ms: 10 minutes. */
-const MAX_SERVER_DELAY_MS = 10 * 60_000;
 const DEFAULT_HEARTBEAT_MS = 30_000;
 const noop = () => undefined;
+
+/** A frame of one type, as readFrame gives it. */
+type Frame<T extends IncomingFrame['t']> = Extract<IncomingFrame, { t: T }>;
 
 export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
   private readonly wsBase: string | null;
@@ -436,11 +254,11 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     const conn = this.conn;
     if (conn?.welcomed && conn.kind === 'websocket') {
       const live = list.filter((ch) => conn.active.has(ch) || conn.inflight.has(ch));
-      for (let i = 0; i < live.length; i += MAX_CHANNELS_PER_FRAME) {
-        const chunk = live.slice(i, i + MAX_CHANNELS_PER_FRAME);
-        const id = ++this.reqSeq;
-        conn.requests.set(id, { op: 'unsubscribe', channels: chunk, withPositions: [] });
-        conn.transport.send(JSON.stringify({ op: 'unsubscribe', id, channels: chunk }));
+      const frames = unsubscribeFrames(live, this.reqSeq + 1);
+      this.reqSeq += frames.length;
+      for (const f of frames) {
+        conn.requests.set(f.id, { op: 'unsubscribe', channels: f.channels, withPositions: [] });
+        conn.transport.send(f.text);
       }
       for (const ch of live) {
         conn.active.delete(ch);
@@ -461,7 +279,7 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     if (!conn?.welcomed || !conn.transport.canSend) return false;
     for (let left = n; left > 0; left -= MAX_CREDIT_GRANT) {
       const k = Math.min(left, MAX_CREDIT_GRANT);
-      if (!conn.transport.send(JSON.stringify({ op: 'credit', n: k }))) return false;
+      if (!conn.transport.send(creditFrame(k))) return false;
       this.counters.granted += k;
     }
     return true;
@@ -610,13 +428,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
   private onFrame(conn: Conn, text: string, eventId: string | undefined): void {
     if (conn !== this.conn) return;
     conn.lastFrameAt = Date.now();
-    let f: WireFrame;
-    try {
-      f = JSON.parse(text) as WireFrame;
-    } catch {
-      return;
-    }
-    if (typeof f !== 'object' || f === null) return;
+    const f = readFrame(text);
+    if (f === null) return;
     switch (f.t) {
       case 'msg':
         this.onMessage(conn, f);
@@ -628,8 +441,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
         this.onSubscribed(conn, f);
         break;
       case 'unsubscribed':
-        if (typeof f.id === 'number') conn.requests.delete(f.id);
-        if (Array.isArray(f.channels)) this.emit('unsubscribed', { channels: f.channels.filter((c): c is string => typeof c === 'string') });
+        if (f.id !== undefined) conn.requests.delete(f.id);
+        if (f.channels !== undefined) this.emit('unsubscribed', { channels: f.channels });
         break;
       case 'error':
         this.onError(conn, f);
@@ -641,60 +454,54 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
         this.onReset(f);
         break;
       case 'gap':
-        if (typeof f.ch === 'string' && this.wants(f.ch)) {
-          this.emit('gap', { channel: f.ch, from: String(f.from ?? ''), to: String(f.to ?? ''), count: Number(f.count ?? 0) });
-        }
+        if (this.wants(f.ch)) this.emit('gap', { channel: f.ch, from: f.from, to: f.to, count: f.count });
         break;
-      case 'close': {
-        // SSE: the gateway ends the stream with the close code a WebSocket would have seen.
-        const code = typeof f.code === 'number' ? f.code : ABNORMAL_CLOSURE;
-        this.lost(conn, { code, reason: typeof f.reason === 'string' ? f.reason : '', opened: true });
+      case 'close':
+        this.lost(conn, { code: f.code, reason: f.reason, opened: true });
         return;
-      }
       default:
       // pong, credits, and frames this client does not know yet
     }
     if (eventId !== undefined && conn.kind === 'sse' && conn === this.conn) this.sseCursor = { key: conn.channelsKey, id: eventId };
   }
 
-  private onMessage(conn: Conn, f: WireFrame): void {
+  private onMessage(conn: Conn, f: Frame<'msg'>): void {
     this.counters.received++;
     const ch = f.ch;
-    if (typeof ch === 'string') {
+    if (ch !== undefined) {
       if (!this.wants(ch)) {
         this.counters.unwanted++;
       } else if (!this.tracker.accept(ch, f.pos)) {
         this.counters.duplicates++;
       } else {
         this.counters.delivered++;
-        this.emit('message', { channel: ch, data: f.data, id: String(f.id ?? ''), position: typeof f.pos === 'string' ? f.pos : '', ts: typeof f.ts === 'number' ? f.ts : 0 });
+        this.emit('message', { channel: ch, data: f.data, id: f.id, position: f.pos ?? '', ts: f.ts });
       }
     }
     // Every msg used a credit, duplicate or not; grant them back once half the window is used.
     if (conn.autoCredits && conn === this.conn) {
       conn.used++;
-      if (conn.used >= Math.floor(this.creditWindow / 2) && conn.transport.send(JSON.stringify({ op: 'credit', n: conn.used }))) {
+      if (conn.used >= Math.floor(this.creditWindow / 2) && conn.transport.send(creditFrame(conn.used))) {
         this.counters.granted += conn.used;
         conn.used = 0;
       }
     }
   }
 
-  private onWelcome(conn: Conn, f: WireFrame): void {
+  private onWelcome(conn: Conn, f: Frame<'welcome'>): void {
     conn.welcomed = true;
     conn.openedAt = Date.now();
-    if (typeof f.heartbeat_s === 'number' && f.heartbeat_s > 0) conn.heartbeatMs = f.heartbeat_s * 1000;
-    if (typeof f.max_frame_bytes === 'number' && f.max_frame_bytes >= 256) conn.maxFrameBytes = f.max_frame_bytes;
-    const credits = f.credits === 'unlimited' ? 'unlimited' : typeof f.credits === 'number' ? f.credits : 'unlimited';
-    if (credits === 'unlimited') conn.autoCredits = false;
+    if (f.heartbeatS !== undefined) conn.heartbeatMs = f.heartbeatS * 1000;
+    if (f.maxFrameBytes !== undefined) conn.maxFrameBytes = f.maxFrameBytes;
+    if (f.credits === 'unlimited') conn.autoCredits = false;
     this.attempts = 0;
     this.welcome = {
-      node: String(f.node ?? ''),
-      region: String(f.region ?? ''),
+      node: f.node,
+      region: f.region,
       heartbeatS: conn.heartbeatMs / 1000,
       maxFrameBytes: conn.maxFrameBytes,
-      user: typeof f.user === 'string' ? f.user : null,
-      credits,
+      user: f.user,
+      credits: f.credits,
       transport: conn.kind,
     };
     this.emit('welcome', this.welcome);
@@ -709,40 +516,19 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
   private sendSubscribe(conn: Conn, channels: string[]): void {
     const todo = channels.filter((ch) => !conn.active.has(ch) && !conn.inflight.has(ch));
     if (todo.length === 0) return;
-    const frameFor = (chunk: string[], id: number) => {
-      const positions: Record<string, string> = {};
-      for (const ch of chunk) {
-        const p = isPattern(ch) ? undefined : this.tracker.get(ch);
-        if (p !== undefined) positions[ch] = p;
-      }
-      const withPositions = Object.keys(positions);
-      return { withPositions, text: JSON.stringify({ op: 'subscribe', id, channels: chunk, ...(withPositions.length > 0 ? { positions } : {}) }) };
-    };
-    const flush = (chunk: string[]) => {
-      const id = ++this.reqSeq;
-      const { text, withPositions } = frameFor(chunk, id);
-      conn.requests.set(id, { op: 'subscribe', channels: chunk, withPositions });
-      for (const ch of chunk) conn.inflight.add(ch);
-      conn.transport.send(text);
-    };
-    const probeId = this.reqSeq + 1_000_000; // as long as any id we will use: sizes are upper bounds
-    let chunk: string[] = [];
-    for (const ch of todo) {
-      const next = [...chunk, ch];
-      if (chunk.length > 0 && (next.length > MAX_CHANNELS_PER_FRAME || frameFor(next, probeId).text.length > conn.maxFrameBytes)) {
-        flush(chunk);
-        chunk = [ch];
-      } else {
-        chunk = next;
-      }
+    const frames = subscribeFrames(todo, (ch) => this.tracker.get(ch), conn.maxFrameBytes, this.reqSeq + 1);
+    this.reqSeq += frames.length;
+    for (const f of frames) {
+      conn.requests.set(f.id, { op: 'subscribe', channels: f.channels, withPositions: f.withPositions });
+      for (const ch of f.channels) conn.inflight.add(ch);
+      conn.transport.send(f.text);
     }
-    if (chunk.length > 0) flush(chunk);
   }
 
-  private onSubscribed(conn: Conn, f: WireFrame): void {
-    const channels = Array.isArray(f.channels) ? f.channels.filter((c): c is string => typeof c === 'string') : [];
-    const req = typeof f.id === 'number' ? conn.requests.get(f.id) : undefined;
-    if (typeof f.id === 'number') conn.requests.delete(f.id);
+  private onSubscribed(conn: Conn, f: Frame<'subscribed'>): void {
+    const channels = f.channels;
+    const req = f.id !== undefined ? conn.requests.get(f.id) : undefined;
+    if (f.id !== undefined) conn.requests.delete(f.id);
     for (const ch of channels) {
       conn.inflight.delete(ch);
       if (this.desired.has(ch)) conn.active.add(ch);
@@ -755,11 +541,10 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     this.emit('subscribed', { channels, resumed });
   }
 
-  private onError(conn: Conn, f: WireFrame): void {
-    const code = typeof f.code === 'string' ? f.code : 'unknown';
-    const message = typeof f.message === 'string' ? f.message : '';
-    const req = typeof f.id === 'number' ? conn.requests.get(f.id) : undefined;
-    if (req) conn.requests.delete(f.id as number);
+  private onError(conn: Conn, f: Frame<'error'>): void {
+    const { code, message } = f;
+    const req = f.id !== undefined ? conn.requests.get(f.id) : undefined;
+    if (req) conn.requests.delete(f.id!);
     if (code.startsWith('token_') && req === undefined) {
       // The gateway closes with 4501 right after; reported once, with the close.
       conn.authError = { code, message };
@@ -790,10 +575,9 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     this.emit('error', { code, message, fatal: false });
   }
 
-  private onReconnect(conn: Conn, f: WireFrame): void {
-    const reason = typeof f.reason === 'string' ? f.reason : 'unspecified';
-    const asked = Number(f.delay_ms);
-    const delayMs = Number.isFinite(asked) && asked >= 0 ? Math.min(Math.round(asked), MAX_SERVER_DELAY_MS) : undefined;
+  private onReconnect(conn: Conn, f: Frame<'reconnect'>): void {
+    const { reason } = f;
+    const delayMs = f.delayMs === undefined ? undefined : Math.min(f.delayMs, MAX_SERVER_DELAY_MS);
     // The gateway is going away (drain) or no longer owns the user's partition: ask the router again
     // rather than knock on the same address, which a replacement may hold before it owns anything.
     if (reason === 'rebalance' || reason === 'shutdown') this.routeStale = true;
@@ -802,14 +586,13 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     this.lost(conn, { code: 1000, reason: `gateway asked to reconnect (${reason})`, opened: true }, delayMs);
   }
 
-  private onReset(f: WireFrame): void {
-    if (typeof f.ch !== 'string') return;
-    const position = typeof f.position === 'string' ? f.position : typeof f.pos === 'string' ? f.pos : null;
+  private onReset(f: Frame<'reset'>): void {
+    const { position } = f;
     // Live messages follow the reset: continue from the gateway's newest position, or from nothing.
     if (position !== null && isValidPosition(position)) this.tracker.set(f.ch, position);
     else this.tracker.delete(f.ch);
     this.sseCursor = null;
-    if (this.wants(f.ch)) this.emit('reset', { channel: f.ch, reason: typeof f.reason === 'string' ? f.reason : 'unspecified', position });
+    if (this.wants(f.ch)) this.emit('reset', { channel: f.ch, reason: f.reason, position });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -823,56 +606,26 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     conn.transport.close(1000, 'reconnecting');
     this.backoff.connectionEnded(conn.welcomed ? Date.now() - conn.openedAt : 0);
 
-    let fatal: { code: string; message: string } | null = null;
-    let delay = serverDelayMs;
-    let countsAsFailure = !info.opened;
-    let retryReason: string | undefined;
-    if (isTerminalCloseCode(info.code)) {
-      const why = conn.authError ?? { code: closeCodeName(info.code), message: info.reason || `closed with code ${info.code}` };
-      fatal = { code: why.code, message: why.message };
-    } else if (info.retryAfterMs !== undefined) {
-      // Admission control (503 overloaded, or not_ready while starting or draining): the right
-      // gateway answered and asked for a later attempt. Neither a sign that WebSockets are blocked
-      // (no step towards SSE) nor that the route is stale: wait what it asked, plus a little jitter.
-      delay = retryAfterDelay(info.retryAfterMs, MAX_SERVER_DELAY_MS, this.random);
-      countsAsFailure = false;
-      retryReason = info.error?.code ?? 'retry_after';
-      // Except that a gateway which is starting or draining may not be the owner the router names
-      // next: ask again (cheap) rather than wait on an address that is going away.
-      if (info.error?.code === 'not_ready' && this.options.routerUrl) this.routeStale = true;
-    } else if (info.httpStatus !== undefined && conn.kind === 'sse') {
-      // SSE only: the gateway refuses a WebSocket's token over the socket (4501), so a refused
-      // upgrade's status is a proxy's, and counts as a WebSocket failure below.
-      const status = info.httpStatus;
-      const ecode = info.error?.code;
-      const emsg = info.error?.message ?? info.reason;
-      if (status === 410 || ecode === 'cursor_expired' || ecode === 'invalid_position') {
-        // The stream cannot resume from where we were: say so per channel, and start live.
-        this.sseCursor = null;
-        for (const ch of this.desired) {
-          if (isPattern(ch)) continue;
-          const had = this.tracker.has(ch);
-          this.tracker.delete(ch);
-          if (had) this.emit('reset', { channel: ch, reason: ecode ?? 'cursor_expired', position: null });
-        }
-        delay = 0;
-        countsAsFailure = false;
-      } else if (status === 400 || status === 401 || status === 403) {
-        fatal = { code: ecode ?? 'sse_refused', message: emsg };
-      } else if (status === 404) {
-        // No SSE here: back to WebSocket.
-        this.preferSse = false;
-        this.wsFailStreak = 0;
-        countsAsFailure = false;
-      } else if (ecode === 'wrong_gateway') {
-        // SSE works; the route is stale.
-        this.routeStale = true;
-        countsAsFailure = false;
-        this.emit('error', { code: ecode, message: emsg, fatal: false });
+    const d = decideAfterLoss({ close: info, transport: conn.kind, authError: conn.authError, serverDelayMs, routed: Boolean(this.options.routerUrl) }, this.random);
+    const fatal = d.giveUp;
+    if (d.askRouter) this.routeStale = true;
+    if (d.resumeLost !== undefined) {
+      // The stream cannot resume from where we were: say so per channel, and start live.
+      this.sseCursor = null;
+      for (const ch of this.desired) {
+        if (isPattern(ch)) continue;
+        const had = this.tracker.has(ch);
+        this.tracker.delete(ch);
+        if (had) this.emit('reset', { channel: ch, reason: d.resumeLost, position: null });
       }
     }
-    if (info.code === CLOSE_CODES.REBALANCE) this.routeStale = true;
-    if (countsAsFailure) {
+    if (d.sseMissing) {
+      // No SSE here: back to WebSocket.
+      this.preferSse = false;
+      this.wsFailStreak = 0;
+    }
+    if (d.notice) this.emit('error', { ...d.notice, fatal: false });
+    if (d.transportFailed) {
       if (conn.kind === 'websocket') {
         this.wsFailStreak++;
       } else {
@@ -881,7 +634,6 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
         // An EventSource cannot tell an expired cursor from a network error: after two refusals, resume without it.
         if (++this.sseOpenFailures >= 2 && conn.transport instanceof EventSourceTransport) this.sseCursor = null;
       }
-      if (this.options.routerUrl) this.routeStale = true;
     }
 
     this.emit('disconnect', {
@@ -905,7 +657,7 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       if ((this.st as ConnectionState) !== 'closed') this.setState('closed', { code: info.code, reason: info.reason || fatal.message, transport: conn.kind });
       return;
     }
-    this.scheduleRetry(delay, { code: info.code, reason: retryReason ?? info.reason, transport: conn.kind, ...(retryReason !== undefined ? { retryAfterMs: info.retryAfterMs } : {}) });
+    this.scheduleRetry(d.delayMs, { code: info.code, reason: d.retryReason ?? info.reason, transport: conn.kind, ...(d.retryReason !== undefined ? { retryAfterMs: info.retryAfterMs } : {}) });
   }
 
   private scheduleRetry(serverDelayMs: number | undefined, ctx: { code?: number; reason?: string; transport?: TransportKind; retryAfterMs?: number }): void {
@@ -955,7 +707,7 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       if (quiet > deadAfter) {
         this.lost(conn, { code: ABNORMAL_CLOSURE, reason: `nothing from the gateway for ${Math.round(quiet / 1000)} s`, opened: conn.opened });
       } else if (conn.kind === 'websocket' && conn.welcomed && quiet > conn.heartbeatMs / 2) {
-        conn.transport.send(JSON.stringify({ op: 'ping' }));
+        conn.transport.send(PING_FRAME);
       }
     }, 1000);
     (t as { unref?: () => void }).unref?.();
@@ -1000,12 +752,6 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     this.st = state;
     this.emit('state', { state, previous, transport: ctx.transport ?? this.conn?.kind ?? null, attempt: this.backoff.attempt, ...ctx });
   }
-}
-
-function closeCodeName(code: number): string {
-  if (code === CLOSE_CODES.UNAUTHORIZED) return 'unauthorized';
-  if (code === CLOSE_CODES.PROTOCOL_VIOLATION) return 'protocol_violation';
-  return 'closed_by_server';
 }
 
 function redact(url: string): string {

@@ -9,8 +9,8 @@
  *
  * See packages/client/README.md.
  */
+export { FanoutClient } from './client.js';
 export {
-  FanoutClient,
   FanoutClientError,
   type ClientStats,
   type ConnectionState,
@@ -28,7 +28,7 @@ export {
   type ReconnectEvent,
   type DisconnectEvent,
   type AttemptEvent,
-} from './client.js';
+} from './types.js';
 export { Backoff, backoffCeiling, backoffDelay, BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
 export { parseRetryAfter, retryAfterFromBody, serverRetryAfterMs, retryAfterDelay, RETRY_AFTER_JITTER } from './retry-after.js';
 export { PositionTracker, parsePosition, compareOffsets, cursorFromPositions, type ParsedPosition } from './positions.js';
