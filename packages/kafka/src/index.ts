@@ -1,3 +1,5 @@
+// kafkajs 2.2.4 re-arms a 1 ms timer forever on idle connections: fixed for every client made here.
+import './kafkajs-idle-timer.js';
 export * from './record-format.js';
 export * from './partitioner.js';
 export * from './client.js';

@@ -80,13 +80,23 @@ export function uwsMaxPayloadLength(maxPayloadBytes: number): number {
   return Math.max(16 * maxPayloadBytes, 1024 * 1024);
 }
 
+/** uWS' idle timeout for a heartbeat of `heartbeatS` (0: off): 1.5 x, in uWS' 4-second steps. */
+export function uwsIdleTimeoutS(heartbeatS: number): number {
+  return heartbeatS === 0 ? 0 : Math.ceil((heartbeatS * 1.5) / 4) * 4;
+}
+
 export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptions): void {
   const { session } = opts;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   app.ws<UserData>(opts.path, {
     compression: 0,
     maxPayloadLength: uwsMaxPayloadLength(opts.maxPayloadBytes),
-    idleTimeout: opts.idleTimeoutS,
+    // uWS pings a silent client at half its idle timeout; the SDK pings at half of heartbeat_s
+    // (welcome). With uWS at 1.5 x heartbeat_s, an SDK client's own ping always comes first and
+    // uWS never pings it: one round trip per interval instead of two (measured by
+    // bench:connections: the heartbeats were half the idle CPU). A client that says nothing is
+    // pinged at ~0.75 x and dropped at 1.5 x heartbeat_s.
+    idleTimeout: uwsIdleTimeoutS(opts.idleTimeoutS),
     sendPingsAutomatically: true,
     // The delivery path stops writing at its own limit; this is only the hard ceiling above it.
     maxBackpressure: opts.limits.socketBufferBytes + opts.maxPayloadBytes + 1024 * 1024,
