@@ -144,15 +144,24 @@ export class BroadcastConsumer {
 
   private async handleBatch({ batch }: EachBatchPayload): Promise<void> {
     const { onEvent, onSkipped } = this.opts;
-    for (const m of batch.messages) {
-      this.next.set(batch.partition, Number(m.offset) + 1);
-      const event = fromRecord(m, batch.partition, false);
-      if (event === null) {
-        onSkipped?.();
-        this.opts.onSkippedOffset?.(batch.partition, Number(m.offset));
-        continue;
+    const partition = batch.partition;
+    // The next offset is recorded once per batch (also when a record throws: as before, that
+    // record counts as handled), not once per record.
+    let next = -1;
+    try {
+      for (const m of batch.messages) {
+        const offset = Number(m.offset);
+        next = offset + 1;
+        const event = fromRecord(m, partition, false);
+        if (event === null) {
+          onSkipped?.();
+          this.opts.onSkippedOffset?.(partition, offset);
+          continue;
+        }
+        onEvent(event, partition, offset);
       }
-      onEvent(event, batch.partition, Number(m.offset));
+    } finally {
+      if (next >= 0) this.next.set(partition, next);
     }
   }
 
