@@ -46,7 +46,7 @@ import { pino } from 'pino';
 import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import type { ConnFromWorker, ConnToWorker, ConnTotals } from './connections-ipc.js';
-import { cpuSeconds, cpuTimes, deleteTopics, log, machineJiffies, metricSum, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import { cpuSeconds, monoUs, cpuTimes, deleteTopics, log, machineJiffies, metricSum, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
 import { fmt, table } from './report.js';
 
 const CHANNEL = 'bench:conns';
@@ -195,8 +195,6 @@ async function heapUsed(url: string, samples = 3): Promise<number> {
   return min;
 }
 
-/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a window logged here can be cut out of a gateway's --cpu-prof (bench/connections-profile.ts). */
-const monoUs = () => process.hrtime.bigint() / 1000n;
 
 /** Cores busy machine-wide over a phase (/proc/stat), to see what else ran. */
 function machineMeter(): () => number {

@@ -31,7 +31,7 @@ import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { ClientPool, MAX_LAT_MS, type FromWorker, type SideStats, type ToWorker } from './client-pool.js';
-import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, log, runBench, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, log, runBench, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc, waitDeliveries as waitFor } from './processes.js';
 import { fmt, table } from './report.js';
 
 const CHANNEL = 'bench:ticks';
@@ -200,20 +200,7 @@ function percentile(hist: Float64Array, p: number): number | null {
 }
 
 /** Waits until the clients' received total reaches `target`; gives up after STALL_MS without progress or at `deadline`. */
-async function waitDeliveries(clients: Clients, target: number, deadline: number): Promise<boolean> {
-  let last = clients.received;
-  let lastProgress = Date.now();
-  for (;;) {
-    if (clients.received >= target) return true;
-    const now = Date.now();
-    if (clients.received !== last) {
-      last = clients.received;
-      lastProgress = now;
-    }
-    if (now - lastProgress > STALL_MS || now > deadline) return false;
-    await sleep(5);
-  }
-}
+const waitDeliveries = (clients: Clients, target: number, deadline: number) => waitFor(clients, target, deadline, STALL_MS);
 
 // ---------------------------------------------------------------- machine CPU (to see the noise)
 

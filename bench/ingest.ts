@@ -53,7 +53,7 @@
  * up on a consumer that makes no progress for this long, 30), --timeout-s / BENCH_TIMEOUT_S
  * (overall bound, 900). BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/ingest-prof`); the consumption window of each scenario is logged
- * in CLOCK_MONOTONIC microseconds, the clock of V8's profiles, for bench/ingest-profile.ts.
+ * in CLOCK_MONOTONIC microseconds, the clock of V8's profiles, for bench/profile-window.ts.
  *
  * Kafka: KAFKA_BROKERS if set, else getBroker() starts one (and stops it at the end).
  * Output: tables on stdout, then one JSON line per scenario, the first `none` scenario's last.
@@ -65,7 +65,7 @@ import { createKafka, freePort, getBroker, type BrokerHandle } from '@fanout/kaf
 import { GATEWAY_DEFAULTS } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
 import type { BareFromWorker, BareToWorker, ClientsFromWorker, ClientsToWorker } from './ingest-ipc.js';
-import { cpuSeconds, deleteTopics, log, machineJiffies, metricSum, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import { cpuSeconds, monoUs, deleteTopics, log, machineJiffies, metricSum, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
 import { fmt, table } from './report.js';
 
 const PAYLOAD_BYTES = 100;
@@ -126,8 +126,6 @@ function events(names: string[], from: number, to: number): { channel: string; d
 
 // ---------------------------------------------------------------- measurements
 
-/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles (bench/ingest-profile.ts cuts windows with it). */
-const monoUs = () => process.hrtime.bigint() / 1000n;
 
 interface ConsumerResult {
   consumed: number;
@@ -431,7 +429,7 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     const gwWall = ((gwComplete ? gwDoneAt : now) - t0) / 1000;
     const bareWall = ((bareComplete ? bareDoneAt : now) - t0) / 1000;
     const machine1 = machineJiffies();
-    log(`${s.name}: gateway consumption window (CLOCK_MONOTONIC us, for bench/ingest-profile.ts): ${mono0} ${mono1}`);
+    log(`${s.name}: gateway consumption window (CLOCK_MONOTONIC us, for bench/profile-window.ts): ${mono0} ${mono1}`);
 
     // Lag at the end: one more probe of the gateway's own (every 1 s) after it finished.
     await sleep(1500);

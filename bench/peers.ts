@@ -34,7 +34,7 @@ import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { MAX_LAT_MS, type ClientProtocol, type FromWorker, type PoolOptions, type SideStats, type ToWorker } from './client-pool.js';
-import { cpuTimes, deleteTopics, log, machineJiffies, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import { cpuTimes, deleteTopics, log, machineJiffies, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc, waitDeliveries as waitFor } from './processes.js';
 import { CentrifugoProducer, CENTRIFUGO_VERSION, centrifugoBinary, startCentrifugo, stopCentrifugo, threadCount, writeConfig } from './peers-centrifugo.js';
 import { fmt, table } from './report.js';
 
@@ -164,20 +164,7 @@ class WorkerClients {
   }
 }
 
-async function waitDeliveries(clients: WorkerClients, target: number, deadline: number, stallMs = STALL_MS): Promise<boolean> {
-  let last = clients.received;
-  let lastProgress = Date.now();
-  for (;;) {
-    if (clients.received >= target) return true;
-    const now = Date.now();
-    if (clients.received !== last) {
-      last = clients.received;
-      lastProgress = now;
-    }
-    if (now - lastProgress > stallMs || now > deadline) return false;
-    await sleep(5);
-  }
-}
+const waitDeliveries = (clients: WorkerClients, target: number, deadline: number, stallMs = STALL_MS) => waitFor(clients, target, deadline, stallMs);
 
 function percentile(hist: Float64Array, p: number): number | null {
   let total = 0;

@@ -18,6 +18,25 @@ process.on('exit', () => {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a window logged with it can be cut out of a --cpu-prof (bench/profile-window.ts). */
+export const monoUs = () => process.hrtime.bigint() / 1000n;
+
+/** Waits until `clients.received` reaches `target`; false after `stallMs` without progress or at `deadline`. */
+export async function waitDeliveries(clients: { readonly received: number }, target: number, deadline: number, stallMs: number): Promise<boolean> {
+  let last = clients.received;
+  let lastProgress = Date.now();
+  for (;;) {
+    if (clients.received >= target) return true;
+    const now = Date.now();
+    if (clients.received !== last) {
+      last = clients.received;
+      lastProgress = now;
+    }
+    if (now - lastProgress > stallMs || now > deadline) return false;
+    await sleep(5);
+  }
+}
+
 export function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 }

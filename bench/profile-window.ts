@@ -1,10 +1,10 @@
 /**
- * Where a gateway's CPU went during a `npm run bench:ingest` scenario: cuts the consumption window
- * (logged by bench/ingest.ts in CLOCK_MONOTONIC microseconds) out of the gateway's V8 CPU profile
+ * Where a gateway's CPU went in a window of a benchmark (`bench:ingest`'s consumption window,
+ * `bench:connections`' idle and broadcast windows, logged in CLOCK_MONOTONIC microseconds) out of the gateway's V8 CPU profile
  * (BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=<dir>") and prints self and inclusive time per
  * function, with each function's source line.
  *
- *   npx tsx bench/ingest-profile.ts <file.cpuprofile> <fromUs> <toUs> [top=25]
+ *   npx tsx bench/profile-window.ts <file.cpuprofile> <fromUs> <toUs> [top=25]
  *
  * tsx runs TypeScript minified to one line, so a profile names every .ts function at line 1; the
  * line is recovered here from tsx's cache (<tmpdir>/tsx-<uid>/*: the code it ran and its source
@@ -40,7 +40,7 @@ interface Profile {
 
 const [file, fromArg, toArg, topArg] = process.argv.slice(2);
 if (!file || !fromArg || !toArg) {
-  console.error('usage: tsx bench/ingest-profile.ts <file.cpuprofile> <fromUs> <toUs> [top]');
+  console.error('usage: tsx bench/profile-window.ts <file.cpuprofile> <fromUs> <toUs> [top]');
   process.exit(2);
 }
 const from = Number(fromArg);
