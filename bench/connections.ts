@@ -33,8 +33,7 @@
  * --idle-s / BENCH_IDLE_S (32), --idle0-s / BENCH_IDLE0_S (15), --settle-s / BENCH_SETTLE_S (5),
  * --broadcasts / BENCH_BROADCASTS (5), --timeout-s / BENCH_TIMEOUT_S (overall bound, 600).
  * Gateway settings pass through FANOUT_*; BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway
- * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; `--import tsx --import ./bench/connections-kafkajs-fix.ts`
- * removes kafkajs' idle timer loop, to measure what it costs).
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, then bench/profile-window.ts).
  * Kafka: KAFKA_BROKERS if set, else getBroker() starts one (and stops it at the end).
  *
  * Output: a table on stdout, then, as the very last line, one JSON object.
