@@ -3,6 +3,7 @@ import { closeLabel } from '@fanout/protocol';
 import type { Hub } from './delivery/hub.js';
 import type { MemoryBudget } from './delivery/memory-budget.js';
 import type { ChannelWindows } from './delivery/channel-window.js';
+import { ingestCounts, type IngestCounts } from './delivery/ingest.js';
 import type { DeliveryCounters } from './delivery/connection.js';
 
 /** Gateway metrics. Gauges are computed at scrape time from the hub (collect()). */
@@ -21,12 +22,6 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-/** Records read per stream, wanted by a local client or not: plain counts on the hot path, followed at scrape time. */
-export type IngestCounts = Record<'broadcast' | 'users', { wanted: number; unwanted: number }>;
-
-export function ingestCounts(): IngestCounts {
-  return { broadcast: { wanted: 0, unwanted: 0 }, users: { wanted: 0, unwanted: 0 } };
-}
 
 function followIngest(registers: Registry[], ingest: IngestCounts): Counter {
   const reported = ingestCounts();

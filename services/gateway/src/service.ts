@@ -4,8 +4,7 @@
  * connections, windows, resume, memory budget), the transports, and the lifecycle.
  */
 import type { us_listen_socket } from 'uWebSockets.js';
-import { CLOSE, isUserChannel, reconnectFrame } from '@fanout/protocol';
-import { openKafka, ensureTopics, GroupView, keyFor, type IncomingEvent } from '@fanout/kafka';
+import { openKafka, ensureTopics, GroupView, keyFor } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import { gatewayConfig, type GatewayConfig } from './config.js';
@@ -32,7 +31,8 @@ import { UserConsumer } from './kafka/user-consumer.js';
 import { classifyUserRecord, ForwardedCopies, Forwarder, MisroutedLog, type MisroutedReporter } from './kafka/misrouted.js';
 import { LagProbe } from './kafka/lag-probe.js';
 import { attachHttpRoutes } from './http/routes.js';
-import { gatewayMetrics, ingestCounts, closeReason } from './metrics.js';
+import { gatewayMetrics, closeReason } from './metrics.js';
+import { ingestCounts, onUserPartitionsLost, recordHandler } from './delivery/ingest.js';
 import { drain } from './lifecycle/drain.js';
 import { waitForHandover } from './lifecycle/handover.js';
 
@@ -220,32 +220,8 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     },
   });
 
-  // The hot path: one envelope per message per gateway, the same bytes to every subscriber and to
-  // the channel's window (resume, polling, history).
-  const deliver = (kind: 'broadcast' | 'users') => {
-    const { windows, warmup } = streams[kind];
-    const counts = ingest[kind];
-    return (e: IncomingEvent, partition: number, offset: number) => {
-      windows.noteOffset(partition, offset);
-      const now = Date.now();
-      if (warmup.isHistory(partition, offset)) {
-        // The recent past, loading the window at start: aged by its publish time, sent to nobody.
-        windows.append(factory.make(e, partition, offset, Math.min(now, e.publishedAt)));
-        warmup.handled(partition, offset);
-        return;
-      }
-      const o = factory.make(e, partition, offset, now);
-      windows.append(o);
-      pollers.notify(o);
-      if (!hub.wants(e.channel)) {
-        counts.unwanted++;
-        return;
-      }
-      counts.wanted++;
-      hub.dispatch(o);
-      metrics.fanoutLatency.observe(Math.max(0, now - e.publishedAt) / 1000);
-    };
-  };
+  // The hot path's entry (delivery/ingest.ts): records to windows, long polls and subscribers.
+  const ingestDeps = { streams, factory, hub, pollers, counts: ingest, observeLatency: (s: number) => metrics.fanoutLatency.observe(s) };
   const crashed = (stream: string, err: Error) => {
     log.fatal({ err, stream }, 'kafka consumer stopped for good; failing liveness and readiness');
     health.break(`${stream} consumer crashed: ${err.message}`);
@@ -255,7 +231,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     topic: config.topicBroadcast,
     node: config.node,
     logger: log,
-    onEvent: deliver('broadcast'),
+    onEvent: recordHandler('broadcast', ingestDeps),
     warm,
     onStart: (partition, start, end) => {
       streams.broadcast.windows.setStart(partition, start);
@@ -276,7 +252,7 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     url,
     region: config.region,
     logger: log,
-    onEvent: deliver('users'),
+    onEvent: recordHandler('users', ingestDeps),
     onSkippedOffset: (partition, offset) => streams.users.windows.noteOffset(partition, offset),
     onSkipped: () => metrics.skipped.inc(),
     misrouted,
@@ -291,27 +267,10 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     },
     onAssignment: (gained, lost) => {
       metrics.rebalances.inc();
-      for (const p of lost) {
-        streams.users.windows.dropPartition(p);
-        copies.drop(p);
-      }
+      for (const p of lost) copies.drop(p);
       // Forwarded copies are judged from the start of the warm-up on (older ones: per replay).
       for (const [p, { start }] of gained) copies.reset(p, start);
-      if (lost.length > 0) {
-        for (const p of lost) streams.users.warmup.finish(p);
-        // Clients of a partition that moved: reconnect (reason rebalance), ask the router, resume.
-        // Told once the new owner holds it (bounded), so that the router has an owner to name.
-        const moved = new Set(lost);
-        const redirect = () => {
-          for (const c of [...hub.connections]) {
-            const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)) && !streams.users.owns(streams.partitionOf(ch)));
-            if (!affected) continue;
-            c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (config.drainJitterMs + 1))));
-            c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);
-          }
-        };
-        void waitForHandover(group, config.node, lost, config.drainHandoverMs, log).then(redirect, redirect);
-      }
+      onUserPartitionsLost(lost, { streams, hub, jitterMs: config.drainJitterMs, handedOver: (l) => waitForHandover(group, config.node, l, config.drainHandoverMs, log) });
       // The partitions gained stay paused until their windows hold their recent past.
       return warmGainedPartitions(streams.users, factory, gained, log);
     },
