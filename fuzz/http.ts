@@ -557,7 +557,8 @@ export async function fuzzHttp(t: HttpTarget, opts: { cases: number; seed: numbe
     return chunk[next++ % CHUNK]!;
   };
   const started = Date.now();
-  let checking: Promise<void> | null = null;
+  // In an object: TypeScript does not see the callbacks' assignments to a local and would narrow it to null below.
+  const check: { running: Promise<void> | null } = { running: null };
   await Promise.all(
     Array.from({ length: opts.concurrency ?? 32 }, async () => {
       for (let r = take(); r; r = take()) {
@@ -582,18 +583,18 @@ export async function fuzzHttp(t: HttpTarget, opts: { cases: number; seed: numbe
             /* judged above */
           }
         }
-        if (rep.cases % 500 === 0 && !checking) {
-          checking = (async () => {
+        if (rep.cases % 500 === 0 && !check.running) {
+          check.running = (async () => {
             const problem = await opts.healthy();
             if (problem) rep.violations.push(problem);
             opts.log(`${rep.surface}: ${rep.cases} cases (${Math.round(rep.cases / ((Date.now() - started) / 1000))}/s), ${rep.violations.length} violations`);
-            checking = null;
+            check.running = null;
           })();
         }
       }
     }),
   );
-  if (checking) await checking;
+  if (check.running) await check.running;
   const problem = await opts.healthy();
   if (problem) rep.violations.push(problem);
   agent.destroy();
