@@ -21,7 +21,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { encodeEnvelope, formatPosition } from '@fanout/protocol';
 import { fromRecord, kafkajsSecurity } from '@fanout/kafka';
 
-const brokers = (process.env.BASELINE_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const brokers = (process.env.BASELINE_BROKERS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const topic = process.env.BASELINE_TOPIC ?? '';
 const port = Number(process.env.BASELINE_PORT ?? 0);
 if (brokers.length === 0 || !topic) {
@@ -66,7 +69,13 @@ wss.on('connection', (ws) => {
   ws.on('error', () => subscribers.delete(ws));
 });
 
-const kafka = new Kafka({ brokers, clientId: 'fanout-bench-baseline', logLevel: logLevel.WARN, retry: { initialRetryTime: 100, retries: 8 }, ...kafkajsSecurity() });
+const kafka = new Kafka({
+  brokers,
+  clientId: 'fanout-bench-baseline',
+  logLevel: logLevel.WARN,
+  retry: { initialRetryTime: 100, retries: 8 },
+  ...kafkajsSecurity(),
+});
 const consumer = kafka.consumer({
   groupId: `fanout-bench-baseline-${randomBytes(4).toString('hex')}`,
   // The send loop blocks the event loop for seconds under a burst (that is what is measured); a
@@ -103,7 +112,13 @@ async function main(): Promise<void> {
         if (e === null) continue;
         stats.consumed++;
         const frame = Buffer.from(
-          encodeEnvelope({ channel: e.channel, eventId: e.id, position: formatPosition({ epoch: '1', partition: batch.partition, offset: Number(m.offset) }), publishedAt: e.publishedAt, dataJson: e.dataJson }),
+          encodeEnvelope({
+            channel: e.channel,
+            eventId: e.id,
+            position: formatPosition({ epoch: '1', partition: batch.partition, offset: Number(m.offset) }),
+            publishedAt: e.publishedAt,
+            dataJson: e.dataJson,
+          }),
         );
         for (const ws of subscribers) {
           ws.send(frame, SEND_OPTS);

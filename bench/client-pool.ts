@@ -74,7 +74,11 @@ export class ClientPool {
   /** Centrifugo: the first bytes of a publication pushed on this pool's channel. */
   private readonly pubPrefix: Buffer;
 
-  constructor(readonly n: number, readonly channel: string, opts: PoolOptions = {}) {
+  constructor(
+    readonly n: number,
+    readonly channel: string,
+    opts: PoolOptions = {},
+  ) {
     this.perClient = new Uint32Array(n);
     this.marked = new Uint32Array(n);
     this.protocol = opts.protocol ?? 'fanout';
@@ -96,7 +100,14 @@ export class ClientPool {
     for (let i = 0; i < this.n; i++) if (this.perClient[i]! - this.marked[i]! !== expectedSinceMark) short++;
     const latency: [number, number][] = [];
     for (let i = 0; i < this.latency.length; i++) if (this.latency[i]! > 0) latency.push([i, this.latency[i]!]);
-    return { received: this.received, short, latency, closes: Object.fromEntries(this.closes), frames: this.frames, wireBytes: this.wireBytes };
+    return {
+      received: this.received,
+      short,
+      latency,
+      closes: Object.fromEntries(this.closes),
+      frames: this.frames,
+      wireBytes: this.wireBytes,
+    };
   }
 
   /** Counts one text frame from client `i`; true if it was a message (not a control answer). */
@@ -130,7 +141,7 @@ export class ClientPool {
   private onCentrifugoText(i: number, data: Buffer): Buffer[] {
     let other: Buffer[] | null = null;
     const p = this.pubPrefix;
-    for (let off = 0; off < data.length; ) {
+    for (let off = 0; off < data.length;) {
       let end = data.indexOf(0x0a, off);
       if (end < 0) end = data.length;
       if (end - off > p.length && data.compare(p, 0, p.length, off, off + p.length) === 0) {
@@ -156,27 +167,31 @@ export class ClientPool {
       let subscribed = false;
       const timer = setTimeout(() => reject(new Error(`client ${i}: no 'subscribed' within 20 s`)), 20_000);
       const open = () => {
-        const ws: RawWs = new RawWs(u, {
-          open: () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })),
-          text: (payload) => {
-            this.countFrame(payload.length);
-            if (this.onText(i, payload) || subscribed) return;
-            const f = JSON.parse(payload.toString()) as { t?: string };
-            if (f.t === 'subscribed') {
-              subscribed = true;
-              clearTimeout(timer);
-              resolve();
-            } else if (f.t === 'error') fail(new Error(`client ${i}: ${payload.toString()}`));
+        const ws: RawWs = new RawWs(
+          u,
+          {
+            open: () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [this.channel] })),
+            text: (payload) => {
+              this.countFrame(payload.length);
+              if (this.onText(i, payload) || subscribed) return;
+              const f = JSON.parse(payload.toString()) as { t?: string };
+              if (f.t === 'subscribed') {
+                subscribed = true;
+                clearTimeout(timer);
+                resolve();
+              } else if (f.t === 'error') fail(new Error(`client ${i}: ${payload.toString()}`));
+            },
+            close: (code) => {
+              this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+              fail(new Error(`client ${i}: closed (${code}) before subscribing`));
+            },
+            refused: (status, retryAfterMs, body) => {
+              if (status === 503 && retryAfterMs !== null && !subscribed) setTimeout(open, retryAfterMs);
+              else fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`));
+            },
           },
-          close: (code) => {
-            this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
-            fail(new Error(`client ${i}: closed (${code}) before subscribing`));
-          },
-          refused: (status, retryAfterMs, body) => {
-            if (status === 503 && retryAfterMs !== null && !subscribed) setTimeout(open, retryAfterMs);
-            else fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`));
-          },
-        }, this.rawOptions(i));
+          this.rawOptions(i),
+        );
         this.rawSockets.push(ws);
       };
       const fail = (err: Error) => {
@@ -209,31 +224,35 @@ export class ClientPool {
           reject(err);
         }
       };
-      const ws: RawWs = new RawWs(u, {
-        open: () => ws.send(`{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":${JSON.stringify(this.channel)}}}`),
-        text: (payload) => {
-          this.countFrame(payload.length);
-          for (const line of this.onCentrifugoText(i, payload)) {
-            if (line.length === 2 && line[0] === 0x7b && line[1] === 0x7d) {
-              ws.send('{}');
-              continue;
+      const ws: RawWs = new RawWs(
+        u,
+        {
+          open: () => ws.send(`{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":${JSON.stringify(this.channel)}}}`),
+          text: (payload) => {
+            this.countFrame(payload.length);
+            for (const line of this.onCentrifugoText(i, payload)) {
+              if (line.length === 2 && line[0] === 0x7b && line[1] === 0x7d) {
+                ws.send('{}');
+                continue;
+              }
+              if (subscribed) continue;
+              const r = JSON.parse(line.toString()) as { id?: number; error?: unknown; subscribe?: unknown };
+              if (r.error !== undefined) fail(new Error(`client ${i}: ${line.toString()}`));
+              else if (r.id === 2 && r.subscribe !== undefined) {
+                subscribed = true;
+                clearTimeout(timer);
+                resolve();
+              }
             }
-            if (subscribed) continue;
-            const r = JSON.parse(line.toString()) as { id?: number; error?: unknown; subscribe?: unknown };
-            if (r.error !== undefined) fail(new Error(`client ${i}: ${line.toString()}`));
-            else if (r.id === 2 && r.subscribe !== undefined) {
-              subscribed = true;
-              clearTimeout(timer);
-              resolve();
-            }
-          }
+          },
+          close: (code) => {
+            this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+            fail(new Error(`client ${i}: closed (${code}) before subscribing`));
+          },
+          refused: (status, _retryAfterMs, body) => fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`)),
         },
-        close: (code) => {
-          this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
-          fail(new Error(`client ${i}: closed (${code}) before subscribing`));
-        },
-        refused: (status, _retryAfterMs, body) => fail(new Error(`client ${i}: upgrade refused: ${status} ${body.slice(0, 60)}`)),
-      }, this.rawOptions(i));
+        this.rawOptions(i),
+      );
       this.rawSockets.push(ws);
     });
   }
@@ -288,7 +307,9 @@ export class ClientPool {
 
   async close(): Promise<void> {
     for (const s of this.rawSockets) s.destroy();
-    const closed = this.sockets.filter((s) => s.readyState !== WebSocket.CLOSED).map((s) => new Promise<void>((r) => s.once('close', () => r())));
+    const closed = this.sockets
+      .filter((s) => s.readyState !== WebSocket.CLOSED)
+      .map((s) => new Promise<void>((r) => s.once('close', () => r())));
     for (const s of this.sockets) s.terminate();
     await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))]);
   }
@@ -303,7 +324,4 @@ export type ToWorker =
   | { op: 'close' };
 
 export type FromWorker =
-  | { op: 'progress'; received: number }
-  | { op: 'ok' }
-  | { op: 'stats'; stats: SideStats }
-  | { op: 'error'; message: string };
+  { op: 'progress'; received: number } | { op: 'ok' } | { op: 'stats'; stats: SideStats } | { op: 'error'; message: string };

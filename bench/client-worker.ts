@@ -23,9 +23,11 @@ const progress = setInterval(() => {
 // Requests are handled one at a time, in order.
 let chain = Promise.resolve();
 process.on('message', (m: ToWorker) => {
-  chain = chain.then(() => handle(m)).catch((err: unknown) => {
-    send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
-  });
+  chain = chain
+    .then(() => handle(m))
+    .catch((err: unknown) => {
+      send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
 });
 
 async function handle(m: ToWorker): Promise<void> {

@@ -43,10 +43,25 @@ class Client {
   heartbeatMs = DEFAULT_HEARTBEAT_MS;
   /** Receipt time of the armed broadcast; 0 until it arrives. */
   gotAt = 0;
-  constructor(readonly index: number, readonly localAddress: string) {}
+  constructor(
+    readonly index: number,
+    readonly localAddress: string,
+  ) {}
 }
 
-const totals: ConnTotals = { clients: 0, open: 0, refused503: 0, refusedOther: 0, netFailures: {}, gaveUp: 0, closes: {}, appPings: 0, pongs: 0, wsPings: 0, silent: 0 };
+const totals: ConnTotals = {
+  clients: 0,
+  open: 0,
+  refused503: 0,
+  refusedOther: 0,
+  netFailures: {},
+  gaveUp: 0,
+  closes: {},
+  appPings: 0,
+  pongs: 0,
+  wsPings: 0,
+  silent: 0,
+};
 let clients: Client[] = [];
 let url: URL | null = null;
 let channel = '';
@@ -239,9 +254,11 @@ async function handle(m: ConnToWorker): Promise<void> {
 // Requests are handled one at a time, in order.
 let chain = Promise.resolve();
 process.on('message', (m: ConnToWorker) => {
-  chain = chain.then(() => handle(m)).catch((err: unknown) => {
-    send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
-  });
+  chain = chain
+    .then(() => handle(m))
+    .catch((err: unknown) => {
+      send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
 });
 
 // The parent going away ends the worker.

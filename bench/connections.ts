@@ -45,7 +45,25 @@ import { pino } from 'pino';
 import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import type { ConnFromWorker, ConnToWorker, ConnTotals } from './connections-ipc.js';
-import { cpuSeconds, monoUs, cpuTimes, deleteTopics, log, machineJiffies, metricSum, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import {
+  cpuSeconds,
+  monoUs,
+  cpuTimes,
+  deleteTopics,
+  log,
+  machineJiffies,
+  metricSum,
+  numParam,
+  rssBytes,
+  runBench,
+  sleep,
+  spawnService,
+  stopAll,
+  stopChild,
+  strParam,
+  waitReady,
+  WorkerRpc,
+} from './processes.js';
 import { fmt, table } from './report.js';
 
 const CHANNEL = 'bench:conns';
@@ -62,8 +80,10 @@ const P = {
   broadcasts: Math.max(1, Math.floor(numParam('--broadcasts', 'BENCH_BROADCASTS', 5))),
   timeoutS: numParam('--timeout-s', 'BENCH_TIMEOUT_S', 600),
 };
-if (P.sources !== 'auto' && !/^\d+$/.test(P.sources)) throw new Error(`--sources / BENCH_SOURCES: auto or a number, got ${JSON.stringify(P.sources)}`);
-if (P.admissionRate !== '' && !/^\d+$/.test(P.admissionRate)) throw new Error(`--admission-rate / BENCH_ADMISSION_RATE: a non-negative integer, got ${JSON.stringify(P.admissionRate)}`);
+if (P.sources !== 'auto' && !/^\d+$/.test(P.sources))
+  throw new Error(`--sources / BENCH_SOURCES: auto or a number, got ${JSON.stringify(P.sources)}`);
+if (P.admissionRate !== '' && !/^\d+$/.test(P.admissionRate))
+  throw new Error(`--admission-rate / BENCH_ADMISSION_RATE: a non-negative integer, got ${JSON.stringify(P.admissionRate)}`);
 
 /** Share of the fd limit the default N takes (the rest: Kafka, the listen socket, /metrics scrapes, slack). */
 const FD_SHARE = 0.95;
@@ -99,7 +119,8 @@ function threadCpu(pid: number): Map<string, number> {
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        const name = tid === String(pid) ? 'main thread' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()} (other threads)`;
+        const name =
+          tid === String(pid) ? 'main thread' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()} (other threads)`;
         const s = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
         out.set(name, (out.get(name) ?? 0) + s);
       } catch {
@@ -153,7 +174,16 @@ function ephemeralPorts(): number {
  * connection count); null without read access to /proc/slabinfo.
  */
 function socketSlabBytes(): number | null {
-  const caches = new Set(['TCP', 'sock_inode_cache', 'filp', 'dentry', 'eventpoll_epi', 'eventpoll_pwq', 'tcp_bind_bucket', 'tcp_bind2_bucket']);
+  const caches = new Set([
+    'TCP',
+    'sock_inode_cache',
+    'filp',
+    'dentry',
+    'eventpoll_epi',
+    'eventpoll_pwq',
+    'tcp_bind_bucket',
+    'tcp_bind2_bucket',
+  ]);
   try {
     let bytes = 0;
     for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n')) {
@@ -194,7 +224,6 @@ async function heapUsed(url: string, samples = 3): Promise<number> {
   return min;
 }
 
-
 /** Cores busy machine-wide over a phase (/proc/stat), to see what else ran. */
 function machineMeter(): () => number {
   const a = machineJiffies();
@@ -234,11 +263,24 @@ class Workers {
   }
 
   async totals(): Promise<ConnTotals> {
-    const sum: ConnTotals = { clients: 0, open: 0, refused503: 0, refusedOther: 0, netFailures: {}, gaveUp: 0, closes: {}, appPings: 0, pongs: 0, wsPings: 0, silent: 0 };
+    const sum: ConnTotals = {
+      clients: 0,
+      open: 0,
+      refused503: 0,
+      refusedOther: 0,
+      netFailures: {},
+      gaveUp: 0,
+      closes: {},
+      appPings: 0,
+      pongs: 0,
+      wsPings: 0,
+      silent: 0,
+    };
     for (const a of await this.all(() => ({ op: 'totals' }))) {
       if (a.op !== 'totals') continue;
       const t = a.totals;
-      for (const k of ['clients', 'open', 'refused503', 'refusedOther', 'gaveUp', 'appPings', 'pongs', 'wsPings', 'silent'] as const) sum[k] += t[k];
+      for (const k of ['clients', 'open', 'refused503', 'refusedOther', 'gaveUp', 'appPings', 'pongs', 'wsPings', 'silent'] as const)
+        sum[k] += t[k];
       for (const [k, v] of Object.entries(t.netFailures)) sum.netFailures[k] = (sum.netFailures[k] ?? 0) + v;
       for (const [k, v] of Object.entries(t.closes)) sum.closes[k] = (sum.closes[k] ?? 0) + v;
     }
@@ -267,7 +309,17 @@ interface Result {
   fdsN: number;
   held: number;
   sources: string[];
-  ramp: { s: number; rate: number; refused503: number; gatewayRefusedOverloaded: number; netFailures: Record<string, number>; gaveUp: number; gatewayCpuS: number; clientCpuS: number; machineCores: number };
+  ramp: {
+    s: number;
+    rate: number;
+    refused503: number;
+    gatewayRefusedOverloaded: number;
+    netFailures: Record<string, number>;
+    gaveUp: number;
+    gatewayCpuS: number;
+    clientCpuS: number;
+    machineCores: number;
+  };
   rss0: number;
   rssN: number;
   heap0: number;
@@ -283,7 +335,12 @@ interface Result {
 
 // ---------------------------------------------------------------- main
 
-async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { broadcast: string; users: string }, id: string): Promise<Result> {
+async function run(
+  broker: BrokerHandle,
+  publisher: PublisherClient,
+  topics: { broadcast: string; users: string },
+  id: string,
+): Promise<Result> {
   const port = await freePort();
   const env: Record<string, string> = {
     FANOUT_BROKERS: broker.brokers.join(','),
@@ -321,16 +378,22 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const sw00 = mainThreadSwitches(pid);
     await sleep(P.idle0S * 1000);
     const idle0 = { s: (performance.now() - w00) / 1000, cpuS: preciseCpuSeconds(pid) - c00 };
-    log(`idle window, 0 connections: monotonic ${mono00}..${monoUs()} us; gateway threads: ${threadNote(th00, threadCpu(pid), idle0.s)}; main thread woke ${((mainThreadSwitches(pid) - sw00) / idle0.s).toFixed(0)} times/s`);
+    log(
+      `idle window, 0 connections: monotonic ${mono00}..${monoUs()} us; gateway threads: ${threadNote(th00, threadCpu(pid), idle0.s)}; main thread woke ${((mainThreadSwitches(pid) - sw00) / idle0.s).toFixed(0)} times/s`,
+    );
     // Memory after the empty idle window, as the loaded figures are after theirs.
     const rss0 = await rssSample(pid);
     const heap0 = await heapUsed(metricsUrl);
     const slab0 = socketSlabBytes();
     const n = P.n > 0 ? P.n : Math.floor(FD_SHARE * limit) - fds0;
-    log(`empty: fd limit ${limit}, ${fds0} fds open, RSS ${(rss0 / 1048576).toFixed(1)} MiB, heap used ${(heap0 / 1048576).toFixed(1)} MiB, idle CPU ${((100 * idle0.cpuS) / idle0.s).toFixed(2)}% of a core; N = ${n}`);
-    if (n + fds0 > limit) log(`WARNING: ${n} connections + ${fds0} fds open exceed the gateway's fd limit ${limit}: expect refused accepts`);
+    log(
+      `empty: fd limit ${limit}, ${fds0} fds open, RSS ${(rss0 / 1048576).toFixed(1)} MiB, heap used ${(heap0 / 1048576).toFixed(1)} MiB, idle CPU ${((100 * idle0.cpuS) / idle0.s).toFixed(2)}% of a core; N = ${n}`,
+    );
+    if (n + fds0 > limit)
+      log(`WARNING: ${n} connections + ${fds0} fds open exceed the gateway's fd limit ${limit}: expect refused accepts`);
 
-    const k = P.sources === 'auto' ? (n <= PORT_SHARE * ephemeralPorts() ? 0 : Math.ceil(n / (PORT_SHARE * ephemeralPorts()))) : Number(P.sources);
+    const k =
+      P.sources === 'auto' ? (n <= PORT_SHARE * ephemeralPorts() ? 0 : Math.ceil(n / (PORT_SHARE * ephemeralPorts()))) : Number(P.sources);
     const sources = Array.from({ length: k }, (_, i) => `127.0.0.${10 + i}`);
 
     // 2. Ramp.
@@ -340,10 +403,21 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const cCpu0 = workers.cpuSeconds();
     const machine = machineMeter();
     const rampStart = Date.now();
-    const progress = setInterval(() => log(`ramp: ${workers!.totalSubscribed} subscribed after ${((Date.now() - rampStart) / 1000).toFixed(0)} s`), 3000);
+    const progress = setInterval(
+      () => log(`ramp: ${workers!.totalSubscribed} subscribed after ${((Date.now() - rampStart) / 1000).toFixed(0)} s`),
+      3000,
+    );
     let answers: ConnFromWorker[];
     try {
-      answers = await workers.all((w) => ({ op: 'connect', url: `ws://127.0.0.1:${port}/v1/ws`, channel: CHANNEL, n: share(w), sources, parallel: P.parallel, timeoutMs: CONNECT_TIMEOUT_MS }));
+      answers = await workers.all((w) => ({
+        op: 'connect',
+        url: `ws://127.0.0.1:${port}/v1/ws`,
+        channel: CHANNEL,
+        n: share(w),
+        sources,
+        parallel: P.parallel,
+        timeoutMs: CONNECT_TIMEOUT_MS,
+      }));
     } finally {
       clearInterval(progress);
     }
@@ -382,7 +456,9 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
     const sw0 = mainThreadSwitches(pid);
     await sleep(P.idleS * 1000);
     const i1 = { cpu: preciseCpuSeconds(pid), ticks: cpuTimes(pid)!, at: performance.now() };
-    log(`idle window, N connections: monotonic ${mono0}..${monoUs()} us; gateway threads: ${threadNote(th0, threadCpu(pid), (i1.at - i0.at) / 1000)}; main thread woke ${((mainThreadSwitches(pid) - sw0) / ((i1.at - i0.at) / 1000)).toFixed(0)} times/s`);
+    log(
+      `idle window, N connections: monotonic ${mono0}..${monoUs()} us; gateway threads: ${threadNote(th0, threadCpu(pid), (i1.at - i0.at) / 1000)}; main thread woke ${((mainThreadSwitches(pid) - sw0) / ((i1.at - i0.at) / 1000)).toFixed(0)} times/s`,
+    );
     const idleCores = idleMachine();
     const t1 = await workers.totals();
     const idle = {
@@ -434,10 +510,14 @@ async function run(broker: BrokerHandle, publisher: PublisherClient, topics: { b
         cpuS,
       };
       broadcasts.push(r);
-      log(`broadcast ${b + 1}: ${r.received}/${r.expected} received; first after ${r.firstMs?.toFixed(1)} ms, all after ${r.allMs?.toFixed(1)} ms; gateway CPU ${(cpuS * 1000).toFixed(1)} ms`);
+      log(
+        `broadcast ${b + 1}: ${r.received}/${r.expected} received; first after ${r.firstMs?.toFixed(1)} ms, all after ${r.allMs?.toFixed(1)} ms; gateway CPU ${(cpuS * 1000).toFixed(1)} ms`,
+      );
     }
 
-    log(`broadcasts: monotonic ${bMono0}..${monoUs()} us; gateway CPU in the windows (ticks): user ${bTicks.user.toFixed(2)} s, system ${bTicks.sys.toFixed(2)} s (all of the phase: ${(cpuTimes(pid)!.user - bTicks0.user).toFixed(2)} / ${(cpuTimes(pid)!.sys - bTicks0.sys).toFixed(2)} s)`);
+    log(
+      `broadcasts: monotonic ${bMono0}..${monoUs()} us; gateway CPU in the windows (ticks): user ${bTicks.user.toFixed(2)} s, system ${bTicks.sys.toFixed(2)} s (all of the phase: ${(cpuTimes(pid)!.user - bTicks0.user).toFixed(2)} / ${(cpuTimes(pid)!.sys - bTicks0.sys).toFixed(2)} s)`,
+    );
     const fin = await workers.totals();
     return {
       n,
@@ -496,10 +576,20 @@ function report(r: Result, brokerSource: string): void {
   out.push(
     table([
       ['measure', 'value', 'target', ''],
-      ['connections held (gateway gauge) / fd limit', `${fmt(r.held)} / ${fmt(r.fdLimit)} (${(100 * fdShare).toFixed(1)}%)`, `>= ${fmt(TARGET.fdShare * r.fdLimit)} (90%)`, yes(met.fds)],
+      [
+        'connections held (gateway gauge) / fd limit',
+        `${fmt(r.held)} / ${fmt(r.fdLimit)} (${(100 * fdShare).toFixed(1)}%)`,
+        `>= ${fmt(TARGET.fdShare * r.fdLimit)} (90%)`,
+        yes(met.fds),
+      ],
       ['gateway fds open: empty / with N', `${fmt(r.fds0)} / ${fmt(r.fdsN)}`, '', ''],
       ['connect rate (ramp, connections/s)', `${fmt(r.ramp.rate)} (${fmt(r.ramp.s, 2)} s)`, '', ''],
-      ['ramp: 503 refusals / no HTTP answer / gave up', `${fmt(r.ramp.refused503)} / ${fmt(Object.values(r.ramp.netFailures).reduce((a, b) => a + b, 0))} / ${fmt(r.ramp.gaveUp)}`, '', ''],
+      [
+        'ramp: 503 refusals / no HTTP answer / gave up',
+        `${fmt(r.ramp.refused503)} / ${fmt(Object.values(r.ramp.netFailures).reduce((a, b) => a + b, 0))} / ${fmt(r.ramp.gaveUp)}`,
+        '',
+        '',
+      ],
       ['ramp: gateway CPU per connection (us)', fmt((1e6 * r.ramp.gatewayCpuS) / Math.max(1, r.held), 0), '', ''],
       ['gateway RSS: empty / with N (MiB)', `${fmt(r.rss0 / 1048576, 1)} / ${fmt(r.rssN / 1048576, 1)}`, '', ''],
       ['RSS per connection (bytes)', fmt(rssPer), `<= ${fmt(TARGET.rssBytes)}`, yes(met.rss)],
@@ -509,7 +599,12 @@ function report(r: Result, brokerSource: string): void {
       ['idle CPU, 0 connections (% of a core)', fmt(idle0Pct, 2), '', ''],
       [`idle CPU, N connections, ${fmt(r.idle.s, 0)} s (% of a core)`, fmt(idlePct, 2), '', ''],
       ['idle CPU per 10,000 connections (% of a core)', fmt(per10k, 2), `<= ${TARGET.idlePctPer10k}`, yes(met.idle)],
-      ['idle: client pings / pongs / gateway WebSocket pings per s', `${fmt(r.idle.appPings / r.idle.s)} / ${fmt(r.idle.pongs / r.idle.s)} / ${fmt(r.idle.wsPings / r.idle.s)}`, '', ''],
+      [
+        'idle: client pings / pongs / gateway WebSocket pings per s',
+        `${fmt(r.idle.appPings / r.idle.s)} / ${fmt(r.idle.pongs / r.idle.s)} / ${fmt(r.idle.wsPings / r.idle.s)}`,
+        '',
+        '',
+      ],
       [`broadcast to all, median of ${complete.length} (ms)`, fmt(allMs, 1), `<= ${TARGET.broadcastMs}`, yes(met.broadcast)],
       ['broadcast: first receipt, median (ms)', fmt(firstMs, 1), '', ''],
       ['broadcast: deliveries per gateway CPU-s', fmt(perCpuS), '', ''],
@@ -519,14 +614,24 @@ function report(r: Result, brokerSource: string): void {
   out.push(
     table([
       ['broadcast', 'received', 'expected', 'first ms', 'all ms', 'gateway CPU ms'],
-      ...r.broadcasts.map((b, i) => [String(i + 1), fmt(b.received), fmt(b.expected), fmt(b.firstMs, 1), fmt(b.allMs, 1), fmt(b.cpuS * 1000, 1)]),
+      ...r.broadcasts.map((b, i) => [
+        String(i + 1),
+        fmt(b.received),
+        fmt(b.expected),
+        fmt(b.firstMs, 1),
+        fmt(b.allMs, 1),
+        fmt(b.cpuS * 1000, 1),
+      ]),
     ]),
   );
   const notes: string[] = [];
   if (Object.keys(r.closes).length > 0) notes.push(`connections closed by the gateway after subscribing: ${JSON.stringify(r.closes)}`);
   if (r.silent > 0) notes.push(`${r.silent} clients heard nothing for 1.5 heartbeats`);
   if (r.held < r.n) notes.push(`${r.n - r.held} of ${r.n} connections not held`);
-  if (r.idle.machineCores > 1.5) notes.push(`the idle window shared the machine with other work (${r.idle.machineCores.toFixed(2)} of ${availableParallelism()} cores busy)`);
+  if (r.idle.machineCores > 1.5)
+    notes.push(
+      `the idle window shared the machine with other work (${r.idle.machineCores.toFixed(2)} of ${availableParallelism()} cores busy)`,
+    );
   for (const n of notes) out.push(`WARNING: ${n}`);
   out.push('');
   const round = (v: number | null, d = 0) => (v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d);
@@ -562,7 +667,12 @@ async function main(): Promise<number> {
     Object.assign(process.env, broker.env);
     const id = randomBytes(4).toString('hex');
     const topics = { broadcast: `bench.${id}.broadcast`, users: `bench.${id}.users` };
-    publisher = new PublisherClient({ brokers: broker.brokers, logger: pino({ name: 'bench', level: 'warn' }, process.stderr), clientId: 'fanout-bench-conns', topics });
+    publisher = new PublisherClient({
+      brokers: broker.brokers,
+      logger: pino({ name: 'bench', level: 'warn' }, process.stderr),
+      clientId: 'fanout-bench-conns',
+      topics,
+    });
     runTopics = [topics.broadcast, topics.users];
     await publisher.connect();
     result = await run(broker, publisher, topics, id);

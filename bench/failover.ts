@@ -70,24 +70,56 @@ function percentile(values: number[], p: number): number {
 }
 
 async function main(): Promise<number> {
-  const cluster: LocalKafka = await startLocalKafka({ brokers: 3, security: 'sasl_ssl', brokerSessionTimeoutMs: SESSION_MS, log: (m) => log(`kafka: ${m}`) });
+  const cluster: LocalKafka = await startLocalKafka({
+    brokers: 3,
+    security: 'sasl_ssl',
+    brokerSessionTimeoutMs: SESSION_MS,
+    log: (m) => log(`kafka: ${m}`),
+  });
   // Everything below (the services, this process's admin client) reaches Kafka the way production does.
   Object.assign(process.env, cluster.clientEnv);
   const run = randomBytes(3).toString('hex');
-  const topics = { FANOUT_TOPIC_BROADCAST: `bench.${run}.broadcast`, FANOUT_TOPIC_USERS: `bench.${run}.users`, FANOUT_BROADCAST_PARTITIONS: '1', FANOUT_USER_PARTITIONS: '3' };
+  const topics = {
+    FANOUT_TOPIC_BROADCAST: `bench.${run}.broadcast`,
+    FANOUT_TOPIC_USERS: `bench.${run}.users`,
+    FANOUT_BROADCAST_PARTITIONS: '1',
+    FANOUT_USER_PARTITIONS: '3',
+  };
   const clients: ClientState[] = [];
   try {
     const pubPort = await freePort();
     const gwPort = await freePort();
-    const publisher = spawnService('publisher', 'services/publisher/src/main.ts', { ...topics, FANOUT_PORT: String(pubPort), FANOUT_API_KEYS: API_KEY, FANOUT_LOG_LEVEL: 'warn' });
+    const publisher = spawnService('publisher', 'services/publisher/src/main.ts', {
+      ...topics,
+      FANOUT_PORT: String(pubPort),
+      FANOUT_API_KEYS: API_KEY,
+      FANOUT_LOG_LEVEL: 'warn',
+    });
     await waitReady(publisher, `http://127.0.0.1:${pubPort}/readyz`, 90_000);
-    const gateway = spawnService('gateway', 'services/gateway/src/main.ts', { ...topics, FANOUT_PORT: String(gwPort), FANOUT_REGION: 'bench', FANOUT_NODE: 'gw-failover', FANOUT_TOKEN_SECRET: 'bench-failover-secret-0123456789abcdef', FANOUT_SERVE_PAGE: 'false', FANOUT_LOG_LEVEL: 'error' });
+    const gateway = spawnService('gateway', 'services/gateway/src/main.ts', {
+      ...topics,
+      FANOUT_PORT: String(gwPort),
+      FANOUT_REGION: 'bench',
+      FANOUT_NODE: 'gw-failover',
+      FANOUT_TOKEN_SECRET: 'bench-failover-secret-0123456789abcdef',
+      FANOUT_SERVE_PAGE: 'false',
+      FANOUT_LOG_LEVEL: 'error',
+    });
     await waitReady(gateway, `http://127.0.0.1:${gwPort}/readyz`, 90_000);
     log(`cluster ${cluster.brokers.join(',')} (sasl_ssl), publisher :${pubPort}, gateway :${gwPort}`);
 
     // C clients, all on one channel.
     for (let i = 0; i < C; i++) {
-      const st: ClientState = { ws: null, subscribed: false, seqs: [], positions: new Set(), lastOffset: -1, duplicates: 0, outOfOrder: 0, latencies: [] };
+      const st: ClientState = {
+        ws: null,
+        subscribed: false,
+        seqs: [],
+        positions: new Set(),
+        lastOffset: -1,
+        duplicates: 0,
+        outOfOrder: 0,
+        latencies: [],
+      };
       clients.push(st);
       st.ws = new RawWs(new URL(`ws://127.0.0.1:${gwPort}/v1/ws`), {
         open: () => st.ws!.send(JSON.stringify({ op: 'subscribe', channels: [CHANNEL], id: 1 })),
@@ -216,7 +248,10 @@ async function main(): Promise<number> {
       ['cluster', `3 brokers, SASL_SSL (SCRAM-SHA-512), replication 3, min.insync 2, broker.session.timeout.ms ${SESSION_MS}`],
       ['clients x rate', `${C} x ${R}/s on one channel (1 partition)`],
       ['killed', `broker ${leader} (partition leader) at +${BEFORE_S} s, restarted ${RESTART_AFTER_S} s later`],
-      ['publishes', `${publishes.length} sent, ${acked.length} acknowledged, ${refused.length} refused (${[...refusedBy].map(([s, n]) => `${s}: ${n}`).join(', ') || 'none'}), ${failed.length} failed`],
+      [
+        'publishes',
+        `${publishes.length} sent, ${acked.length} acknowledged, ${refused.length} refused (${[...refusedBy].map(([s, n]) => `${s}: ${n}`).join(', ') || 'none'}), ${failed.length} failed`,
+      ],
       ['leadership moved (Kafka)', `${leaderMovedMs} ms after the kill`],
       ['publish pause', `${pause} ms (longest wait between acknowledgements from the kill on)`],
       ['first ack of a publish sent after the kill', Number.isFinite(resumedAt) ? `+${resumedAt - killedAt} ms` : 'none'],

@@ -31,7 +31,24 @@ import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { ClientPool, MAX_LAT_MS, type FromWorker, type SideStats, type ToWorker } from './client-pool.js';
-import { CLK_TCK, cpuSeconds, cpuTimes, deleteTopics, log, runBench, machineJiffies, numParam, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc, waitDeliveries as waitFor } from './processes.js';
+import {
+  CLK_TCK,
+  cpuSeconds,
+  cpuTimes,
+  deleteTopics,
+  log,
+  runBench,
+  machineJiffies,
+  numParam,
+  sleep,
+  spawnService,
+  stopAll,
+  stopChild,
+  strParam,
+  waitReady,
+  WorkerRpc,
+  waitDeliveries as waitFor,
+} from './processes.js';
 import { fmt, table } from './report.js';
 
 const CHANNEL = 'bench:ticks';
@@ -374,7 +391,9 @@ async function runServer(
     const cpu = meter();
     const burst = await clients.stats(M);
     const deliveries = burst.received - before;
-    log(`${name}: burst ${M} msgs -> ${deliveries}/${C * M} deliveries${complete ? '' : ' INCOMPLETE'} (publish acked after ${acked.toFixed(0)} ms); ${cpuNote(cpu)}`);
+    log(
+      `${name}: burst ${M} msgs -> ${deliveries}/${C * M} deliveries${complete ? '' : ' INCOMPLETE'} (publish acked after ${acked.toFixed(0)} ms); ${cpuNote(cpu)}`,
+    );
 
     const result: ServerResult = {
       name,
@@ -437,7 +456,9 @@ async function runServer(
       const r = result.steady;
       log(
         `${name}: steady ${sent} msgs at ${P.rate}/s -> ${r.deliveries}/${r.expected} deliveries${ok ? '' : ' INCOMPLETE'}, p50 ${r.p50} ms, p90 ${r.p90} ms, p99 ${r.p99} ms, max ${r.max} ms` +
-          (r.kafkaPathP50 !== null ? `; publish->gateway (histogram buckets) p50 <= ${r.kafkaPathP50} ms, p99 <= ${r.kafkaPathP99} ms` : '') +
+          (r.kafkaPathP50 !== null
+            ? `; publish->gateway (histogram buckets) p50 <= ${r.kafkaPathP50} ms, p99 <= ${r.kafkaPathP99} ms`
+            : '') +
           `; ${cpuNote(cpu)}`,
       );
       result.closes = st.closes;
@@ -463,8 +484,32 @@ function report(results: ServerResult[], brokerSource: string): void {
   out.push('Burst (server CPU = the server child process, utime+stime from /proc/<pid>/stat; machine = all cores busy, /proc/stat):');
   out.push(
     table([
-      ['server', 'connections', 'messages', 'deliveries', 'expected', 'server CPU s', 'deliveries/CPU-s', 'wall s', 'deliveries/wall-s', 'client CPU s', 'other load (cores)'],
-      ...results.map((r) => [r.name, fmt(r.connections), fmt(r.messages), fmt(r.deliveries), fmt(r.expected), fmt(r.cpu.server, 2), fmt(r.deliveriesPerCpuS), fmt(r.cpu.wallS, 2), fmt(r.deliveries / r.cpu.wallS), fmt(r.cpu.clients, 2), fmt(otherCores(r.cpu), 2)]),
+      [
+        'server',
+        'connections',
+        'messages',
+        'deliveries',
+        'expected',
+        'server CPU s',
+        'deliveries/CPU-s',
+        'wall s',
+        'deliveries/wall-s',
+        'client CPU s',
+        'other load (cores)',
+      ],
+      ...results.map((r) => [
+        r.name,
+        fmt(r.connections),
+        fmt(r.messages),
+        fmt(r.deliveries),
+        fmt(r.expected),
+        fmt(r.cpu.server, 2),
+        fmt(r.deliveriesPerCpuS),
+        fmt(r.cpu.wallS, 2),
+        fmt(r.deliveries / r.cpu.wallS),
+        fmt(r.cpu.clients, 2),
+        fmt(otherCores(r.cpu), 2),
+      ]),
     ]),
   );
   const steady = results.filter((r) => r.steady);
@@ -473,7 +518,21 @@ function report(results: ServerResult[], brokerSource: string): void {
     out.push('Steady (latency = client receipt - envelope ts, per delivery, 1 ms resolution; CPU as % of one core):');
     out.push(
       table([
-        ['server', 'rate/s', 'messages', 'deliveries', 'expected', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU %', 'client CPU %', 'other load (cores)', 'publish->gateway p50/p99 ms'],
+        [
+          'server',
+          'rate/s',
+          'messages',
+          'deliveries',
+          'expected',
+          'p50 ms',
+          'p90 ms',
+          'p99 ms',
+          'max ms',
+          'server CPU %',
+          'client CPU %',
+          'other load (cores)',
+          'publish->gateway p50/p99 ms',
+        ],
         ...steady.map((r) => {
           const s = r.steady!;
           return [
@@ -497,16 +556,20 @@ function report(results: ServerResult[], brokerSource: string): void {
   }
   const gw = results.find((r) => r.name === 'gateway');
   const bl = results.find((r) => r.name === 'baseline');
-  if (gw && bl && bl.deliveriesPerCpuS > 0) out.push('', `gateway / baseline deliveries per CPU-s: ${(gw.deliveriesPerCpuS / bl.deliveriesPerCpuS).toFixed(1)}x`);
+  if (gw && bl && bl.deliveriesPerCpuS > 0)
+    out.push('', `gateway / baseline deliveries per CPU-s: ${(gw.deliveriesPerCpuS / bl.deliveriesPerCpuS).toFixed(1)}x`);
   for (const r of results) {
     const notes: string[] = [];
     if (r.deliveries !== r.expected) notes.push(`${r.expected - r.deliveries} burst deliveries missing`);
     if (r.shortClients > 0) notes.push(`${r.shortClients} clients did not get exactly ${r.messages} burst messages`);
-    if (r.steady && r.steady.deliveries !== r.steady.expected) notes.push(`${r.steady.expected - r.steady.deliveries} steady deliveries missing`);
-    if (r.steady && r.steady.shortClients > 0) notes.push(`${r.steady.shortClients} clients did not get exactly ${r.steady.messages} steady messages`);
+    if (r.steady && r.steady.deliveries !== r.steady.expected)
+      notes.push(`${r.steady.expected - r.steady.deliveries} steady deliveries missing`);
+    if (r.steady && r.steady.shortClients > 0)
+      notes.push(`${r.steady.shortClients} clients did not get exactly ${r.steady.messages} steady messages`);
     if (Object.keys(r.closes).length > 0) notes.push(`clients closed by the server: ${JSON.stringify(r.closes)}`);
     if (otherCores(r.cpu) > 0.3) notes.push(`burst shared the machine with ${otherCores(r.cpu).toFixed(2)} cores of other load`);
-    if (r.steady && otherCores(r.steady.cpu) > 0.3) notes.push(`steady phase shared the machine with ${otherCores(r.steady.cpu).toFixed(2)} cores of other load (latency is inflated)`);
+    if (r.steady && otherCores(r.steady.cpu) > 0.3)
+      notes.push(`steady phase shared the machine with ${otherCores(r.steady.cpu).toFixed(2)} cores of other load (latency is inflated)`);
     if (notes.length > 0) out.push(`WARNING ${r.name}: ${notes.join('; ')}`);
   }
   out.push('');
@@ -588,7 +651,17 @@ async function main(): Promise<number> {
       try {
         await waitReady(gw, `http://127.0.0.1:${port}/readyz`, 60_000);
         log(`gateway pid ${gw.pid} ready on ${port}`);
-        results.push(await runServer('gateway', gw.pid!, `ws://127.0.0.1:${port}/v1/ws`, publisher, true, deadline, `http://127.0.0.1:${port}/metrics`));
+        results.push(
+          await runServer(
+            'gateway',
+            gw.pid!,
+            `ws://127.0.0.1:${port}/v1/ws`,
+            publisher,
+            true,
+            deadline,
+            `http://127.0.0.1:${port}/metrics`,
+          ),
+        );
       } finally {
         await stopChild(gw);
       }
@@ -597,7 +670,13 @@ async function main(): Promise<number> {
     if (P.only !== 'gateway') {
       const port = await freePort();
       const nodeArgs = (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const bl = spawnService('baseline', 'bench/baseline-ws-server.ts', { BASELINE_BROKERS: broker.brokers.join(','), BASELINE_TOPIC: topics.broadcast, BASELINE_PORT: String(port) }, [], nodeArgs);
+      const bl = spawnService(
+        'baseline',
+        'bench/baseline-ws-server.ts',
+        { BASELINE_BROKERS: broker.brokers.join(','), BASELINE_TOPIC: topics.broadcast, BASELINE_PORT: String(port) },
+        [],
+        nodeArgs,
+      );
       try {
         await waitReady(bl, `http://127.0.0.1:${port}/readyz`, 60_000);
         log(`baseline pid ${bl.pid} ready on ${port}`);

@@ -46,7 +46,9 @@ async function start(brokers: string[], topic: string): Promise<number> {
     retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 8 },
   });
   consumer = c;
-  const joined = new Promise<number>((resolve) => c.on(c.events.GROUP_JOIN, (e) => resolve(e.payload.memberAssignment[topic]?.length ?? 0)));
+  const joined = new Promise<number>((resolve) =>
+    c.on(c.events.GROUP_JOIN, (e) => resolve(e.payload.memberAssignment[topic]?.length ?? 0)),
+  );
   await c.connect();
   await c.subscribe({ topic, fromBeginning: true });
   await c.run({
@@ -64,15 +66,20 @@ async function start(brokers: string[], topic: string): Promise<number> {
 
 let chain = Promise.resolve();
 process.on('message', (m: BareToWorker) => {
-  chain = chain.then(() => handle(m)).catch((err: unknown) => {
-    send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
-  });
+  chain = chain
+    .then(() => handle(m))
+    .catch((err: unknown) => {
+      send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
 });
 
 async function handle(m: BareToWorker): Promise<void> {
   switch (m.op) {
     case 'start': {
-      const partitions = await Promise.race([start(m.brokers, m.topic), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no group join within 60 s')), 60_000).unref())]);
+      const partitions = await Promise.race([
+        start(m.brokers, m.topic),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no group join within 60 s')), 60_000).unref()),
+      ]);
       send({ op: 'joined', partitions });
       return;
     }

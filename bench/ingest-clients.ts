@@ -45,7 +45,8 @@ function connectOne(url: URL, i: number, channels: string[]): Promise<void> {
     const open = () => {
       const ws: RawWs = new RawWs(url, {
         open: () => {
-          for (let f = 0; f < frames; f++) ws.send(JSON.stringify({ op: 'subscribe', id: f + 1, channels: channels.slice(f * PER_FRAME, (f + 1) * PER_FRAME) }));
+          for (let f = 0; f < frames; f++)
+            ws.send(JSON.stringify({ op: 'subscribe', id: f + 1, channels: channels.slice(f * PER_FRAME, (f + 1) * PER_FRAME) }));
         },
         text: (payload) => {
           // `{"t":"msg",...`: bytes 2 (t) and 6 (m).
@@ -78,9 +79,11 @@ function connectOne(url: URL, i: number, channels: string[]): Promise<void> {
 
 let chain = Promise.resolve();
 process.on('message', (m: ClientsToWorker) => {
-  chain = chain.then(() => handle(m)).catch((err: unknown) => {
-    send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
-  });
+  chain = chain
+    .then(() => handle(m))
+    .catch((err: unknown) => {
+      send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
 });
 
 async function handle(m: ClientsToWorker): Promise<void> {

@@ -3,9 +3,7 @@
 /** To bench/ingest-bare.ts. */
 export type BareToWorker =
   /** Join a group of its own on `topic` and report `joined` once it owns every partition. */
-  | { op: 'start'; brokers: string[]; topic: string }
-  | { op: 'count' }
-  | { op: 'close' };
+  { op: 'start'; brokers: string[]; topic: string } | { op: 'count' } | { op: 'close' };
 
 export type BareFromWorker =
   | { op: 'progress'; records: number }
@@ -15,10 +13,7 @@ export type BareFromWorker =
   | { op: 'error'; message: string };
 
 /** To bench/ingest-clients.ts: `n` connections, connection i subscribed to channels[i]. */
-export type ClientsToWorker =
-  | { op: 'connect'; url: string; channels: string[][]; parallel: number }
-  | { op: 'count' }
-  | { op: 'close' };
+export type ClientsToWorker = { op: 'connect'; url: string; channels: string[][]; parallel: number } | { op: 'count' } | { op: 'close' };
 
 export type ClientsFromWorker =
   | { op: 'progress'; received: number }

@@ -65,7 +65,24 @@ import { createKafka, freePort, getBroker, type BrokerHandle } from '@fanout/kaf
 import { GATEWAY_DEFAULTS } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
 import type { BareFromWorker, BareToWorker, ClientsFromWorker, ClientsToWorker } from './ingest-ipc.js';
-import { cpuSeconds, monoUs, deleteTopics, log, machineJiffies, metricSum, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import {
+  cpuSeconds,
+  monoUs,
+  deleteTopics,
+  log,
+  machineJiffies,
+  metricSum,
+  numParam,
+  rssBytes,
+  runBench,
+  sleep,
+  spawnService,
+  stopAll,
+  stopChild,
+  strParam,
+  waitReady,
+  WorkerRpc,
+} from './processes.js';
 import { fmt, table } from './report.js';
 
 const PAYLOAD_BYTES = 100;
@@ -75,7 +92,8 @@ const PAYLOAD_BYTES = 100;
 const channelCounts = strParam('--channels', 'BENCH_CHANNELS', '1000,100000')
   .split(',')
   .map((s) => Number(s.trim()));
-if (channelCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--channels / BENCH_CHANNELS: positive integers, comma-separated');
+if (channelCounts.some((n) => !Number.isInteger(n) || n < 1))
+  throw new Error('--channels / BENCH_CHANNELS: positive integers, comma-separated');
 
 const P = {
   records: Math.floor(numParam('--records', 'BENCH_RECORDS', 1_000_000)),
@@ -126,7 +144,6 @@ function events(names: string[], from: number, to: number): { channel: string; d
 
 // ---------------------------------------------------------------- measurements
 
-
 interface ConsumerResult {
   consumed: number;
   cpuS: number;
@@ -157,7 +174,13 @@ interface ScenarioResult {
   connections: number;
   perConnection: number;
   publishS: number;
-  gateway: ConsumerResult & { lagMetricMax: number | null; lagMetricEnd: number | null; deliveries: number | null; gapped: number | null; closes: Record<string, number> };
+  gateway: ConsumerResult & {
+    lagMetricMax: number | null;
+    lagMetricEnd: number | null;
+    deliveries: number | null;
+    gapped: number | null;
+    closes: Record<string, number>;
+  };
   bare: ConsumerResult & { peakRss: number };
   memory: GatewayMemory;
   otherCores: number;
@@ -280,7 +303,13 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     };
     if (perConnection > GATEWAY_DEFAULTS.maxSubscriptions) env.FANOUT_MAX_SUBSCRIPTIONS = String(perConnection);
     // FANOUT_* set for this process win (e.g. another window or budget size).
-    for (const [k, v] of Object.entries(process.env)) if (k.startsWith('FANOUT_') && v !== undefined && !['FANOUT_BROKERS', 'FANOUT_PORT', 'FANOUT_NODE', 'FANOUT_TOPIC_BROADCAST', 'FANOUT_TOPIC_USERS'].includes(k)) env[k] = v;
+    for (const [k, v] of Object.entries(process.env))
+      if (
+        k.startsWith('FANOUT_') &&
+        v !== undefined &&
+        !['FANOUT_BROKERS', 'FANOUT_PORT', 'FANOUT_NODE', 'FANOUT_TOPIC_BROADCAST', 'FANOUT_TOPIC_USERS'].includes(k)
+      )
+        env[k] = v;
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
     gw = spawnService('gateway', 'services/gateway/src/main.ts', env, [], nodeArgs);
     await waitReady(gw, `http://127.0.0.1:${port}/readyz`, 60_000);
@@ -311,7 +340,10 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
       const lists: string[][] = [];
       for (let i = 0; i < connections; i++) lists.push(names.slice(i * perConnection, Math.min(s.channels, (i + 1) * perConnection)));
       const c0 = Date.now();
-      await subscribers.connect(`ws://127.0.0.1:${port}/v1/ws`, lists.filter((l) => l.length > 0));
+      await subscribers.connect(
+        `ws://127.0.0.1:${port}/v1/ws`,
+        lists.filter((l) => l.length > 0),
+      );
       log(`${s.name}: ${connections} connections subscribed to ${s.channels} channels (${perConnection} each) in ${Date.now() - c0} ms`);
     }
 
@@ -383,7 +415,9 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     const idleWall = (performance.now() - idleStart) / 1000;
     const gwIdle = ((cpuSeconds(gwPid) ?? 0) - idleGw0) / idleWall;
     const bareIdle = ((cpuSeconds(barePid) ?? 0) - idleBare0) / idleWall;
-    log(`${s.name}: idle CPU over ${idleWall.toFixed(1)} s: gateway ${(gwIdle * 100).toFixed(1)}% of a core, bare consumer ${(bareIdle * 100).toFixed(1)}%`);
+    log(
+      `${s.name}: idle CPU over ${idleWall.toFixed(1)} s: gateway ${(gwIdle * 100).toFixed(1)}% of a core, bare consumer ${(bareIdle * 100).toFixed(1)}%`,
+    );
 
     // ---- ingest
     const baselineRss = rssBytes(gwPid);
@@ -443,7 +477,8 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
     sampling = false;
     await sampler;
 
-    const machineCores = machine1.total > machine0.total ? ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * availableParallelism() : 0;
+    const machineCores =
+      machine1.total > machine0.total ? ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * availableParallelism() : 0;
     const span = Math.max(gwWall, bareWall);
     const otherCores = Math.max(0, machineCores - (gwCpu + bareCpu) / Math.max(0.001, span));
     const boundMetric = final?.bound ?? null;
@@ -478,7 +513,16 @@ async function runScenario(s: Scenario, broker: BrokerHandle, deadline: number):
         gapped: subCount?.gapped ?? null,
         closes: subCount?.closes ?? {},
       },
-      bare: { consumed: bareConsumed, cpuS: bareCpu, wallS: bareWall, idleCpuPerS: bareIdle, lagMax: bareLagMax, lagEnd: Math.max(0, acked - bareConsumed), complete: bareComplete, peakRss: bareRss },
+      bare: {
+        consumed: bareConsumed,
+        cpuS: bareCpu,
+        wallS: bareWall,
+        idleCpuPerS: bareIdle,
+        lagMax: bareLagMax,
+        lagEnd: Math.max(0, acked - bareConsumed),
+        complete: bareComplete,
+        peakRss: bareRss,
+      },
       memory,
       otherCores,
     };
@@ -516,10 +560,31 @@ function report(results: ScenarioResult[], brokerSource: string): void {
       `gateway vs a bare kafkajs consumer, both live before the first record; Kafka: ${brokerSource}; ${process.platform}/${process.arch}, node ${process.version}, ${availableParallelism()} cores`,
   );
   out.push('');
-  out.push('Consumption (CPU = utime+stime of the process from just before the first publish to its last record; lag = records in the topic - consumed, sampled every 500 ms; "less idle": CPU less the idle rate x wall time):');
-  const rows: string[][] = [['scenario', 'consumer', 'subscribers', 'consumed', 'CPU s', 'records/CPU-s', 'us/record', 'records/CPU-s less idle', 'idle CPU %', 'wall s', 'max lag', 'end lag', 'gateway lag metric max / end']];
+  out.push(
+    'Consumption (CPU = utime+stime of the process from just before the first publish to its last record; lag = records in the topic - consumed, sampled every 500 ms; "less idle": CPU less the idle rate x wall time):',
+  );
+  const rows: string[][] = [
+    [
+      'scenario',
+      'consumer',
+      'subscribers',
+      'consumed',
+      'CPU s',
+      'records/CPU-s',
+      'us/record',
+      'records/CPU-s less idle',
+      'idle CPU %',
+      'wall s',
+      'max lag',
+      'end lag',
+      'gateway lag metric max / end',
+    ],
+  ];
   for (const r of results) {
-    for (const [name, c] of [['gateway', r.gateway], ['bare kafkajs', r.bare]] as const) {
+    for (const [name, c] of [
+      ['gateway', r.gateway],
+      ['bare kafkajs', r.bare],
+    ] as const) {
       rows.push([
         r.scenario.name,
         name + (c.complete ? '' : ' (INCOMPLETE)'),
@@ -533,17 +598,47 @@ function report(results: ScenarioResult[], brokerSource: string): void {
         fmt(c.wallS, 1),
         fmt(c.lagMax),
         fmt(c.lagEnd),
-        name === 'gateway' ? `${r.gateway.lagMetricMax === null ? 'n/a' : fmt(r.gateway.lagMetricMax)} / ${r.gateway.lagMetricEnd === null ? 'n/a' : fmt(r.gateway.lagMetricEnd)}` : '-',
+        name === 'gateway'
+          ? `${r.gateway.lagMetricMax === null ? 'n/a' : fmt(r.gateway.lagMetricMax)} / ${r.gateway.lagMetricEnd === null ? 'n/a' : fmt(r.gateway.lagMetricEnd)}`
+          : '-',
       ]);
     }
-    rows.push([r.scenario.name, 'gateway / bare', '', '', '', `${((100 * perCpu(r.gateway)) / Math.max(1e-9, perCpu(r.bare))).toFixed(0)}%`, '', `${((100 * perCpuLessIdle(r.gateway)) / Math.max(1e-9, perCpuLessIdle(r.bare))).toFixed(0)}%`, '', '', '', '', '']);
+    rows.push([
+      r.scenario.name,
+      'gateway / bare',
+      '',
+      '',
+      '',
+      `${((100 * perCpu(r.gateway)) / Math.max(1e-9, perCpu(r.bare))).toFixed(0)}%`,
+      '',
+      `${((100 * perCpuLessIdle(r.gateway)) / Math.max(1e-9, perCpuLessIdle(r.bare))).toFixed(0)}%`,
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
   }
   out.push(table(rows));
   out.push('');
-  out.push(`Gateway memory (MiB; RSS sampled every 250 ms; bound: fanout_gateway_memory_bound_bytes, else baseline RSS + 2 x FANOUT_WINDOW_TOTAL_BYTES (${MiB(WINDOW_TOTAL_BYTES)}) + FANOUT_MEMORY_BUDGET_BYTES (${MiB(MEMORY_BUDGET_BYTES)})):`);
+  out.push(
+    `Gateway memory (MiB; RSS sampled every 250 ms; bound: fanout_gateway_memory_bound_bytes, else baseline RSS + 2 x FANOUT_WINDOW_TOTAL_BYTES (${MiB(WINDOW_TOTAL_BYTES)}) + FANOUT_MEMORY_BUDGET_BYTES (${MiB(MEMORY_BUDGET_BYTES)})):`,
+  );
   out.push(
     table([
-      ['scenario', 'baseline RSS', 'peak RSS', 'bound', 'bound from', 'peak <= bound', 'heap before', 'peak heap', 'window bytes peak', 'window msgs peak', 'bare consumer peak RSS'],
+      [
+        'scenario',
+        'baseline RSS',
+        'peak RSS',
+        'bound',
+        'bound from',
+        'peak <= bound',
+        'heap before',
+        'peak heap',
+        'window bytes peak',
+        'window msgs peak',
+        'bare consumer peak RSS',
+      ],
       ...results.map((r) => [
         r.scenario.name,
         MiB(r.memory.baselineRss),
@@ -563,11 +658,18 @@ function report(results: ScenarioResult[], brokerSource: string): void {
     const notes: string[] = [];
     if (!r.gateway.complete) notes.push(`the gateway did not finish (${fmt(r.gateway.consumed)} of ${fmt(P.records)} records)`);
     if (!r.bare.complete) notes.push(`the bare consumer did not finish (${fmt(r.bare.consumed)} of ${fmt(P.records)})`);
-    if (r.gateway.deliveries !== null && r.gateway.deliveries !== P.records) notes.push(`subscribers received ${fmt(r.gateway.deliveries)} of ${fmt(P.records)} messages (${fmt(r.gateway.gapped)} announced lost in gap frames)`);
+    if (r.gateway.deliveries !== null && r.gateway.deliveries !== P.records)
+      notes.push(
+        `subscribers received ${fmt(r.gateway.deliveries)} of ${fmt(P.records)} messages (${fmt(r.gateway.gapped)} announced lost in gap frames)`,
+      );
     if (Object.keys(r.gateway.closes).length > 0) notes.push(`connections closed by the gateway: ${JSON.stringify(r.gateway.closes)}`);
-    if (r.otherCores > 0.5) notes.push(`the ingest shared the machine with ${r.otherCores.toFixed(2)} cores of other load (Kafka, the producer, clients, other work)`);
+    if (r.otherCores > 0.5)
+      notes.push(
+        `the ingest shared the machine with ${r.otherCores.toFixed(2)} cores of other load (Kafka, the producer, clients, other work)`,
+      );
     if (r.memory.windowBytesPeak === null) notes.push('window metrics absent from the gateway: n/a');
-    if (r.memory.boundSource === 'computed') notes.push('fanout_gateway_memory_bound_bytes absent: bound computed as baseline RSS + 2 x window total + memory budget');
+    if (r.memory.boundSource === 'computed')
+      notes.push('fanout_gateway_memory_bound_bytes absent: bound computed as baseline RSS + 2 x window total + memory budget');
     if (notes.length > 0) out.push(`NOTE ${r.scenario.name}: ${notes.join('; ')}`);
   }
   out.push('');

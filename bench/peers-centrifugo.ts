@@ -26,7 +26,9 @@ export function centrifugoBinary(): string {
   const stamp = join(BIN_DIR, '.centrifugo.version');
   const current = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
   if (!existsSync(bin) || current !== CENTRIFUGO_VERSION) {
-    log(`centrifugo ${CENTRIFUGO_VERSION} not cached in ${BIN_DIR}: running scripts/install-tools.sh centrifugo (go install, ~2 min the first time)`);
+    log(
+      `centrifugo ${CENTRIFUGO_VERSION} not cached in ${BIN_DIR}: running scripts/install-tools.sh centrifugo (go install, ~2 min the first time)`,
+    );
     // Bounded: a build that hangs (no Go proxy) must not hold the benchmark lock forever.
     execFileSync('bash', [join(ROOT, 'scripts/install-tools.sh'), 'centrifugo'], {
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -104,9 +106,19 @@ export class CentrifugoProducer {
   private readonly producer: Producer;
   private readonly kafka: Kafka;
 
-  constructor(private readonly brokers: string[], readonly topic: string, private readonly logger: Logger) {
+  constructor(
+    private readonly brokers: string[],
+    readonly topic: string,
+    private readonly logger: Logger,
+  ) {
     this.kafka = createKafka({ brokers, clientId: 'fanout-bench-centrifugo', logger });
-    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { ...PRODUCER_RETRY } });
+    this.producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { ...PRODUCER_RETRY },
+    });
   }
 
   async connect(): Promise<void> {

@@ -34,8 +34,32 @@ import { pino } from 'pino';
 import { getBroker, freePort, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { MAX_LAT_MS, type ClientProtocol, type FromWorker, type PoolOptions, type SideStats, type ToWorker } from './client-pool.js';
-import { cpuTimes, deleteTopics, log, machineJiffies, numParam, rssBytes, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc, waitDeliveries as waitFor } from './processes.js';
-import { CentrifugoProducer, CENTRIFUGO_VERSION, centrifugoBinary, startCentrifugo, stopCentrifugo, threadCount, writeConfig } from './peers-centrifugo.js';
+import {
+  cpuTimes,
+  deleteTopics,
+  log,
+  machineJiffies,
+  numParam,
+  rssBytes,
+  runBench,
+  sleep,
+  spawnService,
+  stopAll,
+  stopChild,
+  strParam,
+  waitReady,
+  WorkerRpc,
+  waitDeliveries as waitFor,
+} from './processes.js';
+import {
+  CentrifugoProducer,
+  CENTRIFUGO_VERSION,
+  centrifugoBinary,
+  startCentrifugo,
+  stopCentrifugo,
+  threadCount,
+  writeConfig,
+} from './peers-centrifugo.js';
 import { fmt, table } from './report.js';
 
 const CHANNEL = 'bench:ticks';
@@ -124,7 +148,14 @@ class WorkerClients {
     await Promise.all(
       this.workers.map((w, i) => {
         const options: PoolOptions = { protocol, ...(localAddresses[i] ? { localAddresses: [localAddresses[i]!] } : {}) };
-        return w.rpc.request({ op: 'connect', url, n: Math.floor(n / k) + (i < n % k ? 1 : 0), channel: CHANNEL, parallel: P.connectParallel, options });
+        return w.rpc.request({
+          op: 'connect',
+          url,
+          n: Math.floor(n / k) + (i < n % k ? 1 : 0),
+          channel: CHANNEL,
+          parallel: P.connectParallel,
+          options,
+        });
       }),
     );
   }
@@ -133,7 +164,9 @@ class WorkerClients {
     await Promise.all(this.workers.map((w) => w.rpc.request(m)));
   }
 
-  async stats(expectedSinceMark: number): Promise<{ received: number; short: number; hist: Float64Array; closes: Record<string, number>; frames: number; wireBytes: number }> {
+  async stats(
+    expectedSinceMark: number,
+  ): Promise<{ received: number; short: number; hist: Float64Array; closes: Record<string, number>; frames: number; wireBytes: number }> {
     const all = await Promise.all(
       this.workers.map(async (w) => {
         const m = await w.rpc.request({ op: 'stats', expected: expectedSinceMark });
@@ -149,7 +182,14 @@ class WorkerClients {
       for (const [code, n] of Object.entries(st.closes)) closes[code] = (closes[code] ?? 0) + n;
     }
     const sum = (f: (s: SideStats) => number) => all.reduce((a, s) => a + f(s), 0);
-    return { received: sum((s) => s.received), short: sum((s) => s.short), hist, closes, frames: sum((s) => s.frames ?? 0), wireBytes: sum((s) => s.wireBytes ?? 0) };
+    return {
+      received: sum((s) => s.received),
+      short: sum((s) => s.short),
+      hist,
+      closes,
+      frames: sum((s) => s.frames ?? 0),
+      wireBytes: sum((s) => s.wireBytes ?? 0),
+    };
   }
 
   cpuSeconds(): number {
@@ -164,7 +204,8 @@ class WorkerClients {
   }
 }
 
-const waitDeliveries = (clients: WorkerClients, target: number, deadline: number, stallMs = STALL_MS) => waitFor(clients, target, deadline, stallMs);
+const waitDeliveries = (clients: WorkerClients, target: number, deadline: number, stallMs = STALL_MS) =>
+  waitFor(clients, target, deadline, stallMs);
 
 function percentile(hist: Float64Array, p: number): number | null {
   let total = 0;
@@ -306,7 +347,9 @@ async function runLoad(s: Server, deadline: number): Promise<LoadResult> {
       steady: null,
       closes: b1.closes,
     };
-    log(`${s.name}: burst ${M} msgs -> ${deliveries}/${C * M} deliveries${complete ? '' : ' INCOMPLETE'}; ${cpuNote(cpu)}; ${result.framesPerMessage.toFixed(3)} frames/message, ${result.wireBytesPerDelivery.toFixed(1)} wire bytes/delivery`);
+    log(
+      `${s.name}: burst ${M} msgs -> ${deliveries}/${C * M} deliveries${complete ? '' : ' INCOMPLETE'}; ${cpuNote(cpu)}; ${result.framesPerMessage.toFixed(3)} frames/message, ${result.wireBytesPerDelivery.toFixed(1)} wire bytes/delivery`,
+    );
 
     if (P.rate > 0 && P.steadyS > 0) {
       await waitQuiet(`${s.name} steady`);
@@ -353,7 +396,9 @@ async function runLoad(s: Server, deadline: number): Promise<LoadResult> {
       };
       result.closes = st.closes;
       const r = result.steady;
-      log(`${s.name}: steady ${sent} msgs at ${P.rate}/s -> ${d}/${r.expected}${ok ? '' : ' INCOMPLETE'}, p50 ${r.p50} ms, p90 ${r.p90} ms, p99 ${r.p99} ms, max ${r.max} ms; ${cpuNote(cpu)}; ${r.framesPerMessage.toFixed(3)} frames/message`);
+      log(
+        `${s.name}: steady ${sent} msgs at ${P.rate}/s -> ${d}/${r.expected}${ok ? '' : ' INCOMPLETE'}, p50 ${r.p50} ms, p90 ${r.p90} ms, p99 ${r.p99} ms, max ${r.max} ms; ${cpuNote(cpu)}; ${r.framesPerMessage.toFixed(3)} frames/message`,
+      );
     }
     return result;
   } finally {
@@ -404,13 +449,20 @@ async function runIdle(s: Server): Promise<IdleResult> {
   const pid = s.child.pid!;
   const r0 = await rssSettled(pid, P.idleSettleS);
   const rss0 = r0.rss;
-  log(`${s.name} idle: RSS with 0 connections ${(rss0 / 2 ** 20).toFixed(1)} MiB (${r0.settled ? 'settled' : 'NOT settled'} after ${r0.waitedS.toFixed(0)} s)`);
+  log(
+    `${s.name} idle: RSS with 0 connections ${(rss0 / 2 ** 20).toFixed(1)} MiB (${r0.settled ? 'settled' : 'NOT settled'} after ${r0.waitedS.toFixed(0)} s)`,
+  );
   const k = Math.min(P.idleWorkers, Math.max(1, Math.ceil(N / 1000)));
   const clients = new WorkerClients(k);
   try {
     const t0 = Date.now();
     // One source address per worker (127.0.0.2, .3, ...): ephemeral ports are per address pair.
-    await clients.connect(s.wsUrl, N, s.protocol, Array.from({ length: k }, (_, i) => `127.0.0.${i + 2}`));
+    await clients.connect(
+      s.wsUrl,
+      N,
+      s.protocol,
+      Array.from({ length: k }, (_, i) => `127.0.0.${i + 2}`),
+    );
     log(`${s.name} idle: ${N} clients connected and subscribed in ${Date.now() - t0} ms over ${k} workers`);
     const r1 = await rssSettled(pid, P.idleSettleS);
     const rss1 = r1.rss;
@@ -438,31 +490,106 @@ function report(load: LoadResult[], idle: IdleResult[], brokerSource: string, ce
     out.push('', 'Burst (server CPU = utime+stime of the server process, /proc/<pid>/stat; cores = server CPU s / wall s):');
     out.push(
       table([
-        ['server', 'deliveries', 'expected', 'server CPU s', 'deliveries/CPU-s', 'wall s', 'server cores', 'threads', 'frames/message', 'wire bytes/delivery', 'client CPU s', 'publisher CPU s', 'other load (cores)'],
-        ...load.map((r) => [r.name, fmt(r.deliveries), fmt(r.expected), fmt(r.cpu.server, 2), fmt(r.deliveriesPerCpuS), fmt(r.cpu.wallS, 2), fmt(r.cpu.server / r.cpu.wallS, 2), fmt(r.threads), fmt(r.framesPerMessage, 3), fmt(r.wireBytesPerDelivery, 1), fmt(r.cpu.clients, 2), fmt(r.cpu.publisher, 2), fmt(otherCores(r.cpu), 2)]),
+        [
+          'server',
+          'deliveries',
+          'expected',
+          'server CPU s',
+          'deliveries/CPU-s',
+          'wall s',
+          'server cores',
+          'threads',
+          'frames/message',
+          'wire bytes/delivery',
+          'client CPU s',
+          'publisher CPU s',
+          'other load (cores)',
+        ],
+        ...load.map((r) => [
+          r.name,
+          fmt(r.deliveries),
+          fmt(r.expected),
+          fmt(r.cpu.server, 2),
+          fmt(r.deliveriesPerCpuS),
+          fmt(r.cpu.wallS, 2),
+          fmt(r.cpu.server / r.cpu.wallS, 2),
+          fmt(r.threads),
+          fmt(r.framesPerMessage, 3),
+          fmt(r.wireBytesPerDelivery, 1),
+          fmt(r.cpu.clients, 2),
+          fmt(r.cpu.publisher, 2),
+          fmt(otherCores(r.cpu), 2),
+        ]),
       ]),
     );
     const st = load.filter((r) => r.steady);
     if (st.length > 0) {
-      out.push('', `Steady (latency = client receipt - publisher timestamp, per delivery, 1 ms resolution; wall s = first publish to last delivery, ${P.steadyS} s when the server keeps up; server CPU s / deliveries = CPU per delivery):`);
+      out.push(
+        '',
+        `Steady (latency = client receipt - publisher timestamp, per delivery, 1 ms resolution; wall s = first publish to last delivery, ${P.steadyS} s when the server keeps up; server CPU s / deliveries = CPU per delivery):`,
+      );
       out.push(
         table([
-          ['server', 'messages', 'deliveries', 'expected', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'wall s', 'server CPU %', 'server µs/delivery', 'frames/message', 'wire bytes/delivery', 'client CPU %', 'publisher CPU %', 'other load (cores)'],
+          [
+            'server',
+            'messages',
+            'deliveries',
+            'expected',
+            'p50 ms',
+            'p90 ms',
+            'p99 ms',
+            'max ms',
+            'wall s',
+            'server CPU %',
+            'server µs/delivery',
+            'frames/message',
+            'wire bytes/delivery',
+            'client CPU %',
+            'publisher CPU %',
+            'other load (cores)',
+          ],
           ...st.map((r) => {
             const s = r.steady!;
             const pct = (x: number) => fmt((100 * x) / s.cpu.wallS);
-            return [r.name, fmt(s.messages), fmt(s.deliveries), fmt(s.expected), fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max), fmt(s.cpu.wallS, 2), pct(s.cpu.server), fmt(s.deliveries > 0 ? (1e6 * s.cpu.server) / s.deliveries : null, 2), fmt(s.framesPerMessage, 3), fmt(s.wireBytesPerDelivery, 1), pct(s.cpu.clients), pct(s.cpu.publisher), fmt(otherCores(s.cpu), 2)];
+            return [
+              r.name,
+              fmt(s.messages),
+              fmt(s.deliveries),
+              fmt(s.expected),
+              fmt(s.p50),
+              fmt(s.p90),
+              fmt(s.p99),
+              fmt(s.max),
+              fmt(s.cpu.wallS, 2),
+              pct(s.cpu.server),
+              fmt(s.deliveries > 0 ? (1e6 * s.cpu.server) / s.deliveries : null, 2),
+              fmt(s.framesPerMessage, 3),
+              fmt(s.wireBytesPerDelivery, 1),
+              pct(s.cpu.clients),
+              pct(s.cpu.publisher),
+              fmt(otherCores(s.cpu), 2),
+            ];
           }),
         ]),
       );
     }
   }
   if (idle.length > 0) {
-    out.push('', `Idle (RSS of a fresh server process once settled, median of ${RSS_WINDOW} samples 1 s apart; bytes/connection = (RSS with N - RSS with 0) / N):`);
+    out.push(
+      '',
+      `Idle (RSS of a fresh server process once settled, median of ${RSS_WINDOW} samples 1 s apart; bytes/connection = (RSS with N - RSS with 0) / N):`,
+    );
     out.push(
       table([
         ['server', 'connections', 'RSS 0 conns MiB', 'RSS N conns MiB', 'bytes/connection', 'threads'],
-        ...idle.map((r) => [r.name, fmt(r.connections), fmt(r.rss0 / 2 ** 20, 1), fmt(r.rss1 / 2 ** 20, 1), fmt(r.bytesPerConn), fmt(r.threads)]),
+        ...idle.map((r) => [
+          r.name,
+          fmt(r.connections),
+          fmt(r.rss0 / 2 ** 20, 1),
+          fmt(r.rss1 / 2 ** 20, 1),
+          fmt(r.bytesPerConn),
+          fmt(r.threads),
+        ]),
       ]),
     );
   }
@@ -476,17 +603,28 @@ function report(load: LoadResult[], idle: IdleResult[], brokerSource: string, ce
     p99_no_worse: f?.steady?.p99 != null && c?.steady?.p99 != null ? f.steady.p99 <= c.steady.p99 : null,
   };
   out.push('');
-  if (f && c && c.deliveriesPerCpuS > 0) out.push(`deliveries per CPU-s, fanout / Centrifugo: ${(f.deliveriesPerCpuS / c.deliveriesPerCpuS).toFixed(2)}x (target >= 3x: ${targets.cpu_3x ? 'met' : 'NOT met'})`);
-  if (fi && ci && ci.bytesPerConn > 0) out.push(`idle bytes per connection, fanout / Centrifugo: ${(fi.bytesPerConn / ci.bytesPerConn).toFixed(3)} (target <= 0.1: ${targets.idle_tenth ? 'met' : 'NOT met'})`);
-  if (targets.p99_no_worse !== null) out.push(`steady p99, fanout ${f!.steady!.p99} ms vs Centrifugo ${c!.steady!.p99} ms (target: no worse: ${targets.p99_no_worse ? 'met' : 'NOT met'})`);
+  if (f && c && c.deliveriesPerCpuS > 0)
+    out.push(
+      `deliveries per CPU-s, fanout / Centrifugo: ${(f.deliveriesPerCpuS / c.deliveriesPerCpuS).toFixed(2)}x (target >= 3x: ${targets.cpu_3x ? 'met' : 'NOT met'})`,
+    );
+  if (fi && ci && ci.bytesPerConn > 0)
+    out.push(
+      `idle bytes per connection, fanout / Centrifugo: ${(fi.bytesPerConn / ci.bytesPerConn).toFixed(3)} (target <= 0.1: ${targets.idle_tenth ? 'met' : 'NOT met'})`,
+    );
+  if (targets.p99_no_worse !== null)
+    out.push(
+      `steady p99, fanout ${f!.steady!.p99} ms vs Centrifugo ${c!.steady!.p99} ms (target: no worse: ${targets.p99_no_worse ? 'met' : 'NOT met'})`,
+    );
   for (const r of load) {
     const notes: string[] = [];
     if (r.deliveries !== r.expected) notes.push(`${r.expected - r.deliveries} burst deliveries missing`);
     if (r.shortClients > 0) notes.push(`${r.shortClients} clients did not get exactly ${P.messages} burst messages`);
-    if (r.steady && r.steady.deliveries !== r.steady.expected) notes.push(`${r.steady.expected - r.steady.deliveries} steady deliveries missing`);
+    if (r.steady && r.steady.deliveries !== r.steady.expected)
+      notes.push(`${r.steady.expected - r.steady.deliveries} steady deliveries missing`);
     if (Object.keys(r.closes).length > 0) notes.push(`clients closed by the server: ${JSON.stringify(r.closes)}`);
     if (otherCores(r.cpu) > 0.3) notes.push(`burst shared the machine with ${otherCores(r.cpu).toFixed(2)} cores of other load`);
-    if (r.steady && otherCores(r.steady.cpu) > 0.3) notes.push(`steady phase shared the machine with ${otherCores(r.steady.cpu).toFixed(2)} cores of other load`);
+    if (r.steady && otherCores(r.steady.cpu) > 0.3)
+      notes.push(`steady phase shared the machine with ${otherCores(r.steady.cpu).toFixed(2)} cores of other load`);
     if (notes.length > 0) out.push(`WARNING ${r.name}: ${notes.join('; ')}`);
   }
   out.push('');
@@ -610,7 +748,11 @@ async function main(): Promise<number> {
           protocol: 'centrifugo',
           child,
           wsUrl: `ws://127.0.0.1:${port}/connection/websocket`,
-          publishBatch: (n) => prod.publish(CHANNEL, Array.from({ length: n }, () => centrifugoData())),
+          publishBatch: (n) =>
+            prod.publish(
+              CHANNEL,
+              Array.from({ length: n }, () => centrifugoData()),
+            ),
           publishOne: () => prod.publish(CHANNEL, [centrifugoData()]),
         };
       };
@@ -640,7 +782,8 @@ async function main(): Promise<number> {
     if (broker && runTopics.length > 0) await deleteTopics(broker.brokers, runTopics);
     await broker?.stop().catch(() => {});
   }
-  if (load.length > 0 || idle.length > 0) report(load, idle, broker ? `${broker.source} ${broker.brokers.join(',')}` : '?', centrifugoProcs);
+  if (load.length > 0 || idle.length > 0)
+    report(load, idle, broker ? `${broker.source} ${broker.brokers.join(',')}` : '?', centrifugoProcs);
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return failed ? 1 : 0;
 }

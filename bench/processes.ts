@@ -22,7 +22,12 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export const monoUs = () => process.hrtime.bigint() / 1000n;
 
 /** Waits until `clients.received` reaches `target`; false after `stallMs` without progress or at `deadline`. */
-export async function waitDeliveries(clients: { readonly received: number }, target: number, deadline: number, stallMs: number): Promise<boolean> {
+export async function waitDeliveries(
+  clients: { readonly received: number },
+  target: number,
+  deadline: number,
+  stallMs: number,
+): Promise<boolean> {
   let last = clients.received;
   let lastProgress = Date.now();
   for (;;) {
@@ -53,8 +58,21 @@ function track(name: string, child: ChildProcess): ChildProcess {
 }
 
 /** Starts a TypeScript entry point (a service's main.ts) as a child process. */
-export function spawnService(name: string, script: string, env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): ChildProcess {
-  return track(name, spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+export function spawnService(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  nodeArgs: string[] = [],
+): ChildProcess {
+  return track(
+    name,
+    spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
 }
 
 /** Starts a TypeScript worker with an IPC channel (BENCH_WORKER_NODE_ARGS: extra node flags, e.g. --cpu-prof). */
@@ -72,7 +90,11 @@ export class WorkerRpc<To, From extends { op: string }> {
   readonly child: ChildProcess;
   private readonly waiting: { resolve: (m: From) => void; reject: (e: Error) => void }[] = [];
 
-  constructor(private readonly name: string, script: string, onProgress: (m: From) => void = () => {}) {
+  constructor(
+    private readonly name: string,
+    script: string,
+    onProgress: (m: From) => void = () => {},
+  ) {
     this.child = forkWorker(name, script);
     this.child.on('message', (m: From) => {
       if (m.op === 'progress') return onProgress(m);
@@ -105,8 +127,12 @@ export class WorkerRpc<To, From extends { op: string }> {
 export async function waitReady(child: ChildProcess, url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: the process exited (${child.exitCode ?? child.signalCode}) before it was ready`);
-    const status = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${url}: the process exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    const status = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
     await sleep(50);
   }
@@ -202,7 +228,13 @@ export function machineJiffies(): { busy: number; total: number } {
 
 /** Removes a run's topics from a shared broker (best effort, bounded). */
 export async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
-  const admin = new Kafka({ brokers, clientId: 'fanout-bench-cleanup', logLevel: logLevel.NOTHING, retry: { retries: 1 }, ...kafkajsSecurity() }).admin();
+  const admin = new Kafka({
+    brokers,
+    clientId: 'fanout-bench-cleanup',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 1 },
+    ...kafkajsSecurity(),
+  }).admin();
   const work = (async () => {
     await admin.connect();
     await admin.deleteTopics({ topics, timeout: 5000 });
@@ -228,7 +260,8 @@ export function strParam(flags: string | string[], env: string, def: string): st
 export function numParam(flags: string | string[], env: string, def: number): number {
   const raw = strParam(flags, env, String(def));
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${[flags].flat().join(' / ')} / ${env}: expected a non-negative number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`${[flags].flat().join(' / ')} / ${env}: expected a non-negative number, got ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -192,9 +192,15 @@ for (let i = 0; i < prof.samples.length; i++) {
 const ms = (us: number) => (us / 1000).toFixed(1).padStart(9);
 const pct = (us: number) => ((100 * us) / Math.max(1, total)).toFixed(1).padStart(5);
 const lines: string[] = [];
-lines.push(`window ${((to - from) / 1e6).toFixed(1)} s (profile ${((prof.endTime - prof.startTime) / 1e6).toFixed(1)} s): main thread busy ${(total / 1000).toFixed(1)} ms, idle ${(idle / 1000).toFixed(1)} ms; % of busy samples`);
+lines.push(
+  `window ${((to - from) / 1e6).toFixed(1)} s (profile ${((prof.endTime - prof.startTime) / 1e6).toFixed(1)} s): main thread busy ${(total / 1000).toFixed(1)} ms, idle ${(idle / 1000).toFixed(1)} ms; % of busy samples`,
+);
 lines.push('', 'self time        ms     %');
 for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${ms(v)} ${pct(v)}  ${k}`);
 lines.push('', 'inclusive time   ms     %');
-for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).filter(([k]) => k !== '(root)').slice(0, top)) lines.push(`${ms(v)} ${pct(v)}  ${k}`);
+for (const [k, v] of [...incl]
+  .sort((a, b) => b[1] - a[1])
+  .filter(([k]) => k !== '(root)')
+  .slice(0, top))
+  lines.push(`${ms(v)} ${pct(v)}  ${k}`);
 process.stdout.write(lines.join('\n') + '\n');

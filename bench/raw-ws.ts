@@ -40,12 +40,23 @@ export class RawWs {
   private ended = false;
   private timer: NodeJS.Timeout | null;
 
-  constructor(url: URL, private readonly h: RawWsHandlers, o: RawWsOptions = {}) {
-    this.sock = netConnect({ host: url.hostname, port: Number(url.port), noDelay: true, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+  constructor(
+    url: URL,
+    private readonly h: RawWsHandlers,
+    o: RawWsOptions = {},
+  ) {
+    this.sock = netConnect({
+      host: url.hostname,
+      port: Number(url.port),
+      noDelay: true,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    });
     this.timer = setTimeout(() => this.fail(0, null, 'handshake timed out'), o.handshakeTimeoutMs ?? 20_000);
     this.sock.on('connect', () => {
       this.h.connected?.();
-      this.sock.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      this.sock.write(
+        `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
     });
     this.sock.on('data', (chunk: Buffer) => this.onData(chunk));
     this.sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -147,8 +158,7 @@ export class RawWs {
       else if (opcode === 0x9) {
         this.frame(0xa, Buffer.from(payload));
         this.h.ping?.();
-      }
-      else if (opcode === 0x8) {
+      } else if (opcode === 0x8) {
         this.finish(payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
         this.sock.destroy();
       }

@@ -6,7 +6,16 @@
 
 export type ToWorker =
   /** Create one FanoutClient per user and connect them, at most `parallel` still waiting for their first `subscribed` at a time. */
-  | { op: 'start'; users: string[]; routerUrl: string; region: string; tokenSecret: string; parallel: number; deadline: number; instances: Record<string, string> }
+  | {
+      op: 'start';
+      users: string[];
+      routerUrl: string;
+      region: string;
+      tokenSecret: string;
+      parallel: number;
+      deadline: number;
+      instances: Record<string, string>;
+    }
   /** A gateway instance was (re)started under `node`: welcomes from that node now come from `instance`. */
   | { op: 'instance'; node: string; instance: string }
   | { op: 'results' }

@@ -51,7 +51,18 @@ interface Tracked {
 const instances = new Map<string, string>();
 const tracked: Tracked[] = [];
 const finished: Disruption[] = [];
-const counters: WorkerCounters = { errors: {}, closeCodes: {}, reconnects: {}, resets: {}, gaps: 0, attempts: 0, sdkDuplicates: 0, stopped: 0, welcomes: {}, finalTransports: {} };
+const counters: WorkerCounters = {
+  errors: {},
+  closeCodes: {},
+  reconnects: {},
+  resets: {},
+  gaps: 0,
+  attempts: 0,
+  sdkDuplicates: 0,
+  stopped: 0,
+  welcomes: {},
+  finalTransports: {},
+};
 const bump = (rec: Record<string, number>, key: string) => {
   rec[key] = (rec[key] ?? 0) + 1;
 };
@@ -153,7 +164,10 @@ function track(user: string, client: FanoutClient): Tracked {
   });
   client.on('state', (s) => {
     if (s.state === 'reconnecting' && s.delayMs !== undefined) {
-      note(t, `retry in ${s.delayMs}ms (backoff attempt ${s.attempt}${s.retryAfterMs !== undefined ? `, server asked ${s.retryAfterMs}ms` : ''})`);
+      note(
+        t,
+        `retry in ${s.delayMs}ms (backoff attempt ${s.attempt}${s.retryAfterMs !== undefined ? `, server asked ${s.retryAfterMs}ms` : ''})`,
+      );
     }
   });
   client.on('reset', (e) => bump(counters.resets, e.reason));
@@ -197,7 +211,13 @@ async function start(m: Extract<ToWorker, { op: 'start' }>): Promise<void> {
     while (next < m.users.length && Date.now() < m.deadline) {
       const i = next++;
       const user = m.users[i]!;
-      const client = new FanoutClient({ routerUrl: m.routerUrl, region: m.region, token: tokens[i]!, WebSocket, channels: [`user:${user}`] });
+      const client = new FanoutClient({
+        routerUrl: m.routerUrl,
+        region: m.region,
+        token: tokens[i]!,
+        WebSocket,
+        channels: [`user:${user}`],
+      });
       const t = track(user, client);
       tracked.push(t);
       client.connect();

@@ -145,7 +145,10 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`. */
-async function stopChild(child: ChildProcess, graceMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> {
+async function stopChild(
+  child: ChildProcess,
+  graceMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> {
   stopping.add(child);
   if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode, killed: false };
   const done = exited(child);
@@ -172,7 +175,8 @@ async function waitReady(child: ChildProcess, url: string, timeoutMs: number, wh
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     check();
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
     const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
       (r) => r.status === 200,
       () => false,
@@ -472,7 +476,15 @@ function rerouteRow(label: string, ds: Disruption[], endOfRun: number): string[]
   const times = ds.map((d) => (d.end ?? endOfRun) - d.start).sort((a, b) => a - b);
   const moved = ds.filter((d) => d.end !== null && d.to !== d.from).length;
   const open = ds.filter((d) => d.end === null).length;
-  return [label, fmt(ds.length), fmt(moved), fmt(open), fmt(pct(times, 0.5)), fmt(pct(times, 0.99)), fmt(times.length ? times[times.length - 1]! : null)];
+  return [
+    label,
+    fmt(ds.length),
+    fmt(moved),
+    fmt(open),
+    fmt(pct(times, 0.5)),
+    fmt(pct(times, 0.99)),
+    fmt(times.length ? times[times.length - 1]! : null),
+  ];
 }
 
 // ---------------------------------------------------------------- main
@@ -513,7 +525,9 @@ async function main(): Promise<number> {
   try {
     // Kafka, with production group settings when this run starts it.
     const groupDelay = await phase('kafka', async () => {
-      const env = process.env.KAFKA_BROKERS?.split(',').map((s) => s.trim()).filter(Boolean);
+      const env = process.env.KAFKA_BROKERS?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (env && env.length > 0) {
         brokers = env;
         brokerSource = `KAFKA_BROKERS ${brokers.join(',')}`;
@@ -564,7 +578,12 @@ async function main(): Promise<number> {
       FANOUT_SERVE_PAGE: 'false',
     });
     const startGateway = (node: string, port: number, instance: number) =>
-      spawnService(`${node}#${instance}`, 'gateways', 'services/gateway/src/main.ts', gatewayEnv(port), ['--region', REGION, '--node', node]);
+      spawnService(`${node}#${instance}`, 'gateways', 'services/gateway/src/main.ts', gatewayEnv(port), [
+        '--region',
+        REGION,
+        '--node',
+        node,
+      ]);
 
     /**
      * Waits until the router sees `want` gateways owning every partition of a Stable group and (once
@@ -599,9 +618,13 @@ async function main(): Promise<number> {
       }
       await Promise.all(gateways.map((g) => waitReady(g.proc, `http://127.0.0.1:${g.port}/readyz`, 90_000, g.node)));
       // No clients yet: "settled" is the region's group alone.
-      if ((await settle(GATEWAYS, 60_000)) === null) throw new Error('the region group did not become Stable with both gateways within 60 s');
+      if ((await settle(GATEWAYS, 60_000)) === null)
+        throw new Error('the region group did not become Stable with both gateways within 60 s');
       const s = await regionStatus(routerUrl);
-      return { value: undefined, note: `${gateways.map((g) => `${g.node} :${g.port}`).join(', ')}; group ${s?.state}, generation ${s?.generation}` };
+      return {
+        value: undefined,
+        note: `${gateways.map((g) => `${g.node} :${g.port}`).join(', ')}; group ${s?.state}, generation ${s?.generation}`,
+      };
     });
 
     await phase('clients connect', async () => {
@@ -611,7 +634,19 @@ async function main(): Promise<number> {
       const deadline = Date.now() + connectMs;
       const answers = await Promise.all(
         workers.map((w, i) =>
-          w.request({ op: 'start', users: users.filter((_, u) => u % workers.length === i), routerUrl, region: REGION, tokenSecret, parallel: P.connectParallel, deadline, instances }, connectMs + 30_000),
+          w.request(
+            {
+              op: 'start',
+              users: users.filter((_, u) => u % workers.length === i),
+              routerUrl,
+              region: REGION,
+              tokenSecret,
+              parallel: P.connectParallel,
+              deadline,
+              instances,
+            },
+            connectMs + 30_000,
+          ),
         ),
       );
       check();
@@ -625,7 +660,9 @@ async function main(): Promise<number> {
     const acked0 = () => stream.ackedCount;
     progressLog = setInterval(() => {
       const p = totalProgress(workers);
-      log(`progress: ${p.subscribed}/${P.users} clients subscribed, ${p.disrupted} disrupted, ${p.received} events received; ${stream.ackedCount} acknowledged, ${stream.failed} failed`);
+      log(
+        `progress: ${p.subscribed}/${P.users} clients subscribed, ${p.disrupted} disrupted, ${p.received} events received; ${stream.ackedCount} acknowledged, ${stream.failed} failed`,
+      );
     }, 5000);
     progressLog.unref();
 
@@ -653,11 +690,27 @@ async function main(): Promise<number> {
     // Like a StatefulSet's rolling update: the next gateway is stopped as soon as the previous
     // one's replacement is ready, whether or not its clients have settled yet.
     const steps: Step[] = [];
-    const sampler = new Sampler(() => [...gateways.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => ({ name: `${g.node}#${g.instance}`, port: g.port })), { name: 'router', port: routerPort }]);
+    const sampler = new Sampler(() => [
+      ...gateways
+        .filter((g) => g.proc.exitCode === null && g.proc.signalCode === null)
+        .map((g) => ({ name: `${g.node}#${g.instance}`, port: g.port })),
+      { name: 'router', port: routerPort },
+    ]);
     sampler.start();
     const restartStart = Date.now();
     for (const g of gateways) {
-      const step: Step = { node: g.node, port: g.port, sigterm: 0, exited: 0, exit: '', spawned: 0, ready: 0, end: 0, lookups: {}, lookupsAtStart: await routerLookups(routerUrl) };
+      const step: Step = {
+        node: g.node,
+        port: g.port,
+        sigterm: 0,
+        exited: 0,
+        exit: '',
+        spawned: 0,
+        ready: 0,
+        end: 0,
+        lookups: {},
+        lookupsAtStart: await routerLookups(routerUrl),
+      };
       await phase(`restart ${g.node}: drain`, async () => {
         step.sigterm = Date.now();
         stopping.add(g.proc);
@@ -711,7 +764,10 @@ async function main(): Promise<number> {
       stream.stop();
       const ok = await stream.settled(30_000);
       if (!ok) throw new Error(`${stream.inFlight} publishes still unacknowledged after 30 s`);
-      return { value: undefined, note: `${stream.published} published, ${stream.ackedCount} acknowledged, ${stream.failed} failed${stream.failed ? ` (${stream.lastError})` : ''}` };
+      return {
+        value: undefined,
+        note: `${stream.published} published, ${stream.ackedCount} acknowledged, ${stream.failed} failed${stream.failed ? ` (${stream.lastError})` : ''}`,
+      };
     });
 
     await phase('sentinels', async () => {
@@ -738,7 +794,18 @@ async function main(): Promise<number> {
     const answers = await Promise.all(workers.map((w) => w.request({ op: 'results' }, 60_000)));
     const results: UserResult[] = [];
     const disruptions: Disruption[] = [];
-    const counters: WorkerCounters = { errors: {}, closeCodes: {}, reconnects: {}, resets: {}, gaps: 0, attempts: 0, sdkDuplicates: 0, stopped: 0, welcomes: {}, finalTransports: {} };
+    const counters: WorkerCounters = {
+      errors: {},
+      closeCodes: {},
+      reconnects: {},
+      resets: {},
+      gaps: 0,
+      attempts: 0,
+      sdkDuplicates: 0,
+      stopped: 0,
+      welcomes: {},
+      finalTransports: {},
+    };
     const merge = (into: Record<string, number>, from: Record<string, number>) => {
       for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
     };
@@ -779,8 +846,12 @@ async function main(): Promise<number> {
           lost++;
           lostUsers.add(u);
           if (lostExamples.length < 12) {
-            const ds = (disruptionsByUser.get(u) ?? []).map((d) => `${d.cause} ${d.from}->${d.to ?? 'none'} at ${since(d.start)}s..${d.end === null ? 'open' : `${since(d.end)}s`}`);
-            lostExamples.push(`user ${u} seq ${seq} position ${stream.ackedPos[i]![k]} acknowledged at ${since(stream.ackedAt[i]![k]!)}s; disruptions: ${ds.join('; ') || 'none'}`);
+            const ds = (disruptionsByUser.get(u) ?? []).map(
+              (d) => `${d.cause} ${d.from}->${d.to ?? 'none'} at ${since(d.start)}s..${d.end === null ? 'open' : `${since(d.end)}s`}`,
+            );
+            lostExamples.push(
+              `user ${u} seq ${seq} position ${stream.ackedPos[i]![k]} acknowledged at ${since(stream.ackedAt[i]![k]!)}s; disruptions: ${ds.join('; ') || 'none'}`,
+            );
           }
         }
       });
@@ -808,7 +879,12 @@ async function main(): Promise<number> {
       );
       out.push('');
       out.push('Phases (s since the start of the run):');
-      out.push(table([['phase', 'start s', 'duration s', 'note'], ...phases.map((p) => [p.name, since(p.start), ((p.end - p.start) / 1000).toFixed(1), p.note])]));
+      out.push(
+        table([
+          ['phase', 'start s', 'duration s', 'note'],
+          ...phases.map((p) => [p.name, since(p.start), ((p.end - p.start) / 1000).toFixed(1), p.note]),
+        ]),
+      );
       out.push('');
       out.push(
         'Per gateway restart (window: its SIGTERM to the next SIGTERM, or to the region settled after the last one; disruptions that began in it; reroute = reconnect frame or lost connection -> subscribed again):',
@@ -825,37 +901,77 @@ async function main(): Promise<number> {
           ((s.ready - s.spawned) / 1000).toFixed(1),
           stepS.toFixed(1),
           ...r.slice(1),
-          `${fmt(sum(s.lookups))} (${Object.entries(s.lookups).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+          `${fmt(sum(s.lookups))} (${Object.entries(s.lookups)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`,
           fmt(stepS > 0 ? sum(s.lookups) / stepS : null, 1),
         ];
       });
       out.push(
         table([
-          ['gateway', 'SIGTERM->exit s', 'exit', 'start->ready s', 'window s', 'disruptions', 'moved', 'unfinished', 'reroute p50 ms', 'p99 ms', 'max ms', 'router lookups', 'lookups/s'],
+          [
+            'gateway',
+            'SIGTERM->exit s',
+            'exit',
+            'start->ready s',
+            'window s',
+            'disruptions',
+            'moved',
+            'unfinished',
+            'reroute p50 ms',
+            'p99 ms',
+            'max ms',
+            'router lookups',
+            'lookups/s',
+          ],
           ...stepRows,
         ]),
       );
       const outside = disruptions.filter((d) => steps.length === 0 || d.start < steps[0]!.sigterm);
-      if (outside.length > 0) out.push(`WARNING: ${outside.length} disruptions began before the restart (not caused by it): ${[...new Set(outside.map((d) => d.cause))].join(', ')}`);
+      if (outside.length > 0)
+        out.push(
+          `WARNING: ${outside.length} disruptions began before the restart (not caused by it): ${[...new Set(outside.map((d) => d.cause))].join(', ')}`,
+        );
       out.push('');
       out.push('Disruptions by what started them:');
       const causes = [...new Set(disruptions.map((d) => d.cause))].sort();
-      out.push(table([['cause', 'disruptions', 'moved', 'unfinished', 'reroute p50 ms', 'p99 ms', 'max ms'], ...causes.map((c) => rerouteRow(c, disruptions.filter((d) => d.cause === c), endOfRun)), rerouteRow('all', disruptions, endOfRun)]));
+      out.push(
+        table([
+          ['cause', 'disruptions', 'moved', 'unfinished', 'reroute p50 ms', 'p99 ms', 'max ms'],
+          ...causes.map((c) =>
+            rerouteRow(
+              c,
+              disruptions.filter((d) => d.cause === c),
+              endOfRun,
+            ),
+          ),
+          rerouteRow('all', disruptions, endOfRun),
+        ]),
+      );
       out.push('');
       out.push('Completeness (per user, against what Kafka acknowledged):');
       out.push(
         table([
           ['measure', 'value'],
           ['events published', fmt(stream.published)],
-          ['events acknowledged (stream + sentinels)', `${fmt(stream.ackedCount)} (${fmt(stream.ackedCount - stream.sentinelsAcked)} + ${fmt(stream.sentinelsAcked)})`],
+          [
+            'events acknowledged (stream + sentinels)',
+            `${fmt(stream.ackedCount)} (${fmt(stream.ackedCount - stream.sentinelsAcked)} + ${fmt(stream.sentinelsAcked)})`,
+          ],
           ['publishes failed', `${fmt(stream.failed)}${stream.failed ? ` (${stream.lastError})` : ''}`],
           ['deliveries to the apps', fmt(delivered)],
           ['lost (acknowledged, never received)', `${fmt(lost)}${lost ? ` (${lostUsers.size} users)` : ''}`],
-          ['duplicates (events received more than once)', `${fmt(duplicates)}${duplicates ? ` (${fmt(extraDeliveries)} extra deliveries)` : ''}`],
+          [
+            'duplicates (events received more than once)',
+            `${fmt(duplicates)}${duplicates ? ` (${fmt(extraDeliveries)} extra deliveries)` : ''}`,
+          ],
           ['received but not acknowledged', fmt(unacknowledgedReceived)],
           ['received out of order', fmt(outOfOrder)],
           ['repeats dropped by the SDK (resume overlap)', fmt(counters.sdkDuplicates)],
-          ['resets (gateway could not resume)', `${fmt(sum(counters.resets))}${sum(counters.resets) ? ` ${JSON.stringify(counters.resets)}` : ''}`],
+          [
+            'resets (gateway could not resume)',
+            `${fmt(sum(counters.resets))}${sum(counters.resets) ? ` ${JSON.stringify(counters.resets)}` : ''}`,
+          ],
           ['gaps', fmt(counters.gaps)],
           ['clients stopped for good', fmt(counters.stopped)],
           ['redirected (client moves)', fmt(moves)],
@@ -880,17 +996,34 @@ async function main(): Promise<number> {
           ['process', 'cores', 'note'],
           ...Object.entries(sampler.cpu)
             .sort((a, b) => b[1] - a[1])
-            .map(([role, c]) => [role, (c / sampler.wallS).toFixed(2), role === 'gateways' || role === 'router' ? `event-loop delay max: ${Object.entries(sampler.lagMaxS).filter(([g]) => (g === 'router') === (role === 'router')).map(([g, v]) => `${g} ${Math.round(v * 1000)} ms`).join(', ')}` : '']),
-          ['everything else on the machine', Math.max(0, sampler.busyCores - ours / sampler.wallS).toFixed(2), `work that is not this run's${Object.keys(sampler.cpu).includes('kafka') ? '' : ', and Kafka (not started by this run)'}`],
+            .map(([role, c]) => [
+              role,
+              (c / sampler.wallS).toFixed(2),
+              role === 'gateways' || role === 'router'
+                ? `event-loop delay max: ${Object.entries(sampler.lagMaxS)
+                    .filter(([g]) => (g === 'router') === (role === 'router'))
+                    .map(([g, v]) => `${g} ${Math.round(v * 1000)} ms`)
+                    .join(', ')}`
+                : '',
+            ]),
+          [
+            'everything else on the machine',
+            Math.max(0, sampler.busyCores - ours / sampler.wallS).toFixed(2),
+            `work that is not this run's${Object.keys(sampler.cpu).includes('kafka') ? '' : ', and Kafka (not started by this run)'}`,
+          ],
           ['machine total', sampler.busyCores.toFixed(2), `of ${CORES}`],
         ]),
       );
       const slowest = [...disruptions].sort((a, b) => (b.end ?? endOfRun) - b.start - ((a.end ?? endOfRun) - a.start)).slice(0, 5);
       if (slowest.length > 0) {
         out.push('');
-        out.push(`Slowest disruptions (what the SDK reported, ms since the disruption began; gateways: ${gateways.map((g) => `${g.node} :${g.port}`).join(', ')}):`);
+        out.push(
+          `Slowest disruptions (what the SDK reported, ms since the disruption began; gateways: ${gateways.map((g) => `${g.node} :${g.port}`).join(', ')}):`,
+        );
         for (const d of slowest) {
-          out.push(`  user ${d.user}: ${d.cause} at ${since(d.start)}s, ${d.end === null ? 'never subscribed again' : `subscribed again after ${d.end - d.start} ms`}, ${d.from} -> ${d.to ?? 'none'}, ${d.attempts} attempts`);
+          out.push(
+            `  user ${d.user}: ${d.cause} at ${since(d.start)}s, ${d.end === null ? 'never subscribed again' : `subscribed again after ${d.end - d.start} ms`}, ${d.from} -> ${d.to ?? 'none'}, ${d.attempts} attempts`,
+          );
           out.push(`    ${d.trail.join(' | ')}`);
         }
       }
@@ -904,7 +1037,9 @@ async function main(): Promise<number> {
       out.push('Targets (issue 10):');
       out.push(target('0 lost', lost === 0, String(lost)));
       out.push(target('0 duplicates', duplicates === 0, String(duplicates)));
-      out.push(target(`reroute p99 <= 5000 ms (group delay ${groupDelay} ms)`, rerouteP99 !== null && rerouteP99 <= 5000, `${rerouteP99} ms`));
+      out.push(
+        target(`reroute p99 <= 5000 ms (group delay ${groupDelay} ms)`, rerouteP99 !== null && rerouteP99 <= 5000, `${rerouteP99} ms`),
+      );
       out.push('');
       const json = {
         bench: 'rebalance',
@@ -951,7 +1086,10 @@ async function abort(why: string, code: number): Promise<never> {
   process.exit(code);
 }
 
-const overall = setTimeout(() => void abort(`FAILED: overall timeout of ${P.timeoutS} s exceeded during "${currentPhase}"; killing every child`, 2), P.timeoutS * 1000);
+const overall = setTimeout(
+  () => void abort(`FAILED: overall timeout of ${P.timeoutS} s exceeded during "${currentPhase}"; killing every child`, 2),
+  P.timeoutS * 1000,
+);
 overall.unref();
 process.once('SIGINT', () => void abort(`interrupted (SIGINT) during "${currentPhase}"; killing every child`, 130));
 process.once('SIGTERM', () => void abort(`terminated (SIGTERM) during "${currentPhase}"; killing every child`, 130));

@@ -39,7 +39,23 @@ import type { ChildProcess } from 'node:child_process';
 import { pino } from 'pino';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
-import { cpuSeconds, forkWorker, listenOverflows, log, runBench, machineJiffies, numParam, strParam, metricSum, rssBytes, sleep, spawnService, stopAll, stopChild, waitReady } from './processes.js';
+import {
+  cpuSeconds,
+  forkWorker,
+  listenOverflows,
+  log,
+  runBench,
+  machineJiffies,
+  numParam,
+  strParam,
+  metricSum,
+  rssBytes,
+  sleep,
+  spawnService,
+  stopAll,
+  stopChild,
+  waitReady,
+} from './processes.js';
 import type { StormFromWorker, StormToWorker, WorkerTotals } from './storm-ipc.js';
 
 // ---------------------------------------------------------------- parameters
@@ -49,7 +65,10 @@ const P = {
   channels: Math.max(1, Math.floor(numParam('--channels', 'BENCH_CHANNELS', 100))),
   rate: numParam('--rate', 'BENCH_RATE', 200),
   workers: Math.max(1, Math.floor(numParam('--workers', 'BENCH_WORKERS', 4))),
-  scenarios: strParam('--scenarios', 'BENCH_SCENARIOS', 'kill,drain,floor').split(',').map((s) => s.trim()).filter(Boolean) as Scenario[],
+  scenarios: strParam('--scenarios', 'BENCH_SCENARIOS', 'kill,drain,floor')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as Scenario[],
   longPolls: Math.floor(numParam('--long-polls', 'BENCH_LONG_POLLS', 2000)),
   timeoutS: numParam('--timeout-s', 'BENCH_TIMEOUT_S', 900),
   /**
@@ -94,7 +113,10 @@ class Feed {
         const n = Math.floor(owed);
         owed -= n;
         if (n > 0) {
-          const batch = Array.from({ length: n }, () => ({ channel: CHANNELS[this.next++ % CHANNELS.length]!, data: { n: this.next, pad: 'x'.repeat(60) } }));
+          const batch = Array.from({ length: n }, () => ({
+            channel: CHANNELS[this.next++ % CHANNELS.length]!,
+            data: { n: this.next, pad: 'x'.repeat(60) },
+          }));
           const sent = await this.pub.publishBatch(batch);
           for (const e of sent) {
             const offset = Number(e.position.slice(e.position.lastIndexOf(':') + 1));
@@ -160,7 +182,17 @@ const share = (w: number) => Math.floor(P.clients / P.workers) + (w < P.clients 
 const baseOf = (w: number) => Array.from({ length: w }, (_, k) => share(k)).reduce((a, b) => a + b, 0);
 
 function sumTotals(answers: StormFromWorker[]): WorkerTotals & { lastAt: number | null; pending: number } {
-  const t = { clients: 0, unique: 0, dups: 0, resets: 0, refusals: 0, perChannelUnique: {} as Record<string, number>, netFailures: {} as Record<string, number>, lastAt: 0 as number | null, pending: 0 };
+  const t = {
+    clients: 0,
+    unique: 0,
+    dups: 0,
+    resets: 0,
+    refusals: 0,
+    perChannelUnique: {} as Record<string, number>,
+    netFailures: {} as Record<string, number>,
+    lastAt: 0 as number | null,
+    pending: 0,
+  };
   for (const a of answers) {
     if (a.op !== 'resumed' && a.op !== 'final') continue;
     t.clients += a.totals.clients;
@@ -185,17 +217,23 @@ interface Ctx {
 }
 
 function startGateway(ctx: Ctx, node: string, port: number): ChildProcess {
-  return spawnService(node, 'services/gateway/src/main.ts', {
-    FANOUT_BROKERS: ctx.brokers.join(','),
-    FANOUT_PORT: String(port),
-    FANOUT_REGION: 'storm',
-    FANOUT_NODE: node,
-    FANOUT_USER_GROUP_ID: `bench-storm-${ctx.runId}`,
-    FANOUT_TOPIC_BROADCAST: ctx.topics.broadcast,
-    FANOUT_TOPIC_USERS: ctx.topics.users,
-    FANOUT_SERVE_PAGE: 'false',
-    FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'warn',
-  }, [], (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
+  return spawnService(
+    node,
+    'services/gateway/src/main.ts',
+    {
+      FANOUT_BROKERS: ctx.brokers.join(','),
+      FANOUT_PORT: String(port),
+      FANOUT_REGION: 'storm',
+      FANOUT_NODE: node,
+      FANOUT_USER_GROUP_ID: `bench-storm-${ctx.runId}`,
+      FANOUT_TOPIC_BROADCAST: ctx.topics.broadcast,
+      FANOUT_TOPIC_USERS: ctx.topics.users,
+      FANOUT_SERVE_PAGE: 'false',
+      FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'warn',
+    },
+    [],
+    (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  );
 }
 
 /**
@@ -205,7 +243,8 @@ function startGateway(ctx: Ctx, node: string, port: number): ChildProcess {
 async function waitAccepting(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the gateway on ${port} exited before it accepted connections`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the gateway on ${port} exited before it accepted connections`);
     const r = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
       async (res) => ({ status: res.status, body: (await res.json().catch(() => ({}))) as { waiting_for?: string[] } }),
       () => null,
@@ -270,13 +309,23 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
   const gw: ChildProcess[] = [startGateway(ctx, `gw-storm-${scenario}-a`, ports[0]!)];
   if (scenario === 'drain') gw.push(startGateway(ctx, `gw-storm-${scenario}-b`, ports[1]!));
   await Promise.all(gw.map((g, i) => waitReady(g, `http://127.0.0.1:${ports[i]}/readyz`, 120_000)));
-  const urls = scenario === 'drain' ? [`ws://127.0.0.1:${ports[0]}/v1/ws`, `ws://127.0.0.1:${ports[1]}/v1/ws`] : [`ws://127.0.0.1:${ports[0]}/v1/ws`];
+  const urls =
+    scenario === 'drain' ? [`ws://127.0.0.1:${ports[0]}/v1/ws`, `ws://127.0.0.1:${ports[1]}/v1/ws`] : [`ws://127.0.0.1:${ports[0]}/v1/ws`];
 
   const workers = new Workers(P.workers);
   const feed = new Feed(pub);
   try {
     const t0 = Date.now();
-    const connected = await workers.all((w) => ({ op: 'connect', urls, n: share(w), base: baseOf(w), channels: CHANNELS, localAddress: P.bindSources ? `127.0.0.${10 + w}` : '', spreadMs: 2000, timeoutMs: CONNECT_TIMEOUT_MS }));
+    const connected = await workers.all((w) => ({
+      op: 'connect',
+      urls,
+      n: share(w),
+      base: baseOf(w),
+      channels: CHANNELS,
+      localAddress: P.bindSources ? `127.0.0.${10 + w}` : '',
+      spreadMs: 2000,
+      timeoutMs: CONNECT_TIMEOUT_MS,
+    }));
     const pendingConnect = connected.reduce((n, a) => n + (a.op === 'connected' ? a.pending : 0), 0);
     if (pendingConnect > 0) throw new Error(`${pendingConnect} clients did not connect within ${CONNECT_TIMEOUT_MS} ms`);
     log(`${P.clients} clients subscribed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -284,7 +333,12 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
     await sleep(3000);
     await workers.all(() => ({ op: 'mark' }));
     const overflowsBefore = listenOverflows();
-    const cpu0 = { workers: workers.procs.reduce((n, p) => n + (cpuSeconds(p.pid!) ?? 0), 0), self: process.cpuUsage(), machine: machineJiffies(), at: Date.now() };
+    const cpu0 = {
+      workers: workers.procs.reduce((n, p) => n + (cpuSeconds(p.pid!) ?? 0), 0),
+      self: process.cpuUsage(),
+      machine: machineJiffies(),
+      at: Date.now(),
+    };
     const gatewayCpu0 = new Map(gw.map((g) => [g.pid!, cpuSeconds(g.pid!) ?? 0]));
 
     let from: number;
@@ -320,19 +374,28 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
       const secs = (Date.now() - cpu0.at) / 1000;
       const m1 = machineJiffies();
       const self = process.cpuUsage(cpu0.self);
-      const gwCpu = gw.filter((g) => g.exitCode === null && g.signalCode === null).reduce((n, g) => n + (cpuSeconds(g.pid!) ?? 0) - (gatewayCpu0.get(g.pid!) ?? 0), 0);
+      const gwCpu = gw
+        .filter((g) => g.exitCode === null && g.signalCode === null)
+        .reduce((n, g) => n + (cpuSeconds(g.pid!) ?? 0) - (gatewayCpu0.get(g.pid!) ?? 0), 0);
       const workersCpu = workers.procs.reduce((n, p) => n + (cpuSeconds(p.pid!) ?? 0), 0) - cpu0.workers;
       const cores = (v: number) => (v / secs).toFixed(2);
-      log(`${scenario}: cores busy over the ${secs.toFixed(1)} s from the disruption: machine ${((2 * (m1.busy - cpu0.machine.busy)) / (m1.total - cpu0.machine.total)).toFixed(2)} of 2, client workers ${cores(workersCpu)}, gateways now running ${cores(gwCpu)}, bench ${cores((self.user + self.system) / 1e6)}`);
+      log(
+        `${scenario}: cores busy over the ${secs.toFixed(1)} s from the disruption: machine ${((2 * (m1.busy - cpu0.machine.busy)) / (m1.total - cpu0.machine.total)).toFixed(2)} of 2, client workers ${cores(workersCpu)}, gateways now running ${cores(gwCpu)}, bench ${cores((self.user + self.system) / 1e6)}`,
+      );
     }
     const slow = answers.find((a) => a.op === 'resumed' && a.trail.length > 0);
-    if (slow?.op === 'resumed') log(`${scenario}: a slowest client's story (ms clock mod 100 s; from ${from % 100_000}): ${slow.trail.join(' | ')}`);
+    if (slow?.op === 'resumed')
+      log(`${scenario}: a slowest client's story (ms clock mod 100 s; from ${from % 100_000}): ${slow.trail.join(' | ')}`);
     const resumed = sumTotals(answers);
     const allS = resumed.lastAt === null ? null : Math.max(0, resumed.lastAt - from) / 1000;
     const times = answers.flatMap((a) => (a.op === 'resumed' ? a.times : [])).sort((a, b) => a - b);
     const p50S = times.length > 0 ? Math.max(0, times[Math.floor(times.length / 2)]! - from) / 1000 : null;
-    log(`${scenario}: done-time deciles (s): ${[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99].map((q) => ((times[Math.floor(q * (times.length - 1))]! - from) / 1000).toFixed(1)).join(' ')}`);
-    log(`${scenario}: all ${resumed.pending === 0 ? 'done' : `but ${resumed.pending} done`} after ${allS ?? '-'} s; attempts without an HTTP answer: ${JSON.stringify(resumed.netFailures)}; accept-queue overflows ${overflows}`);
+    log(
+      `${scenario}: done-time deciles (s): ${[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99].map((q) => ((times[Math.floor(q * (times.length - 1))]! - from) / 1000).toFixed(1)).join(' ')}`,
+    );
+    log(
+      `${scenario}: all ${resumed.pending === 0 ? 'done' : `but ${resumed.pending} done`} after ${allS ?? '-'} s; attempts without an HTTP answer: ${JSON.stringify(resumed.netFailures)}; accept-queue overflows ${overflows}`,
+    );
 
     await sleep(2000);
     await feed.stop();
@@ -374,15 +437,52 @@ async function runScenario(ctx: Ctx, pub: PublisherClient, scenario: Scenario): 
 function report(results: Result[], groupDelay: number | null): void {
   const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
   const rows = [
-    ['scenario', 'p50 s', 'all done s', 'not done', 'messages', 'lost', 'dups', 'resets', 'kafka reads', 'window resumes', 'kafka resumes', '503 overloaded', '503 not ready', 'accept overflows', 'start s'],
-    ...results.map((r) => [r.scenario, f(r.p50S), f(r.allS), String(r.pending), String(r.messages), r.lost === null ? 'n/a' : String(r.lost), String(r.dups), String(r.resets), String(r.kafkaReads), String(r.resumedWindow), String(r.resumedKafka), String(r.refusedOverloaded), String(r.refusedNotReady), String(r.overflows), f(r.startS)]),
+    [
+      'scenario',
+      'p50 s',
+      'all done s',
+      'not done',
+      'messages',
+      'lost',
+      'dups',
+      'resets',
+      'kafka reads',
+      'window resumes',
+      'kafka resumes',
+      '503 overloaded',
+      '503 not ready',
+      'accept overflows',
+      'start s',
+    ],
+    ...results.map((r) => [
+      r.scenario,
+      f(r.p50S),
+      f(r.allS),
+      String(r.pending),
+      String(r.messages),
+      r.lost === null ? 'n/a' : String(r.lost),
+      String(r.dups),
+      String(r.resets),
+      String(r.kafkaReads),
+      String(r.resumedWindow),
+      String(r.resumedKafka),
+      String(r.refusedOverloaded),
+      String(r.refusedNotReady),
+      String(r.overflows),
+      f(r.startS),
+    ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  console.log(`Reconnect storm: ${P.clients} clients, ${P.channels} channels, ${P.rate} msg/s, broker group.initial.rebalance.delay.ms=${groupDelay ?? '?'}`);
-  console.log('(kill: from the new gateway accepting connections; drain: from SIGTERM; floor: from the drop, clients resubscribe without positions; start s: spawn to accepting)');
+  console.log(
+    `Reconnect storm: ${P.clients} clients, ${P.channels} channels, ${P.rate} msg/s, broker group.initial.rebalance.delay.ms=${groupDelay ?? '?'}`,
+  );
+  console.log(
+    '(kill: from the new gateway accepting connections; drain: from SIGTERM; floor: from the drop, clients resubscribe without positions; start s: spawn to accepting)',
+  );
   for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));
   const floor = results.find((r) => r.scenario === 'floor');
-  if (floor?.longPollBytes !== undefined) console.log(`idle long polls: ${P.longPolls} held, ${floor.longPollBytes ?? '-'} bytes of gateway RSS each`);
+  if (floor?.longPollBytes !== undefined)
+    console.log(`idle long polls: ${P.longPolls} held, ${floor.longPollBytes ?? '-'} bytes of gateway RSS each`);
   const by = (s: Scenario) => results.find((r) => r.scenario === s);
   const resumedRuns = results.filter((r) => r.scenario !== 'floor');
   const sum = (k: 'dups' | 'resets' | 'kafkaReads') => resumedRuns.reduce((n, r) => n + r[k], 0);
@@ -410,8 +510,12 @@ function report(results: Result[], groupDelay: number | null): void {
 async function main(): Promise<number> {
   const started = Date.now();
   log(`params ${JSON.stringify(P)}`);
-  const fromEnv = process.env.KAFKA_BROKERS?.split(',').map((s) => s.trim()).filter(Boolean);
-  const local = fromEnv?.length ? null : await startLocalKafka({ groupInitialRebalanceDelayMs: GROUP_DELAY_KAFKA_DEFAULT_MS, log: (m) => log(`kafka: ${m}`) });
+  const fromEnv = process.env.KAFKA_BROKERS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const local = fromEnv?.length
+    ? null
+    : await startLocalKafka({ groupInitialRebalanceDelayMs: GROUP_DELAY_KAFKA_DEFAULT_MS, log: (m) => log(`kafka: ${m}`) });
   const brokers = fromEnv?.length ? fromEnv : local!.brokers;
   if (local) Object.assign(process.env, local.clientEnv);
   let pub: PublisherClient | null = null;
@@ -422,7 +526,12 @@ async function main(): Promise<number> {
     const groupDelay = await brokerGroupDelayMs(brokers);
     const runId = randomBytes(3).toString('hex');
     const ctx: Ctx = { brokers, runId, topics: { broadcast: `bench.storm.${runId}.broadcast`, users: `bench.storm.${runId}.users` } };
-    pub = new PublisherClient({ brokers, logger: pino({ level: 'warn' }, process.stderr), clientId: 'fanout-bench-storm', topics: ctx.topics });
+    pub = new PublisherClient({
+      brokers,
+      logger: pino({ level: 'warn' }, process.stderr),
+      clientId: 'fanout-bench-storm',
+      topics: ctx.topics,
+    });
     await pub.connect();
     for (const s of P.scenarios) results.push(await runScenario(ctx, pub, s));
     report(results, groupDelay);

@@ -19,8 +19,27 @@ const topics = { topicBroadcast: `bench.${id}.broadcast`, topicUsers: `bench.${i
 
 const broker = await getBroker({ log: (m) => console.error(`[kafka] ${m}`) });
 Object.assign(process.env, broker.env);
-const gateways = await Promise.all(['eu', 'us'].map((region) => startGateway({ brokers: broker.brokers, port: 0, region, node: `gw-${region}-0`, servePage: false, userGroupId: `bench-${id}-${region}`, ...topics })));
-const router = await startRouter({ brokers: broker.brokers, port: 0, regions: ['eu', 'us'], groupIdTemplate: `bench-${id}-{region}`, topicUsers: topics.topicUsers, refreshMs: 200 });
+const gateways = await Promise.all(
+  ['eu', 'us'].map((region) =>
+    startGateway({
+      brokers: broker.brokers,
+      port: 0,
+      region,
+      node: `gw-${region}-0`,
+      servePage: false,
+      userGroupId: `bench-${id}-${region}`,
+      ...topics,
+    }),
+  ),
+);
+const router = await startRouter({
+  brokers: broker.brokers,
+  port: 0,
+  regions: ['eu', 'us'],
+  groupIdTemplate: `bench-${id}-{region}`,
+  topicUsers: topics.topicUsers,
+  refreshMs: 200,
+});
 // Wait until both regions have an owner for every partition.
 for (let i = 0; i < 200; i++) {
   const s = (await (await fetch(`${router.url}/v1/status`)).json()) as { regions: { unowned_partitions: number; state: string }[] };
@@ -35,7 +54,9 @@ const get = (path: string) =>
     http
       .get({ host: '127.0.0.1', port: router.port, path, agent }, (res) => {
         res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1e6) : reject(new Error(`status ${res.statusCode}`))));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1e6) : reject(new Error(`status ${res.statusCode}`)),
+        );
       })
       .on('error', reject);
   });
@@ -81,8 +102,21 @@ console.log(`| lookups | ${N} (concurrency ${C}, keep-alive) |`);
 console.log(`| throughput | ${Math.round(N / wall)} lookups/s |`);
 console.log(`| client p50 / p99 / max | ${pct(50).toFixed(3)} / ${pct(99).toFixed(3)} / ${lat[lat.length - 1]!.toFixed(3)} ms |`);
 console.log(`| router server-side mean | ${serverMeanUs.toFixed(1)} µs |`);
-console.log(`| router server-side <= 100 µs / <= 250 µs / <= 1 ms | ${(under('0.0001') * 100).toFixed(2)}% / ${(under('0.00025') * 100).toFixed(2)}% / ${(under('0.001') * 100).toFixed(2)}% |`);
-console.log(JSON.stringify({ bench: 'router', lookups: N, concurrency: C, lookups_per_s: Math.round(N / wall), client_p50_ms: +pct(50).toFixed(3), client_p99_ms: +pct(99).toFixed(3), server_mean_us: +serverMeanUs.toFixed(1), server_le_1ms: +under('0.001').toFixed(4) }));
+console.log(
+  `| router server-side <= 100 µs / <= 250 µs / <= 1 ms | ${(under('0.0001') * 100).toFixed(2)}% / ${(under('0.00025') * 100).toFixed(2)}% / ${(under('0.001') * 100).toFixed(2)}% |`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'router',
+    lookups: N,
+    concurrency: C,
+    lookups_per_s: Math.round(N / wall),
+    client_p50_ms: +pct(50).toFixed(3),
+    client_p99_ms: +pct(99).toFixed(3),
+    server_mean_us: +serverMeanUs.toFixed(1),
+    server_le_1ms: +under('0.001').toFixed(4),
+  }),
+);
 
 agent.destroy();
 await router.shutdown();

@@ -19,39 +19,47 @@ async function connections(): Promise<void> {
   const url = new URL(process.env.FLOOD_GATEWAY_WS!);
   const one = () =>
     new Promise<void>((resolve) => {
-      const ws: RawWs = new RawWs(url, {
-        open: () => {
-          count('opened');
-          ws.destroy();
-          resolve();
+      const ws: RawWs = new RawWs(
+        url,
+        {
+          open: () => {
+            count('opened');
+            ws.destroy();
+            resolve();
+          },
+          text: () => {},
+          close: () => resolve(),
+          refused: (status) => {
+            count(`refused_${status}`);
+            // A refused abuser retries at once (it does not honour Retry-After).
+            resolve();
+          },
         },
-        text: () => {},
-        close: () => resolve(),
-        refused: (status) => {
-          count(`refused_${status}`);
-          // A refused abuser retries at once (it does not honour Retry-After).
-          resolve();
-        },
-      }, { handshakeTimeoutMs: 5000, ...(process.env.FLOOD_LOCAL_ADDRESS ? { localAddress: process.env.FLOOD_LOCAL_ADDRESS } : {}) });
+        { handshakeTimeoutMs: 5000, ...(process.env.FLOOD_LOCAL_ADDRESS ? { localAddress: process.env.FLOOD_LOCAL_ADDRESS } : {}) },
+      );
     });
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (Date.now() < until) await one();
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (Date.now() < until) await one();
+    }),
+  );
 }
 
 async function publishes(): Promise<void> {
   let seq = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (Date.now() < until) {
-      const res = await fetch(`${process.env.FLOOD_PUBLISHER}/v1/publish`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${process.env.FLOOD_API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ channel: 'flood:spam', data: { seq: seq++, pad: 'x'.repeat(80) } }),
-      }).catch(() => null);
-      count(`status_${res?.status ?? 0}`);
-      await res?.arrayBuffer().catch(() => {});
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (Date.now() < until) {
+        const res = await fetch(`${process.env.FLOOD_PUBLISHER}/v1/publish`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${process.env.FLOOD_API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'flood:spam', data: { seq: seq++, pad: 'x'.repeat(80) } }),
+        }).catch(() => null);
+        count(`status_${res?.status ?? 0}`);
+        await res?.arrayBuffer().catch(() => {});
+      }
+    }),
+  );
 }
 
 await (kind === 'connections' ? connections() : publishes());

@@ -44,7 +44,20 @@ import { createLogger } from '@fanout/observability';
 import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
 import { RawWs } from './raw-ws.js';
-import { cpuSeconds, deleteTopics, log, machineJiffies, numParam, ROOT, rssBytes, runBench, sleep, spawnService, stopAll, waitReady } from './processes.js';
+import {
+  cpuSeconds,
+  deleteTopics,
+  log,
+  machineJiffies,
+  numParam,
+  ROOT,
+  rssBytes,
+  runBench,
+  sleep,
+  spawnService,
+  stopAll,
+  waitReady,
+} from './processes.js';
 import { fmt, table } from './report.js';
 
 const C = Math.floor(numParam(['--c', '--connections'], 'BENCH_C', 1000));
@@ -81,7 +94,11 @@ function pct(values: number[], p: number): number {
  * another machine, on this 2-core one it is taken from the gateway and the clients.
  */
 async function flood(kind: 'connections' | 'publish', env: Record<string, string>, nice = 0): Promise<Record<string, number>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/slow-consumers-flood.ts'], { cwd: ROOT, env: { ...process.env, FLOOD_KIND: kind, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/slow-consumers-flood.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, FLOOD_KIND: kind, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   if (nice) setPriority(child.pid!, nice);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -126,9 +143,21 @@ async function main(): Promise<number> {
       FANOUT_MAX_CONNECTIONS_PER_ADDRESS: String(ADDRESS_RATE ? Math.max(5000, 2 * C) : 0),
     });
     await waitReady(gateway, `http://127.0.0.1:${gwPort}/readyz`, 90_000);
-    const pubProc = spawnService('publisher', 'services/publisher/src/main.ts', { ...topics, FANOUT_PORT: String(pubPort), FANOUT_API_KEYS: `${GOOD_KEY},${FLOOD_KEY}`, FANOUT_LOG_LEVEL: 'warn', FANOUT_PUBLISH_RATE_PER_KEY: String(KEY_RATE), FANOUT_PUBLISH_BURST_PER_KEY: String(Math.max(500, 2 * KEY_RATE)) });
+    const pubProc = spawnService('publisher', 'services/publisher/src/main.ts', {
+      ...topics,
+      FANOUT_PORT: String(pubPort),
+      FANOUT_API_KEYS: `${GOOD_KEY},${FLOOD_KEY}`,
+      FANOUT_LOG_LEVEL: 'warn',
+      FANOUT_PUBLISH_RATE_PER_KEY: String(KEY_RATE),
+      FANOUT_PUBLISH_BURST_PER_KEY: String(Math.max(500, 2 * KEY_RATE)),
+    });
     await waitReady(pubProc, `http://127.0.0.1:${pubPort}/readyz`, 90_000);
-    publisher = new PublisherClient({ brokers: broker.brokers, logger: createLogger('bench').child({}, { level: 'warn' }), topics: { broadcast: topics.FANOUT_TOPIC_BROADCAST, users: topics.FANOUT_TOPIC_USERS }, createTopics: false });
+    publisher = new PublisherClient({
+      brokers: broker.brokers,
+      logger: createLogger('bench').child({}, { level: 'warn' }),
+      topics: { broadcast: topics.FANOUT_TOPIC_BROADCAST, users: topics.FANOUT_TOPIC_USERS },
+      createTopics: false,
+    });
     await publisher.connect();
 
     // C clients, 100 at a time.
@@ -186,13 +215,30 @@ async function main(): Promise<number> {
     const sampler = setInterval(() => rssSamples.push({ at: Date.now(), rss: rssBytes(gateway.pid!) }), 250);
 
     // CPU seconds per process at each phase boundary: where the cores went in each phase.
-    const snap = () => ({ at: Date.now(), gateway: cpuSeconds(gateway.pid!) ?? 0, publisher: cpuSeconds(pubProc.pid!) ?? 0, bench: process.cpuUsage(), machine: machineJiffies() });
+    const snap = () => ({
+      at: Date.now(),
+      gateway: cpuSeconds(gateway.pid!) ?? 0,
+      publisher: cpuSeconds(pubProc.pid!) ?? 0,
+      bench: process.cpuUsage(),
+      machine: machineJiffies(),
+    });
     const floodEnv = (kind: 'connections' | 'publish'): Record<string, string> =>
       kind === 'connections'
         ? // The abuser has an address of its own (127.0.0.2): the well-behaved clients are on 127.0.0.1.
-          { FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`, FLOOD_LOCAL_ADDRESS: '127.0.0.2', FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' }
-        : { FLOOD_PUBLISHER: `http://127.0.0.1:${pubPort}`, FLOOD_API_KEY: FLOOD_KEY, FLOOD_SECONDS: String(PHASE_S), FLOOD_PARALLEL: '50' };
-    const floods = (nice: number) => Promise.all([flood('connections', floodEnv('connections'), nice), flood('publish', floodEnv('publish'), nice)]);
+          {
+            FLOOD_GATEWAY_WS: `ws://127.0.0.1:${gwPort}/v1/ws`,
+            FLOOD_LOCAL_ADDRESS: '127.0.0.2',
+            FLOOD_SECONDS: String(PHASE_S),
+            FLOOD_PARALLEL: '50',
+          }
+        : {
+            FLOOD_PUBLISHER: `http://127.0.0.1:${pubPort}`,
+            FLOOD_API_KEY: FLOOD_KEY,
+            FLOOD_SECONDS: String(PHASE_S),
+            FLOOD_PARALLEL: '50',
+          };
+    const floods = (nice: number) =>
+      Promise.all([flood('connections', floodEnv('connections'), nice), flood('publish', floodEnv('publish'), nice)]);
 
     const s0 = snap();
     await sleep(PHASE_S * 1000);
@@ -237,7 +283,12 @@ async function main(): Promise<number> {
       const benchS = (b.bench.user - a.bench.user + b.bench.system - a.bench.system) / 1e6;
       const abuserS = abusers.reduce((t, f) => t + (f.cpu_s ?? 0), 0);
       const m = machineCores(a.machine, b.machine);
-      const own = { gateway: (b.gateway - a.gateway) / wall, publisher: (b.publisher - a.publisher) / wall, clients: benchS / wall, abusers: abuserS / wall };
+      const own = {
+        gateway: (b.gateway - a.gateway) / wall,
+        publisher: (b.publisher - a.publisher) / wall,
+        clients: benchS / wall,
+        abusers: abuserS / wall,
+      };
       return { ...own, rest: Math.max(0, m - own.gateway - own.publisher - own.clients - own.abusers), machine: m };
     };
     const cpu = [cores(s0, s1), cores(s1, s2), cores(s2, s3, [connFlood, pubFlood]), cores(s3, s4, [connFloodNiced, pubFloodNiced])];
@@ -245,19 +296,47 @@ async function main(): Promise<number> {
     const p99 = (v: number[]) => pct(v, 0.99);
     console.log(
       table([
-        ['phase', 'fast deliveries', 'p50 ms', 'p99 ms', 'p99 / baseline', 'cores: gateway', 'publisher', 'clients + steady publisher', 'abusers', 'broker + rest', 'machine'],
-        ...([
-          ['baseline', base],
-          [`${STALLED} stalled`, withStalled],
-          ['stalled + floods', withFlood],
-          ['stalled + floods (abusers at nice 19)', withFloodNiced],
-        ] as const).map(([name, v], i) => {
+        [
+          'phase',
+          'fast deliveries',
+          'p50 ms',
+          'p99 ms',
+          'p99 / baseline',
+          'cores: gateway',
+          'publisher',
+          'clients + steady publisher',
+          'abusers',
+          'broker + rest',
+          'machine',
+        ],
+        ...(
+          [
+            ['baseline', base],
+            [`${STALLED} stalled`, withStalled],
+            ['stalled + floods', withFlood],
+            ['stalled + floods (abusers at nice 19)', withFloodNiced],
+          ] as const
+        ).map(([name, v], i) => {
           const c = cpu[i]!;
-          return [name, fmt(v.length), fmt(pct(v, 0.5)), fmt(p99(v)), fmt(p99(v) / p99(base), 2), fmt(c.gateway, 2), fmt(c.publisher, 2), fmt(c.clients, 2), fmt(c.abusers, 2), fmt(c.rest, 2), fmt(c.machine, 2)];
+          return [
+            name,
+            fmt(v.length),
+            fmt(pct(v, 0.5)),
+            fmt(p99(v)),
+            fmt(p99(v) / p99(base), 2),
+            fmt(c.gateway, 2),
+            fmt(c.publisher, 2),
+            fmt(c.clients, 2),
+            fmt(c.abusers, 2),
+            fmt(c.rest, 2),
+            fmt(c.machine, 2),
+          ];
         }),
       ]),
     );
-    console.log(`gateway RSS: ${fmt(rssBase / 1048576, 1)} MiB at the end of the baseline, peak ${fmt(rssPeak / 1048576, 1)} MiB after (growth ${fmt(growth / 1048576, 1)} MiB; bound ${fmt(bound / 1048576, 1)} MiB = baseline + ${STALLED} x (${QUEUE_MAX_BYTES / 1048576} MiB queue + ${SOCKET_BUFFER_BYTES / 1024} KiB socket buffer))`);
+    console.log(
+      `gateway RSS: ${fmt(rssBase / 1048576, 1)} MiB at the end of the baseline, peak ${fmt(rssPeak / 1048576, 1)} MiB after (growth ${fmt(growth / 1048576, 1)} MiB; bound ${fmt(bound / 1048576, 1)} MiB = baseline + ${STALLED} x (${QUEUE_MAX_BYTES / 1048576} MiB queue + ${SOCKET_BUFFER_BYTES / 1024} KiB socket buffer))`,
+    );
     console.log(`fast clients: ${fast.length}, messages lost ${lost} (seq ${firstSeq}..${lastSeq}), closed ${closedFast}`);
     console.log(`limits: FANOUT_RATE_PER_ADDRESS=${ADDRESS_RATE} (gateway), FANOUT_PUBLISH_RATE_PER_KEY=${KEY_RATE} (publisher)`);
     console.log(`connection flood (one address, 50 at a time, ${PHASE_S} s): ${JSON.stringify(connFlood)}`);

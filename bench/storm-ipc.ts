@@ -15,7 +15,16 @@ export interface WorkerTotals {
 }
 
 export type StormToWorker =
-  | { op: 'connect'; urls: string[]; n: number; base: number; channels: string[]; localAddress: string; spreadMs: number; timeoutMs: number }
+  | {
+      op: 'connect';
+      urls: string[];
+      n: number;
+      base: number;
+      channels: string[];
+      localAddress: string;
+      spreadMs: number;
+      timeoutMs: number;
+    }
   | { op: 'mark' }
   | { op: 'drop'; positionless: boolean }
   | { op: 'await-resumed'; targets: Record<string, number>; timeoutMs: number }

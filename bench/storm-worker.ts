@@ -64,24 +64,28 @@ class StormClient {
     this.timer = null;
     if (this.stopped) return;
     this.note('connect');
-    this.ws = new RawWs(this.urls[this.urlIndex]!, {
-      open: () => {
-        const positions = this.lastPos && !this.positionless ? { positions: { [this.channel]: this.lastPos } } : {};
-        this.ws?.send(JSON.stringify({ op: 'subscribe', channels: [this.channel], ...positions }));
+    this.ws = new RawWs(
+      this.urls[this.urlIndex]!,
+      {
+        open: () => {
+          const positions = this.lastPos && !this.positionless ? { positions: { [this.channel]: this.lastPos } } : {};
+          this.ws?.send(JSON.stringify({ op: 'subscribe', channels: [this.channel], ...positions }));
+        },
+        text: (p) => this.onText(p),
+        connected: () => this.note('tcp up'),
+        close: (code) => {
+          this.note(`closed ${code}`);
+          this.lost(null, true);
+        },
+        refused: (status, retryAfterMs, body) => {
+          this.refusals++;
+          this.note(`refused ${status} ${status === 0 ? body : ''} ra=${retryAfterMs}`);
+          if (status === 0) netFailures.set(body, (netFailures.get(body) ?? 0) + 1);
+          this.lost(status === 503 && retryAfterMs !== null ? Math.round(retryAfterMs * (1 + Math.random() * 0.1)) : null, false);
+        },
       },
-      text: (p) => this.onText(p),
-      connected: () => this.note('tcp up'),
-      close: (code) => {
-        this.note(`closed ${code}`);
-        this.lost(null, true);
-      },
-      refused: (status, retryAfterMs, body) => {
-        this.refusals++;
-        this.note(`refused ${status} ${status === 0 ? body : ''} ra=${retryAfterMs}`);
-        if (status === 0) netFailures.set(body, (netFailures.get(body) ?? 0) + 1);
-        this.lost(status === 503 && retryAfterMs !== null ? Math.round(retryAfterMs * (1 + Math.random() * 0.1)) : null, false);
-      },
-    }, { ...(this.localAddress ? { localAddress: this.localAddress } : {}), handshakeTimeoutMs: CONNECT_TIMEOUT_MS });
+      { ...(this.localAddress ? { localAddress: this.localAddress } : {}), handshakeTimeoutMs: CONNECT_TIMEOUT_MS },
+    );
   }
 
   /** Drops the connection and reconnects as after a network blip (floor scenario). */
@@ -152,7 +156,15 @@ const netFailures = new Map<string, number>();
 let targets: Record<string, number> = {};
 
 function totals(): WorkerTotals {
-  const t: WorkerTotals = { clients: clients.length, unique: 0, dups: 0, resets: 0, refusals: 0, perChannelUnique: {}, netFailures: Object.fromEntries(netFailures) };
+  const t: WorkerTotals = {
+    clients: clients.length,
+    unique: 0,
+    dups: 0,
+    resets: 0,
+    refusals: 0,
+    perChannelUnique: {},
+    netFailures: Object.fromEntries(netFailures),
+  };
   for (const c of clients) {
     t.unique += c.unique;
     t.dups += c.dups;
@@ -163,7 +175,10 @@ function totals(): WorkerTotals {
 }
 
 /** Resolves with the latest time a client met `cond` once all have, or null at the deadline. */
-async function allOf(cond: (c: StormClient) => number, timeoutMs: number): Promise<{ lastAt: number | null; pending: number; times: number[] }> {
+async function allOf(
+  cond: (c: StormClient) => number,
+  timeoutMs: number,
+): Promise<{ lastAt: number | null; pending: number; times: number[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let last = 0;
@@ -193,7 +208,10 @@ async function handle(m: StormToWorker): Promise<void> {
   switch (m.op) {
     case 'connect': {
       const urls = m.urls.map((u) => new URL(u));
-      clients = Array.from({ length: m.n }, (_, k) => new StormClient(m.channels[(m.base + k) % m.channels.length]!, urls, m.localAddress, 0));
+      clients = Array.from(
+        { length: m.n },
+        (_, k) => new StormClient(m.channels[(m.base + k) % m.channels.length]!, urls, m.localAddress, 0),
+      );
       // Connections open spread over `spreadMs`, each honouring 503s like any reconnect.
       for (const c of clients) setTimeout(() => c.connect(), Math.random() * m.spreadMs);
       const r = await allOf((c) => (c.subscribed > 0 ? c.subscribedAt : 0), m.timeoutMs);

@@ -119,9 +119,11 @@ const progress = setInterval(() => send({ op: 'progress', totals: { ...totals } 
 
 let chain = Promise.resolve();
 process.on('message', (m: ReceiversToWorker) => {
-  chain = chain.then(() => handle(m)).catch((err: unknown) => {
-    send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
-  });
+  chain = chain
+    .then(() => handle(m))
+    .catch((err: unknown) => {
+      send({ op: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
 });
 
 async function handle(m: ReceiversToWorker): Promise<void> {

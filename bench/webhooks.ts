@@ -62,7 +62,23 @@ import { pino } from 'pino';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort, getBroker, kafkajsSecurity, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient, type PublishedEvent } from '@fanout/publisher';
-import { CLK_TCK, cpuSeconds, deleteTopics, log, machineJiffies, metricSum, numParam, runBench, sleep, spawnService, stopAll, stopChild, strParam, waitReady, WorkerRpc } from './processes.js';
+import {
+  CLK_TCK,
+  cpuSeconds,
+  deleteTopics,
+  log,
+  machineJiffies,
+  metricSum,
+  numParam,
+  runBench,
+  sleep,
+  spawnService,
+  stopAll,
+  stopChild,
+  strParam,
+  waitReady,
+  WorkerRpc,
+} from './processes.js';
 import { fmt, table } from './report.js';
 import type { ReceivedRows, ReceiverTotals, ReceiversFromWorker, ReceiversToWorker } from './webhooks-ipc.js';
 
@@ -115,7 +131,12 @@ function layout(e: number): { endpoints: EndpointSpec[]; channels: string[] } {
   for (let i = 0; i < e; i++) {
     const patterns = [`ns${i % k}:*`];
     if (i % 4 === 3) for (let j = 0; j < 4; j++) patterns.push(`ns${(i + 1) % k}:c${j}`);
-    endpoints.push({ index: i, patterns, secret: 'whsec_' + randomBytes(32).toString('base64'), flaky: P.flakyEvery > 0 && i % P.flakyEvery === 1 % P.flakyEvery });
+    endpoints.push({
+      index: i,
+      patterns,
+      secret: 'whsec_' + randomBytes(32).toString('base64'),
+      flaky: P.flakyEvery > 0 && i % P.flakyEvery === 1 % P.flakyEvery,
+    });
   }
   return { endpoints, channels };
 }
@@ -176,7 +197,13 @@ const instances: DispatcherProc[] = [];
 async function spawnDispatcher(env: Record<string, string>, name: string): Promise<DispatcherProc> {
   const port = await freePort();
   const nodeArgs = (process.env.BENCH_DISPATCHER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = spawnService(name, 'services/dispatcher/src/main.ts', { ...env, FANOUT_PORT: String(port), FANOUT_NODE: name }, [], nodeArgs);
+  const proc = spawnService(
+    name,
+    'services/dispatcher/src/main.ts',
+    { ...env, FANOUT_PORT: String(port), FANOUT_NODE: name },
+    [],
+    nodeArgs,
+  );
   const d: DispatcherProc = { proc, url: `http://127.0.0.1:${port}`, name, cpu: 0 };
   instances.push(d);
   await waitReady(proc, `${d.url}/readyz`, 90_000);
@@ -427,7 +454,9 @@ async function waitDelivered(ctx: Ctx, what: string): Promise<boolean> {
       lastProgress = Date.now();
     }
     if (Date.now() - lastProgress > STALL_MS || Date.now() > ctx.deadline) {
-      log(`${what}: INCOMPLETE, ${got}/${ctx.expected} pairs delivered, nothing new for ${((Date.now() - lastProgress) / 1000).toFixed(0)} s`);
+      log(
+        `${what}: INCOMPLETE, ${got}/${ctx.expected} pairs delivered, nothing new for ${((Date.now() - lastProgress) / 1000).toFixed(0)} s`,
+      );
       return false;
     }
     await sleep(10);
@@ -476,10 +505,18 @@ async function waitQuietMachine(ctx: Ctx, what: string): Promise<void> {
   let l = await otherLoad(ctx, 1000);
   const until = Date.now() + P.waitQuietS * 1000;
   while (P.waitQuietS > 0 && l >= 0.3 && Date.now() < until) l = await otherLoad(ctx, 1000);
-  log(`${what}: other load before it ${l.toFixed(2)} cores${l >= 0.3 && P.waitQuietS > 0 ? ` (still busy after waiting ${P.waitQuietS} s)` : ''}`);
+  log(
+    `${what}: other load before it ${l.toFixed(2)} cores${l >= 0.3 && P.waitQuietS > 0 ? ` (still busy after waiting ${P.waitQuietS} s)` : ''}`,
+  );
 }
 
-async function runPhase(ctx: Ctx, name: PhaseName, n: number, publish: (list: { id: string; channel: string; data: unknown }[]) => Promise<void>, prefix: string): Promise<PhaseRun> {
+async function runPhase(
+  ctx: Ctx,
+  name: PhaseName,
+  n: number,
+  publish: (list: { id: string; channel: string; data: unknown }[]) => Promise<void>,
+  prefix: string,
+): Promise<PhaseRun> {
   const list = makeEvents(prefix, n, ctx.channels);
   if (name !== 'warm-up') await waitQuietMachine(ctx, name);
   ctx.span = new CounterSpan(await scrape(ctx.current.url));
@@ -492,7 +529,9 @@ async function runPhase(ctx: Ctx, name: PhaseName, n: number, publish: (list: { 
   await waitQuietReceivers(ctx);
   append(ctx.rows, await ctx.receivers.dump());
   const metrics = ctx.span.end(await scrape(ctx.current.url));
-  log(`${name}: ${n} events published in ${publishS.toFixed(2)} s; ${complete ? 'all' : 'NOT all'} expected pairs delivered (${ctx.receivers.totals.pairs2xx}/${ctx.expected}); dispatcher CPU ${cpu.dispatcher.toFixed(2)} s, receivers ${cpu.receivers.toFixed(2)} s, bench ${cpu.bench.toFixed(2)} s, broker ${cpu.broker?.toFixed(2) ?? '?'} s, machine ${cpu.machineCores.toFixed(2)} cores over ${cpu.wallS.toFixed(2)} s; dispatcher metrics: ${metrics}`);
+  log(
+    `${name}: ${n} events published in ${publishS.toFixed(2)} s; ${complete ? 'all' : 'NOT all'} expected pairs delivered (${ctx.receivers.totals.pairs2xx}/${ctx.expected}); dispatcher CPU ${cpu.dispatcher.toFixed(2)} s, receivers ${cpu.receivers.toFixed(2)} s, bench ${cpu.bench.toFixed(2)} s, broker ${cpu.broker?.toFixed(2) ?? '?'} s, machine ${cpu.machineCores.toFixed(2)} cores over ${cpu.wallS.toFixed(2)} s; dispatcher metrics: ${metrics}`,
+  );
   return { name, events: n, startedAt, publishS, cpu, complete, metrics };
 }
 
@@ -514,14 +553,25 @@ async function killAndRestart(ctx: Ctx, phaseStart: number, k: number): Promise<
   const gauge = (name: string) => (text ? metricSum(text, name) : null);
   sampleDispatcherCpu();
   const old = ctx.current;
-  const exited = new Promise<void>((r) => (old.proc.exitCode !== null || old.proc.signalCode !== null ? r() : old.proc.once('exit', () => r())));
+  const exited = new Promise<void>((r) =>
+    old.proc.exitCode !== null || old.proc.signalCode !== null ? r() : old.proc.once('exit', () => r()),
+  );
   const at = now();
   old.proc.kill('SIGKILL');
   await exited;
-  const kill: Kill = { at, intoS: (at - phaseStart) / 1000, inFlightGauge: gauge('fanout_webhook_requests_in_flight'), queuedGauge: gauge('fanout_webhook_queued_deliveries'), committed: new Map(), restartS: null };
+  const kill: Kill = {
+    at,
+    intoS: (at - phaseStart) / 1000,
+    inFlightGauge: gauge('fanout_webhook_requests_in_flight'),
+    queuedGauge: gauge('fanout_webhook_queued_deliveries'),
+    committed: new Map(),
+    restartS: null,
+  };
   ctx.kills.push(kill);
   kill.committed = await committedOffsets(ctx);
-  log(`kill ${k}: SIGKILL ${old.name} (pid ${old.proc.pid}) ${kill.intoS.toFixed(1)} s into the fault phase; in flight ${kill.inFlightGauge}, queued ${kill.queuedGauge}; restarting`);
+  log(
+    `kill ${k}: SIGKILL ${old.name} (pid ${old.proc.pid}) ${kill.intoS.toFixed(1)} s into the fault phase; in flight ${kill.inFlightGauge}, queued ${kill.queuedGauge}; restarting`,
+  );
   ctx.current = await spawnDispatcher(ctx.env, `${old.name.replace(/-r\d+$/, '')}-r${k}`);
   kill.restartS = (now() - at) / 1000;
   log(`kill ${k}: ${ctx.current.name} ready ${kill.restartS.toFixed(1)} s after the kill`);
@@ -619,14 +669,28 @@ function analyse(ctx: Ctx, phases: PhaseRun[]): Analysis {
   // A request was in flight at a kill when the killed process sent it (its connection is older
   // than the kill) and the receivers got it after the kill, had not answered it, or answered it
   // less than IN_FLIGHT_SLACK_MS before (the dispatcher may not have read the answer).
-  const inFlightAt = (k: Kill, x: { conn: number; start: number; end: number }) => x.conn < k.at && (x.start > k.at || x.end < 0 || x.end > k.at - IN_FLIGHT_SLACK_MS);
+  const inFlightAt = (k: Kill, x: { conn: number; start: number; end: number }) =>
+    x.conn < k.at && (x.start > k.at || x.end < 0 || x.end > k.at - IN_FLIGHT_SLACK_MS);
   const perKill = ctx.kills.map((k) => {
     let inFlightAtKill = 0;
     for (let i = 0; i < r.ep.length; i++) if (inFlightAt(k, { conn: r.conn[i]!, start: r.start[i]!, end: r.end[i]! })) inFlightAtKill++;
     return { dups: 0, reRead: 0, retryRecord: 0, inFlight: 0, inFlightAtKill, uncommittedDelivered: 0 };
   });
 
-  const mk = (label: string, endpoints: number): Row => ({ label, endpoints, events: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, unexplained: 0, failed: 0, retries: 0, lat: [], deliveriesPerS: null });
+  const mk = (label: string, endpoints: number): Row => ({
+    label,
+    endpoints,
+    events: 0,
+    expected: 0,
+    delivered: 0,
+    lost: 0,
+    duplicates: 0,
+    unexplained: 0,
+    failed: 0,
+    retries: 0,
+    lat: [],
+    deliveriesPerS: null,
+  });
   const byKey = new Map<string, Row>();
   const row = (label: string, endpoints: number) => {
     let x = byKey.get(label);
@@ -647,7 +711,10 @@ function analyse(ctx: Ctx, phases: PhaseRun[]): Analysis {
       const key = `${ep.index}|${id}`;
       seenPairs.add(key);
       const rowsFor: Row[] = [row(ev.phase, ctx.endpoints.length)];
-      if (ev.phase === 'fault' && flakyCount > 0) rowsFor.push(row(ep.flaky ? 'fault: flaky endpoints' : 'fault: healthy endpoints', ep.flaky ? flakyCount : ctx.endpoints.length - flakyCount));
+      if (ev.phase === 'fault' && flakyCount > 0)
+        rowsFor.push(
+          row(ep.flaky ? 'fault: flaky endpoints' : 'fault: healthy endpoints', ep.flaky ? flakyCount : ctx.endpoints.length - flakyCount),
+        );
       const a = pairs.get(key) ?? [];
       const okIdx = a.findIndex((x) => x.status < 300);
       const failed = a.filter((x) => x.status >= 300).length;
@@ -660,7 +727,8 @@ function analyse(ctx: Ctx, phases: PhaseRun[]): Analysis {
         lastOk.set(ev.phase, Math.max(lastOk.get(ev.phase) ?? 0, firstOk.start));
         // Would a kill re-read this pair? (delivered by a process killed later, its event at or past the commit)
         ctx.kills.forEach((k, i) => {
-          if (firstOk.conn < k.at && !inFlightAt(k, firstOk) && ev.offset >= (k.committed.get(ev.partition) ?? -1)) perKill[i]!.uncommittedDelivered++;
+          if (firstOk.conn < k.at && !inFlightAt(k, firstOk) && ev.offset >= (k.committed.get(ev.partition) ?? -1))
+            perKill[i]!.uncommittedDelivered++;
         });
         // What each kill may have repeated for this pair, one delivery each (the kill must come
         // after a process attempted the pair): its 2xx in flight at the kill, its event at or past
@@ -696,13 +764,17 @@ function analyse(ctx: Ctx, phases: PhaseRun[]): Analysis {
               const rel = (t: number) => (t < 0 ? '-' : ((t - (ctx.kills[0]?.at ?? 0)) / 1000).toFixed(3));
               unexplainedSample.push(
                 `${id} (${ev.channel}, partition ${ev.partition} offset ${ev.offset}; committed at the kills ${ctx.kills.map((k) => k.committed.get(ev.partition)).join(', ')}) -> endpoint ${ep.index}: ` +
-                  a.map((y) => `[attempt ${y.attempt} status ${y.status} conn ${rel(y.conn)} start ${rel(y.start)} end ${rel(y.end)}]`).join(' '),
+                  a
+                    .map((y) => `[attempt ${y.attempt} status ${y.status} conn ${rel(y.conn)} start ${rel(y.start)} end ${rel(y.end)}]`)
+                    .join(' '),
               );
             }
           }
         }
       } else if (lostSample.length < 10) {
-        lostSample.push(`${id} (${ev.channel}) -> endpoint ${ep.index}: ${a.length} attempts${a.length ? `, last status ${a[a.length - 1]!.status}` : ''}`);
+        lostSample.push(
+          `${id} (${ev.channel}) -> endpoint ${ep.index}: ${a.length} attempts${a.length ? `, last status ${a[a.length - 1]!.status}` : ''}`,
+        );
       }
       for (const x of rowsFor) {
         x.expected++;
@@ -738,7 +810,13 @@ function analyse(ctx: Ctx, phases: PhaseRun[]): Analysis {
     byPhase: new Map(phaseRows.map((x) => [x.label as PhaseName, x])),
     unexpectedPairs,
     perKill,
-    totals: { expected: sum((x) => x.expected), delivered: sum((x) => x.delivered), lost: sum((x) => x.lost), duplicates: sum((x) => x.duplicates), unexplained: sum((x) => x.unexplained) },
+    totals: {
+      expected: sum((x) => x.expected),
+      delivered: sum((x) => x.delivered),
+      lost: sum((x) => x.lost),
+      duplicates: sum((x) => x.duplicates),
+      unexplained: sum((x) => x.unexplained),
+    },
     lostSample,
     unexplainedSample,
   };
@@ -754,10 +832,25 @@ function report(ctx: Ctx, phases: PhaseRun[], a: Analysis, brokerSource: string)
       `${ctx.channels.length} channels, retry schedule ${P.retrySchedule}, ${P.kills} SIGKILL(s) in the fault phase; Kafka: ${brokerSource}; ${process.platform}/${process.arch}, node ${process.version}, ${availableParallelism()} cores`,
   );
   out.push('');
-  out.push('Deliveries per phase (a delivery = one event to one endpoint whose pattern matches; first-attempt latency = arrival of the first attempt at the endpoint - the publish call, ms):');
+  out.push(
+    'Deliveries per phase (a delivery = one event to one endpoint whose pattern matches; first-attempt latency = arrival of the first attempt at the endpoint - the publish call, ms):',
+  );
   out.push(
     table([
-      ['phase', 'endpoints', 'events', 'expected', 'delivered', 'lost', 'duplicates', 'failed attempts', 'retries', 'p50 first ms', 'p99 first ms', 'deliveries/s'],
+      [
+        'phase',
+        'endpoints',
+        'events',
+        'expected',
+        'delivered',
+        'lost',
+        'duplicates',
+        'failed attempts',
+        'retries',
+        'p50 first ms',
+        'p99 first ms',
+        'deliveries/s',
+      ],
       ...a.rows.map((x) => [
         x.label === 'healthy burst' ? 'healthy burst (deliveries/s = healthy rate)' : x.label,
         fmt(x.endpoints),
@@ -775,16 +868,42 @@ function report(ctx: Ctx, phases: PhaseRun[], a: Analysis, brokerSource: string)
     ]),
   );
   out.push('');
-  out.push('CPU per phase (seconds of utime+stime, /proc/<pid>/stat; machine = cores busy on average, /proc/stat; publish->last first 2xx wall time):');
+  out.push(
+    'CPU per phase (seconds of utime+stime, /proc/<pid>/stat; machine = cores busy on average, /proc/stat; publish->last first 2xx wall time):',
+  );
   out.push(
     table([
-      ['phase', 'wall s', 'publish s', 'dispatcher CPU s', 'dispatcher cores', 'deliveries/dispatcher-CPU-s', 'receivers CPU s', 'bench (publisher) CPU s', 'broker CPU s', 'machine cores busy', 'other load (cores)'],
+      [
+        'phase',
+        'wall s',
+        'publish s',
+        'dispatcher CPU s',
+        'dispatcher cores',
+        'deliveries/dispatcher-CPU-s',
+        'receivers CPU s',
+        'bench (publisher) CPU s',
+        'broker CPU s',
+        'machine cores busy',
+        'other load (cores)',
+      ],
       ...phases
         .filter((p) => p.cpu)
         .map((p) => {
           const c = p.cpu!;
           const x = a.byPhase.get(p.name);
-          return [p.name, fmt(c.wallS, 2), fmt(p.publishS, 2), fmt(c.dispatcher, 2), fmt(c.dispatcher / c.wallS, 2), fmt(x && c.dispatcher > 0 ? x.delivered / c.dispatcher : null), fmt(c.receivers, 2), fmt(c.bench, 2), fmt(c.broker, 2), fmt(c.machineCores, 2), fmt(otherCores(c), 2)];
+          return [
+            p.name,
+            fmt(c.wallS, 2),
+            fmt(p.publishS, 2),
+            fmt(c.dispatcher, 2),
+            fmt(c.dispatcher / c.wallS, 2),
+            fmt(x && c.dispatcher > 0 ? x.delivered / c.dispatcher : null),
+            fmt(c.receivers, 2),
+            fmt(c.bench, 2),
+            fmt(c.broker, 2),
+            fmt(c.machineCores, 2),
+            fmt(otherCores(c), 2),
+          ];
         }),
     ]),
   );
@@ -796,18 +915,39 @@ function report(ctx: Ctx, phases: PhaseRun[], a: Analysis, brokerSource: string)
     );
     out.push(
       table([
-        ['kill', 'at s', 'in flight (dispatcher gauge / receivers)', 'queued', 'delivered-uncommitted', 'duplicates explained', 'of which re-read event / retry record / in flight', 'kill -> ready s'],
+        [
+          'kill',
+          'at s',
+          'in flight (dispatcher gauge / receivers)',
+          'queued',
+          'delivered-uncommitted',
+          'duplicates explained',
+          'of which re-read event / retry record / in flight',
+          'kill -> ready s',
+        ],
         ...ctx.kills.map((k, i) => {
           const pk = a.perKill[i]!;
-          return [String(i + 1), fmt(k.intoS, 1), `${fmt(k.inFlightGauge)} / ${fmt(pk.inFlightAtKill)}`, fmt(k.queuedGauge), fmt(pk.uncommittedDelivered), fmt(pk.dups), `${fmt(pk.reRead)} / ${fmt(pk.retryRecord)} / ${fmt(pk.inFlight)}`, fmt(k.restartS, 1)];
+          return [
+            String(i + 1),
+            fmt(k.intoS, 1),
+            `${fmt(k.inFlightGauge)} / ${fmt(pk.inFlightAtKill)}`,
+            fmt(k.queuedGauge),
+            fmt(pk.uncommittedDelivered),
+            fmt(pk.dups),
+            `${fmt(pk.reRead)} / ${fmt(pk.retryRecord)} / ${fmt(pk.inFlight)}`,
+            fmt(k.restartS, 1),
+          ];
         }),
       ]),
     );
   }
   out.push('');
   const t = ctx.receivers.totals;
-  out.push(`signatures verified (standardwebhooks, every ${P.verifyEvery === 1 ? '' : `${P.verifyEvery}th `}request): ${fmt(t.sigOk)} ok, ${fmt(t.sigFail)} failed; requests ${fmt(t.requests)}`);
-  for (const p of phases) out.push(`dispatcher metrics, ${p.name}${p.name === 'fault' ? ' (every instance, each up to its last scrape)' : ''}: ${p.metrics}`);
+  out.push(
+    `signatures verified (standardwebhooks, every ${P.verifyEvery === 1 ? '' : `${P.verifyEvery}th `}request): ${fmt(t.sigOk)} ok, ${fmt(t.sigFail)} failed; requests ${fmt(t.requests)}`,
+  );
+  for (const p of phases)
+    out.push(`dispatcher metrics, ${p.name}${p.name === 'fault' ? ' (every instance, each up to its last scrape)' : ''}: ${p.metrics}`);
   const warnings: string[] = [];
   if (a.totals.lost > 0) warnings.push(`${a.totals.lost} pairs lost, e.g. ${a.lostSample.join('; ')}`);
   if (a.totals.unexplained > 0) {
@@ -817,7 +957,9 @@ function report(ctx: Ctx, phases: PhaseRun[], a: Analysis, brokerSource: string)
   if (a.unexpectedPairs > 0) warnings.push(`${a.unexpectedPairs} (event, endpoint) pairs delivered that no pattern matches`);
   if (t.sigFail > 0) warnings.push(`${t.sigFail} signatures did not verify`);
   for (const p of phases) if (!p.complete) warnings.push(`${p.name} did not complete`);
-  for (const p of phases) if (p.cpu && p.name !== 'warm-up' && otherCores(p.cpu) > 0.3) warnings.push(`${p.name} shared the machine with ${otherCores(p.cpu).toFixed(2)} cores of other load`);
+  for (const p of phases)
+    if (p.cpu && p.name !== 'warm-up' && otherCores(p.cpu) > 0.3)
+      warnings.push(`${p.name} shared the machine with ${otherCores(p.cpu).toFixed(2)} cores of other load`);
   for (const w of warnings) out.push(`WARNING: ${w}`);
   out.push('');
   const burst = a.byPhase.get('healthy burst');
@@ -834,7 +976,9 @@ function report(ctx: Ctx, phases: PhaseRun[], a: Analysis, brokerSource: string)
     p99_first_attempt_ms: latRow && latRow.lat.length > 0 ? Math.round(pct(latRow.lat, 0.99)!) : null,
     dispatcher_restarts: ctx.kills.length,
   };
-  out.push(`JSON: delivered/lost/duplicates over every phase; deliveries_per_s = healthy burst; p99_first_attempt_ms = ${latRow === steady ? 'healthy steady' : 'healthy burst'} phase.`);
+  out.push(
+    `JSON: delivered/lost/duplicates over every phase; deliveries_per_s = healthy burst; p99_first_attempt_ms = ${latRow === steady ? 'healthy steady' : 'healthy burst'} phase.`,
+  );
   process.stdout.write(out.join('\n') + '\n' + JSON.stringify(json) + '\n');
 }
 
@@ -873,12 +1017,23 @@ async function main(): Promise<number> {
       FANOUT_TOPIC_RETRY_PREFIX: `${base}.wh-retry`,
       FANOUT_TOPIC_DEAD_LETTERS: `${base}.wh-dead-letters`,
     };
-    runTopics = [topics.broadcast, topics.users, dispatcherTopics.FANOUT_TOPIC_ENDPOINTS, dispatcherTopics.FANOUT_TOPIC_DEAD_LETTERS, ...Array.from({ length: retrySteps }, (_, i) => `${dispatcherTopics.FANOUT_TOPIC_RETRY_PREFIX}.${i}`)];
+    runTopics = [
+      topics.broadcast,
+      topics.users,
+      dispatcherTopics.FANOUT_TOPIC_ENDPOINTS,
+      dispatcherTopics.FANOUT_TOPIC_DEAD_LETTERS,
+      ...Array.from({ length: retrySteps }, (_, i) => `${dispatcherTopics.FANOUT_TOPIC_RETRY_PREFIX}.${i}`),
+    ];
     const groupId = `${base}.dispatcher`;
     const logger = pino({ name: 'bench', level: process.env.FANOUT_LOG_LEVEL ?? 'warn' }, process.stderr);
     publisher = new PublisherClient({ brokers: broker.brokers, logger, clientId: 'fanout-bench-webhooks', topics });
     await publisher.connect();
-    admin = new Kafka({ brokers: broker.brokers, clientId: 'fanout-bench-webhooks-admin', logLevel: logLevel.NOTHING, ...kafkajsSecurity() }).admin();
+    admin = new Kafka({
+      brokers: broker.brokers,
+      clientId: 'fanout-bench-webhooks-admin',
+      logLevel: logLevel.NOTHING,
+      ...kafkajsSecurity(),
+    }).admin();
     await admin.connect();
 
     const { endpoints, channels } = layout(P.endpoints);
@@ -910,7 +1065,12 @@ async function main(): Promise<number> {
       const res = await fetch(`${first.url}/v1/endpoints`, {
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ url: `http://127.0.0.1:${ports[ep.index]}/hook`, channels: ep.patterns, secret: ep.secret, description: `bench endpoint ${ep.index}${ep.flaky ? ' (flaky)' : ''}` }),
+        body: JSON.stringify({
+          url: `http://127.0.0.1:${ports[ep.index]}/hook`,
+          channels: ep.patterns,
+          secret: ep.secret,
+          description: `bench endpoint ${ep.index}${ep.flaky ? ' (flaky)' : ''}`,
+        }),
       });
       const body = (await res.json()) as { id?: string };
       if (res.status !== 201 || !body.id) throw new Error(`creating endpoint ${ep.index}: ${res.status} ${JSON.stringify(body)}`);
@@ -936,13 +1096,15 @@ async function main(): Promise<number> {
       span: null,
     };
     const phases: PhaseRun[] = [];
-    const burst = (phase: PhaseName) => async (list: { id: string; channel: string; data: unknown }[]) => record(ctx, phase, await ctx.publisher.publishBatch(list));
+    const burst = (phase: PhaseName) => async (list: { id: string; channel: string; data: unknown }[]) =>
+      record(ctx, phase, await ctx.publisher.publishBatch(list));
 
     await receivers.mode(0, []);
     if (P.warmup > 0) phases.push(await runPhase(ctx, 'warm-up', P.warmup, burst('warm-up'), 'w'));
     phases.push(await runPhase(ctx, 'healthy burst', P.events, burst('healthy burst'), 'h'));
     const steadyN = Math.round(P.steadyRate * P.steadyS);
-    if (steadyN > 0) phases.push(await runPhase(ctx, 'healthy steady', steadyN, (list) => paced(ctx, list, P.steadyRate, 'healthy steady'), 's'));
+    if (steadyN > 0)
+      phases.push(await runPhase(ctx, 'healthy steady', steadyN, (list) => paced(ctx, list, P.steadyRate, 'healthy steady'), 's'));
     phases.push(await faultPhase(ctx));
 
     const analysis = analyse(ctx, phases);

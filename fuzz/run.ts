@@ -62,12 +62,37 @@ const channel = fc.oneof(
   fc.string({ maxLength: 300 }),
   fc.stringMatching(/^[a-z][a-z0-9-]{0,40}:[A-Za-z0-9._=@-]{0,250}$/),
 );
-const position = fc.oneof(fc.string({ maxLength: 60 }), fc.tuple(fc.string({ maxLength: 8 }), fc.integer(), fc.integer()).map(([e, p, o]) => `${e}:${p}:${o}`));
+const position = fc.oneof(
+  fc.string({ maxLength: 60 }),
+  fc.tuple(fc.string({ maxLength: 8 }), fc.integer(), fc.integer()).map(([e, p, o]) => `${e}:${p}:${o}`),
+);
 const anyId = fc.oneof(fc.integer(), fc.string({ maxLength: 40 }), fc.constant(null), fc.double());
 const op = fc.oneof(
-  fc.record({ op: fc.constant('subscribe'), channels: fc.array(channel, { maxLength: 20 }), positions: fc.option(fc.dictionary(fc.string({ maxLength: 40 }), position, { maxKeys: 5 }), { nil: undefined }), id: fc.option(anyId, { nil: undefined }) }, { requiredKeys: ['op'] }),
-  fc.record({ op: fc.constant('unsubscribe'), channels: fc.oneof(fc.array(channel, { maxLength: 20 }), fc.anything()), id: fc.option(anyId, { nil: undefined }) }, { requiredKeys: ['op'] }),
-  fc.record({ op: fc.constant('credit'), n: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null)), unlimited: fc.option(fc.anything(), { nil: undefined }) }, { requiredKeys: ['op'] }),
+  fc.record(
+    {
+      op: fc.constant('subscribe'),
+      channels: fc.array(channel, { maxLength: 20 }),
+      positions: fc.option(fc.dictionary(fc.string({ maxLength: 40 }), position, { maxKeys: 5 }), { nil: undefined }),
+      id: fc.option(anyId, { nil: undefined }),
+    },
+    { requiredKeys: ['op'] },
+  ),
+  fc.record(
+    {
+      op: fc.constant('unsubscribe'),
+      channels: fc.oneof(fc.array(channel, { maxLength: 20 }), fc.anything()),
+      id: fc.option(anyId, { nil: undefined }),
+    },
+    { requiredKeys: ['op'] },
+  ),
+  fc.record(
+    {
+      op: fc.constant('credit'),
+      n: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null)),
+      unlimited: fc.option(fc.anything(), { nil: undefined }),
+    },
+    { requiredKeys: ['op'] },
+  ),
   fc.record({ op: fc.constantFrom('ping', 'pong', 'publish', '', 'SUBSCRIBE'), id: fc.option(anyId, { nil: undefined }) }),
   fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 6 }),
 );
@@ -79,8 +104,18 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 500 }).map((s) => ({ opcode: 1, payload: Buffer.from(s) })) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 500 }).map((b) => ({ opcode: 1, payload: Buffer.from(b) })) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 500 }).map((b) => ({ opcode: 2, payload: Buffer.from(b) })) },
-  { weight: 1, arbitrary: fc.tuple(op, fc.integer({ min: 2, max: 5 })).map(([o, n]) => ({ opcode: 1, payload: Buffer.from(JSON.stringify(o)), fragments: n })) },
-  { weight: 1, arbitrary: fc.integer({ min: 4 * 1024, max: 256 * 1024 }).map((n) => ({ opcode: 1, payload: Buffer.from(JSON.stringify({ op: 'subscribe', channels: ['news:' + 'x'.repeat(n)] })) })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(op, fc.integer({ min: 2, max: 5 }))
+      .map(([o, n]) => ({ opcode: 1, payload: Buffer.from(JSON.stringify(o)), fragments: n })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 4 * 1024, max: 256 * 1024 })
+      .map((n) => ({ opcode: 1, payload: Buffer.from(JSON.stringify({ op: 'subscribe', channels: ['news:' + 'x'.repeat(n)] })) })),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 10, max: 5000 }).map((n) => ({ opcode: 1, payload: Buffer.from(deep(n)) })) },
 );
 
@@ -155,7 +190,8 @@ async function fuzzWs(url: URL, healthy: () => Promise<string | null>): Promise<
         const ws = conns[i]!;
         if (f.fragments && f.payload.length > f.fragments) {
           const step = Math.ceil(f.payload.length / f.fragments);
-          for (let k = 0, first = true; k < f.payload.length; k += step, first = false) ws.sendFrame(first ? f.opcode : 0, f.payload.subarray(k, k + step), k + step >= f.payload.length);
+          for (let k = 0, first = true; k < f.payload.length; k += step, first = false)
+            ws.sendFrame(first ? f.opcode : 0, f.payload.subarray(k, k + step), k + step >= f.payload.length);
         } else ws.sendFrame(f.opcode, f.payload);
         r.cases++;
         // Let the gateway answer now and then (and keep the socket's buffers small).
@@ -177,20 +213,39 @@ async function fuzzKafka(brokers: string[], topics: string[], healthy: () => Pro
   const kafka = new Kafka({ brokers, clientId: 'fanout-fuzz', logLevel: logLevel.NOTHING, ...kafkajsSecurity() });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
-  const bytes = (max: number) => fc.oneof(fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b)), fc.string({ maxLength: max }).map((s) => Buffer.from(s)), fc.constant(null));
-  const headerName = fc.oneof(fc.constantFrom('fanout-channel', 'fanout-id', 'fanout-ts', 'content-type', 'fanout-forwarded-from', 'fanout-forwarded-region'), fc.string({ maxLength: 30 }));
+  const bytes = (max: number) =>
+    fc.oneof(
+      fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b)),
+      fc.string({ maxLength: max }).map((s) => Buffer.from(s)),
+      fc.constant(null),
+    );
+  const headerName = fc.oneof(
+    fc.constantFrom('fanout-channel', 'fanout-id', 'fanout-ts', 'content-type', 'fanout-forwarded-from', 'fanout-forwarded-region'),
+    fc.string({ maxLength: 30 }),
+  );
   const record = fc.record({
     topic: fc.constantFrom(...topics),
     key: bytes(200),
     value: bytes(2000),
-    headers: fc.dictionary(headerName, fc.oneof(bytes(300).map((b) => b ?? Buffer.alloc(0)), fc.constantFrom('news:a', 'user:1', 'canary:stream', '1:0:5', 'not-a-number'))),
+    headers: fc.dictionary(
+      headerName,
+      fc.oneof(
+        bytes(300).map((b) => b ?? Buffer.alloc(0)),
+        fc.constantFrom('news:a', 'user:1', 'canary:stream', '1:0:5', 'not-a-number'),
+      ),
+    ),
   });
   const samples = fc.sample(record, { numRuns: CASES, seed: SEED });
   for (let i = 0; i < samples.length; i += 500) {
     const batch = samples.slice(i, i + 500);
     const byTopic = new Map<string, typeof batch>();
     for (const s of batch) byTopic.set(s.topic, [...(byTopic.get(s.topic) ?? []), s]);
-    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs.map((m) => ({ key: m.key, value: m.value, headers: m.headers as Record<string, Buffer | string> })) })) });
+    await producer.sendBatch({
+      topicMessages: [...byTopic].map(([topic, msgs]) => ({
+        topic,
+        messages: msgs.map((m) => ({ key: m.key, value: m.value, headers: m.headers as Record<string, Buffer | string> })),
+      })),
+    });
     r.cases += batch.length;
     if (r.cases % 10_000 === 0 || i + 500 >= samples.length) {
       const problem = await healthy();
@@ -218,8 +273,18 @@ async function startOthers(run: string, topics: Record<string, string>, gatewayU
   const logLevel = process.env.FUZZ_SERVICE_LOG_LEVEL ?? 'error';
   const base = { ...topics, FANOUT_LOG_LEVEL: logLevel };
   const procs = {
-    publisher: spawnService('publisher', 'services/publisher/src/main.ts', { ...base, FANOUT_PORT: String(ports.publisher), FANOUT_API_KEYS: API_KEY, FANOUT_INBOUND_WEBHOOKS: JSON.stringify({ billing: { channel: 'billing:inbound', secrets: [INBOUND_SECRET] } }) }),
-    router: spawnService('router', 'services/router/src/main.ts', { ...base, FANOUT_PORT: String(ports.router), FANOUT_REGIONS: 'fuzz,other', FANOUT_GROUP_ID_TEMPLATE: `fuzz.${run}.gw-{region}` }),
+    publisher: spawnService('publisher', 'services/publisher/src/main.ts', {
+      ...base,
+      FANOUT_PORT: String(ports.publisher),
+      FANOUT_API_KEYS: API_KEY,
+      FANOUT_INBOUND_WEBHOOKS: JSON.stringify({ billing: { channel: 'billing:inbound', secrets: [INBOUND_SECRET] } }),
+    }),
+    router: spawnService('router', 'services/router/src/main.ts', {
+      ...base,
+      FANOUT_PORT: String(ports.router),
+      FANOUT_REGIONS: 'fuzz,other',
+      FANOUT_GROUP_ID_TEMPLATE: `fuzz.${run}.gw-{region}`,
+    }),
     dispatcher: spawnService('dispatcher', 'services/dispatcher/src/main.ts', {
       ...base,
       FANOUT_PORT: String(ports.dispatcher),
@@ -237,11 +302,22 @@ async function startOthers(run: string, topics: Record<string, string>, gatewayU
   };
   const gone: string[] = [];
   for (const [name, p] of Object.entries(procs)) p.once('exit', (code, signal) => gone.push(`the ${name} exited (${code ?? signal})`));
-  await Promise.all(Object.entries(procs).map(([name, p]) => waitReady(p, `http://127.0.0.1:${ports[name as keyof typeof ports]}/readyz`, 120_000)));
+  await Promise.all(
+    Object.entries(procs).map(([name, p]) => waitReady(p, `http://127.0.0.1:${ports[name as keyof typeof ports]}/readyz`, 120_000)),
+  );
   const users = ['u1', 'u2', 'u3', 'u7'];
-  const tokens = { valid: await Promise.all(users.map((u) => signConnectToken(TOKEN_SECRET, { sub: u, channels: ['secret:*'] }))), expired: [await signConnectToken(TOKEN_SECRET, { sub: 'u1', ttlS: -60 })], users };
+  const tokens = {
+    valid: await Promise.all(users.map((u) => signConnectToken(TOKEN_SECRET, { sub: u, channels: ['secret:*'] }))),
+    expired: [await signConnectToken(TOKEN_SECRET, { sub: 'u1', ttlS: -60 })],
+    users,
+  };
   const targets: HttpTarget[] = [
-    { svc: 'publisher', base: `http://127.0.0.1:${ports.publisher}`, apiKey: API_KEY, inbound: { source: 'billing', secret: INBOUND_SECRET } },
+    {
+      svc: 'publisher',
+      base: `http://127.0.0.1:${ports.publisher}`,
+      apiKey: API_KEY,
+      inbound: { source: 'billing', secret: INBOUND_SECRET },
+    },
     { svc: 'router', base: `http://127.0.0.1:${ports.router}` },
     { svc: 'dispatcher', base: `http://127.0.0.1:${ports.dispatcher}`, apiKey: API_KEY },
     { svc: 'gateway', base: gatewayUrl, tokens },
@@ -258,7 +334,14 @@ interface SchemathesisResult {
 /** fuzz/schemathesis.sh against the running services; its per-contract verdicts and failure summaries. */
 async function runSchemathesis(targets: HttpTarget[]): Promise<SchemathesisResult[]> {
   const url = (svc: HttpSvc) => targets.find((t) => t.svc === svc)?.base ?? '';
-  const env = { ...process.env, PUBLISHER_URL: url('publisher'), ROUTER_URL: url('router'), DISPATCHER_URL: url('dispatcher'), GATEWAY_URL: url('gateway'), API_KEY };
+  const env = {
+    ...process.env,
+    PUBLISHER_URL: url('publisher'),
+    ROUTER_URL: url('router'),
+    DISPATCHER_URL: url('dispatcher'),
+    GATEWAY_URL: url('gateway'),
+    API_KEY,
+  };
   const out = await new Promise<string>((resolve) => {
     const child = spawn('bash', [`${ROOT}fuzz/schemathesis.sh`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
@@ -282,7 +365,8 @@ async function runSchemathesis(targets: HttpTarget[]): Promise<SchemathesisResul
       const check = /^- (ST\d+ .+)$/.exec(line);
       if (check && op) failures.push(`${op}: ${check[1]}`);
       const status = /^\[(\d{3})\] /.exec(line);
-      if (status && failures.length && !/\[\d{3}\]$/.test(failures[failures.length - 1]!)) failures[failures.length - 1] += ` [${status[1]}]`;
+      if (status && failures.length && !/\[\d{3}\]$/.test(failures[failures.length - 1]!))
+        failures[failures.length - 1] += ` [${status[1]}]`;
     }
     results.push({ contract: m[1]!, result: m[3]!, failures: [...new Set(failures)].slice(0, 30) });
   }
@@ -296,14 +380,28 @@ async function main(): Promise<number> {
   const run = Math.random().toString(36).slice(2, 8);
   const topics = { FANOUT_TOPIC_BROADCAST: `fuzz.${run}.broadcast`, FANOUT_TOPIC_USERS: `fuzz.${run}.users` };
   const port = await freePort();
-  const gateway = spawnService('gateway', 'services/gateway/src/main.ts', { ...topics, FANOUT_PORT: String(port), FANOUT_REGION: 'fuzz', FANOUT_SERVE_PAGE: 'false', FANOUT_LOG_LEVEL: process.env.FUZZ_GATEWAY_LOG_LEVEL ?? 'error', FANOUT_TOKEN_SECRET: TOKEN_SECRET, FANOUT_USER_GROUP_ID: `fuzz.${run}.gw-fuzz`, FANOUT_RATE_PER_ADDRESS: process.env.FUZZ_GATEWAY_RATE_PER_ADDRESS ?? '0' });
+  const gateway = spawnService('gateway', 'services/gateway/src/main.ts', {
+    ...topics,
+    FANOUT_PORT: String(port),
+    FANOUT_REGION: 'fuzz',
+    FANOUT_SERVE_PAGE: 'false',
+    FANOUT_LOG_LEVEL: process.env.FUZZ_GATEWAY_LOG_LEVEL ?? 'error',
+    FANOUT_TOKEN_SECRET: TOKEN_SECRET,
+    FANOUT_USER_GROUP_ID: `fuzz.${run}.gw-fuzz`,
+    FANOUT_RATE_PER_ADDRESS: process.env.FUZZ_GATEWAY_RATE_PER_ADDRESS ?? '0',
+  });
   let exited: string | null = null;
   gateway.once('exit', (code, signal) => (exited = `the gateway exited (${code ?? signal})`));
   let publisher: PublisherClient | null = null;
   let stopCanary = false;
   try {
     await waitReady(gateway, `http://127.0.0.1:${port}/readyz`, 90_000);
-    publisher = new PublisherClient({ brokers: broker.brokers, logger: createLogger('fuzz').child({}, { level: 'fatal' }), topics: { broadcast: topics.FANOUT_TOPIC_BROADCAST, users: topics.FANOUT_TOPIC_USERS }, createTopics: false });
+    publisher = new PublisherClient({
+      brokers: broker.brokers,
+      logger: createLogger('fuzz').child({}, { level: 'fatal' }),
+      topics: { broadcast: topics.FANOUT_TOPIC_BROADCAST, users: topics.FANOUT_TOPIC_USERS },
+      createTopics: false,
+    });
     await publisher.connect();
     const url = new URL(`ws://127.0.0.1:${port}/v1/ws`);
     const canary = new Canary(url);
@@ -321,7 +419,10 @@ async function main(): Promise<number> {
       const rss = rssBytes(gateway.pid!);
       rssPeak = Math.max(rssPeak, rss);
       if (rss > RSS_BOUND) return `gateway RSS ${Math.round(rss / 1048576)} MiB over the bound`;
-      const status = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) }).then((res) => res.status, () => 0);
+      const status = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) }).then(
+        (res) => res.status,
+        () => 0,
+      );
       return status === 200 ? null : `/healthz answered ${status}`;
     };
     const reports: Report[] = [];
@@ -369,14 +470,19 @@ async function main(): Promise<number> {
     const p99 = [...canary.lat].sort((a, b) => a - b)[Math.floor(canary.lat.length * 0.99)] ?? NaN;
     let bad = false;
     for (const r of reports) {
-      console.log(`${r.surface}: ${r.cases} cases, ${r.violations.length} violations; error frames ${JSON.stringify(r.errorCodes)}; closes ${JSON.stringify(r.closeCodes)}`);
+      console.log(
+        `${r.surface}: ${r.cases} cases, ${r.violations.length} violations; error frames ${JSON.stringify(r.errorCodes)}; closes ${JSON.stringify(r.closeCodes)}`,
+      );
       for (const v of r.violations.slice(0, 10)) console.log(`  violation: ${v}`);
       bad ||= r.violations.length > 0;
     }
     for (const r of httpReports) {
-      console.log(`${r.surface}: ${r.cases} cases, ${r.violations.length} violations; statuses ${JSON.stringify(r.statuses)}; error codes ${JSON.stringify(r.errorCodes)}; parser rejects ${r.parserRejects}; RSS peak ${r.rssPeakMb} MiB`);
+      console.log(
+        `${r.surface}: ${r.cases} cases, ${r.violations.length} violations; statuses ${JSON.stringify(r.statuses)}; error codes ${JSON.stringify(r.errorCodes)}; parser rejects ${r.parserRejects}; RSS peak ${r.rssPeakMb} MiB`,
+      );
       for (const v of r.violations.slice(0, 10)) console.log(`  violation: ${v}`);
-      for (const [name, k] of Object.entries(r.knownDefects)) console.log(`  known defect (${k.count}x, not counted; FUZZ_STRICT=1 counts it): ${name}\n    first: ${k.first}`);
+      for (const [name, k] of Object.entries(r.knownDefects))
+        console.log(`  known defect (${k.count}x, not counted; FUZZ_STRICT=1 counts it): ${name}\n    first: ${k.first}`);
       bad ||= r.violations.length > 0;
     }
     if (httpCrash) console.log(`http: ${httpCrash}`);
@@ -384,14 +490,52 @@ async function main(): Promise<number> {
       console.log(`schemathesis ${s.contract}: ${s.result}${s.failures.length ? '\n  ' + s.failures.join('\n  ') : ''}`);
       bad ||= s.result !== 'passed' && s.result !== 'skipped';
     }
-    console.log(`canary: ${seq} published, ${lost} lost, p99 ${p99} ms; gateway RSS peak ${Math.round(rssPeak / 1048576)} MiB; gateway ${exited ?? 'alive'}`);
+    console.log(
+      `canary: ${seq} published, ${lost} lost, p99 ${p99} ms; gateway RSS peak ${Math.round(rssPeak / 1048576)} MiB; gateway ${exited ?? 'alive'}`,
+    );
     for (const r of reports) {
-      console.log(JSON.stringify({ fuzz: r.surface, seed: SEED, cases: r.cases, crashes: exited ? 1 : 0, violations: r.violations.length, error_codes: r.errorCodes, close_codes: r.closeCodes, canary_lost: lost, canary_p99_ms: p99, gateway_rss_peak_mb: Math.round(rssPeak / 1048576) }));
+      console.log(
+        JSON.stringify({
+          fuzz: r.surface,
+          seed: SEED,
+          cases: r.cases,
+          crashes: exited ? 1 : 0,
+          violations: r.violations.length,
+          error_codes: r.errorCodes,
+          close_codes: r.closeCodes,
+          canary_lost: lost,
+          canary_p99_ms: p99,
+          gateway_rss_peak_mb: Math.round(rssPeak / 1048576),
+        }),
+      );
     }
     for (const r of httpReports) {
-      console.log(JSON.stringify({ fuzz: r.surface, seed: SEED, cases: r.cases, crashes: r.crashed ? 1 : 0, violations: r.violations.length, statuses: r.statuses, error_codes: r.errorCodes, parser_rejects: r.parserRejects, held_polls: r.held, known_defects: Object.fromEntries(Object.entries(r.knownDefects).map(([n, k]) => [n.split(':')[0], k.count])), rss_peak_mb: r.rssPeakMb, canary_lost: lost, canary_p99_ms: p99 }));
+      console.log(
+        JSON.stringify({
+          fuzz: r.surface,
+          seed: SEED,
+          cases: r.cases,
+          crashes: r.crashed ? 1 : 0,
+          violations: r.violations.length,
+          statuses: r.statuses,
+          error_codes: r.errorCodes,
+          parser_rejects: r.parserRejects,
+          held_polls: r.held,
+          known_defects: Object.fromEntries(Object.entries(r.knownDefects).map(([n, k]) => [n.split(':')[0], k.count])),
+          rss_peak_mb: r.rssPeakMb,
+          canary_lost: lost,
+          canary_p99_ms: p99,
+        }),
+      );
     }
-    if (schemathesis) console.log(JSON.stringify({ fuzz: 'http:schemathesis', seed: SEED, contracts: Object.fromEntries(schemathesis.map((s) => [s.contract, { result: s.result, failures: s.failures }])) }));
+    if (schemathesis)
+      console.log(
+        JSON.stringify({
+          fuzz: 'http:schemathesis',
+          seed: SEED,
+          contracts: Object.fromEntries(schemathesis.map((s) => [s.contract, { result: s.result, failures: s.failures }])),
+        }),
+      );
     canary.ws.destroy();
     return bad || exited || httpCrash || lost > 0 ? 1 : 0;
   } finally {

@@ -64,7 +64,10 @@ async function waitReady(name: string, url: string, timeoutMs = 90_000): Promise
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (stopping) return;
-    const ok = await fetch(url).then((r) => r.status === 200, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -107,7 +110,9 @@ async function main(): Promise<void> {
   log(`Kafka (${broker.source}) at ${brokers}`);
 
   const publisherPort = await portOrFree(Number(process.env.FANOUT_DEV_PUBLISHER_PORT ?? 8080));
-  const [euPort, usPort] = await Promise.all((process.env.FANOUT_DEV_GATEWAY_PORTS ?? '9001,9002').split(',').map((p) => portOrFree(Number(p))));
+  const [euPort, usPort] = await Promise.all(
+    (process.env.FANOUT_DEV_GATEWAY_PORTS ?? '9001,9002').split(',').map((p) => portOrFree(Number(p))),
+  );
   const routerPort = await portOrFree(Number(process.env.FANOUT_DEV_ROUTER_PORT ?? 8090));
   const routerUrl = `http://127.0.0.1:${routerPort}`;
   // What a client of this Kafka needs: for the local single broker, one replica per topic; for a
@@ -119,12 +124,34 @@ async function main(): Promise<void> {
   await waitReady('publisher', `http://127.0.0.1:${publisherPort}/readyz`);
   run('router', 'services/router/src/main.ts', { ...common, FANOUT_PORT: String(routerPort), FANOUT_REGIONS: 'eu,us' });
   const dispatcherPort = await portOrFree(Number(process.env.FANOUT_DEV_DISPATCHER_PORT ?? 8070));
-  run('dispatcher', 'services/dispatcher/src/main.ts', { ...common, FANOUT_PORT: String(dispatcherPort), FANOUT_API_KEYS: API_KEY, FANOUT_ALLOWED_TARGETS: '127.0.0.0/8,::1/128' });
-  run('gateway-eu', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(euPort) }, ['--region', 'eu', '--node', 'gw-eu-0']);
-  run('gateway-us', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(usPort) }, ['--region', 'us', '--node', 'gw-us-0']);
-  await Promise.all([waitReady('gateway-eu', `http://127.0.0.1:${euPort}/readyz`), waitReady('gateway-us', `http://127.0.0.1:${usPort}/readyz`)]);
+  run('dispatcher', 'services/dispatcher/src/main.ts', {
+    ...common,
+    FANOUT_PORT: String(dispatcherPort),
+    FANOUT_API_KEYS: API_KEY,
+    FANOUT_ALLOWED_TARGETS: '127.0.0.0/8,::1/128',
+  });
+  run('gateway-eu', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(euPort) }, [
+    '--region',
+    'eu',
+    '--node',
+    'gw-eu-0',
+  ]);
+  run('gateway-us', 'services/gateway/src/main.ts', { ...gatewayEnv, FANOUT_PORT: String(usPort) }, [
+    '--region',
+    'us',
+    '--node',
+    'gw-us-0',
+  ]);
+  await Promise.all([
+    waitReady('gateway-eu', `http://127.0.0.1:${euPort}/readyz`),
+    waitReady('gateway-us', `http://127.0.0.1:${usPort}/readyz`),
+  ]);
   const marketDataPort = await portOrFree(Number(process.env.FANOUT_DEV_MARKET_DATA_PORT ?? 9100));
-  run('market-data', 'services/market-data/src/main.ts', { ...common, FANOUT_PORT: String(marketDataPort), FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info' });
+  run('market-data', 'services/market-data/src/main.ts', {
+    ...common,
+    FANOUT_PORT: String(marketDataPort),
+    FANOUT_LOG_LEVEL: process.env.FANOUT_LOG_LEVEL ?? 'info',
+  });
 
   console.log(`
   fanout is running (Ctrl-C stops everything)

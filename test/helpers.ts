@@ -22,7 +22,11 @@ export function uniqueTopics(prefix: string): { topicBroadcast: string; topicUse
   return { topicBroadcast: `t.${prefix}.${id}.broadcast`, topicUsers: `t.${prefix}.${id}.users`, userGroupId: `t.${prefix}.${id}.gw` };
 }
 
-export async function waitFor<T>(check: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | false | null | Promise<T | undefined | false | null>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

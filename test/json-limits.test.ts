@@ -33,10 +33,24 @@ beforeAll(async () => {
   const topics = uniqueTopics('jsonlim');
   [pub, disp, router] = await Promise.all([
     // The defaults for body (1 MiB) and event size (64 KiB).
-    startPublisher({ brokers: brokers(), apiKeys: [KEY], port: 0, ...topics, inboundWebhooks: JSON.stringify({ billing: { channel: 'billing:stripe', secrets: [INBOUND] } }) }),
+    startPublisher({
+      brokers: brokers(),
+      apiKeys: [KEY],
+      port: 0,
+      ...topics,
+      inboundWebhooks: JSON.stringify({ billing: { channel: 'billing:stripe', secrets: [INBOUND] } }),
+    }),
     // A body limit above the deep bodies' 200 KB, so that it is their depth that is refused.
     startDispatcher(testConfig(dispatcherTopics('jsonlim'), { maxBodyBytes: MIB })),
-    startRouter({ brokers: brokers(), port: 0, regions: ['eu'], groupIdTemplate: `${topics.topicUsers}.{region}`, topicUsers: topics.topicUsers, refreshMs: 200, infoRefreshMs: 500 }),
+    startRouter({
+      brokers: brokers(),
+      port: 0,
+      regions: ['eu'],
+      groupIdTemplate: `${topics.topicUsers}.{region}`,
+      topicUsers: topics.topicUsers,
+      refreshMs: 200,
+      infoRefreshMs: 500,
+    }),
   ]);
 }, 120_000);
 afterAll(async () => {
@@ -73,7 +87,12 @@ describe('every JSON-taking route answers deep JSON with 400 json_too_deep', () 
     ['dispatcher POST /v1/endpoints', () => disp.url + '/v1/endpoints', 'POST', deepObject],
     ['dispatcher PATCH /v1/endpoints/:id', () => disp.url + '/v1/endpoints/ep_nope', 'PATCH', deepArray],
     ['dispatcher POST /v1/endpoints/:id/secret/rotate', () => disp.url + '/v1/endpoints/ep_nope/secret/rotate', 'POST', deepObject],
-    ['dispatcher POST /v1/endpoints/:id/dead-letters/redrive', () => disp.url + '/v1/endpoints/ep_nope/dead-letters/redrive', 'POST', deepArray],
+    [
+      'dispatcher POST /v1/endpoints/:id/dead-letters/redrive',
+      () => disp.url + '/v1/endpoints/ep_nope/dead-letters/redrive',
+      'POST',
+      deepArray,
+    ],
   ];
   it.each(routes)('%s', async (name, url, method, body) => {
     const key = name.startsWith('publisher') ? KEY : DISPATCHER_KEY;
@@ -85,7 +104,11 @@ describe('every JSON-taking route answers deep JSON with 400 json_too_deep', () 
 
   it('publisher POST /v1/inbound/<source> (signed)', async () => {
     const at = new Date();
-    const headers = { 'webhook-id': 'msg-deep', 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(INBOUND).sign('msg-deep', at, deepObject) };
+    const headers = {
+      'webhook-id': 'msg-deep',
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': new Webhook(INBOUND).sign('msg-deep', at, deepObject),
+    };
     const r = await send(pub.url + '/v1/inbound/billing', 'POST', deepObject, headers);
     expect(r).toMatchObject({ status: 400, body: { error: { code: 'json_too_deep' } } });
   });
@@ -108,7 +131,14 @@ describe('over-size bodies are 413 payload_too_large', () => {
     ['publisher POST /v1/inbound/<source>', () => pub.url + '/v1/inbound/billing', ''],
     ['dispatcher POST /v1/endpoints', () => disp.url + '/v1/endpoints', DISPATCHER_KEY],
   ])('%s', async (_name, url, key) => {
-    const r = await send(url(), 'POST', oversize, key ? { authorization: `Bearer ${key}` } : { 'webhook-id': 'm', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,x' });
+    const r = await send(
+      url(),
+      'POST',
+      oversize,
+      key
+        ? { authorization: `Bearer ${key}` }
+        : { 'webhook-id': 'm', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,x' },
+    );
     expect(r).toMatchObject({ status: 413, body: { error: { code: 'payload_too_large' } } });
   });
 });

@@ -15,7 +15,9 @@ import { getBroker, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker
 const handles: { stop(): Promise<void> }[] = [];
 
 async function productionGroupsBroker(): Promise<string[]> {
-  const fromEnv = process.env.KAFKA_BROKERS_PRODUCTION_GROUPS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const fromEnv = process.env.KAFKA_BROKERS_PRODUCTION_GROUPS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (fromEnv && fromEnv.length > 0) {
     await waitForBroker(fromEnv);
     return fromEnv;
@@ -35,7 +37,9 @@ export async function setup(project: TestProject): Promise<void> {
     }),
     productionGroupsBroker(),
   ]);
-  console.log(`[kafka] ${main.source} broker ${main.brokers.join(',')} and a broker with Kafka's default group delay at ${production.join(',')} ready in ${Date.now() - started} ms`);
+  console.log(
+    `[kafka] ${main.source} broker ${main.brokers.join(',')} and a broker with Kafka's default group delay at ${production.join(',')} ready in ${Date.now() - started} ms`,
+  );
   project.provide('kafkaBrokers', main.brokers);
   project.provide('kafkaBrokersProductionGroups', production);
 }

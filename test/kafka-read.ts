@@ -39,7 +39,13 @@ export async function readAll(brokers: string[], topic: string, expected: number
       eachMessage: async ({ partition, message }: { partition: number; message: KafkaMessage }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(Array.isArray(v) ? v[0] : v);
-        out.push({ partition, offset: Number(message.offset), key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers });
+        out.push({
+          partition,
+          offset: Number(message.offset),
+          key: message.key?.toString() ?? null,
+          value: message.value?.toString() ?? null,
+          headers,
+        });
         if (out.length >= expected) {
           clearTimeout(timer);
           resolve();

@@ -49,18 +49,49 @@ const JSON_DEPTH_LIMIT = 64;
  * `<service> <METHOD> <path> <status>[ <code>]`; `*` stands for any method or path.
  */
 const SKIPPED_BY_DESIGN: [pattern: string, reason: string][] = [
-  ['* HEAD * 503', 'HEAD answers as GET without a body: the ops-face test checks HEAD and GET give the same status; the 503 of GET is produced below'],
+  [
+    '* HEAD * 503',
+    'HEAD answers as GET without a body: the ops-face test checks HEAD and GET give the same status; the 503 of GET is produced below',
+  ],
   ['* * * 500 internal', 'an unexpected error (a bug): nothing a client sends produces it without changing service code'],
-  ['publisher POST * 503 kafka_unavailable', 'needs Kafka to stop acknowledging writes (a broker down past FANOUT_PUBLISH_TIMEOUT_MS); the fault suite (test/faults) covers it, this file shares the run\'s broker'],
+  [
+    'publisher POST * 503 kafka_unavailable',
+    "needs Kafka to stop acknowledging writes (a broker down past FANOUT_PUBLISH_TIMEOUT_MS); the fault suite (test/faults) covers it, this file shares the run's broker",
+  ],
   ['publisher GET /readyz 503', 'the publisher is ready before startPublisher returns, and stops listening as soon as it drains'],
-  ['router GET /readyz 503', 'the router listens only for the moment before its first table load inside startRouter, and closes as soon as it drains'],
-  ['gateway GET * 503 replay_unavailable', 'needs a Kafka read-back to fail or time out (or FANOUT_REPLAY_MAX_WAITING reads queued), which the shared test broker does not do on demand'],
+  [
+    'router GET /readyz 503',
+    'the router listens only for the moment before its first table load inside startRouter, and closes as soon as it drains',
+  ],
+  [
+    'gateway GET * 503 replay_unavailable',
+    'needs a Kafka read-back to fail or time out (or FANOUT_REPLAY_MAX_WAITING reads queued), which the shared test broker does not do on demand',
+  ],
   ['gateway GET /fanout-client.js 500 internal', 'needs the client bundle build (esbuild) to fail'],
-  ['publisher POST * 429 *', 'needs an API key over FANOUT_PUBLISH_RATE_PER_KEY; services/publisher/test/rate-limit.test.ts produces it (status, code, Retry-After) on a publisher with a low limit'],
-  ['router GET * 429 *', 'needs an address over FANOUT_RATE_PER_ADDRESS (off by default); services/router/test/rate-limit.test.ts produces it on a router with a low limit'],
-  ['dispatcher * * 429 *', 'needs an address over FANOUT_RATE_PER_ADDRESS (off by default); services/dispatcher/test/rate-limit.test.ts produces it on a dispatcher with a low limit'],
-  ['gateway GET * 429 *', 'needs one address over FANOUT_RATE_PER_ADDRESS or FANOUT_MAX_CONNECTIONS_PER_ADDRESS; services/gateway/test/address-limits.test.ts produces both (status, code, Retry-After) on a gateway with low limits'],
-  ...(jsonDepthInCode ? [] : ([['* * * 400 json_too_deep', 'json_too_deep is not in packages/protocol/src/errors.ts yet (another change adds it); the contract documents it already']] as [string, string][])),
+  [
+    'publisher POST * 429 *',
+    'needs an API key over FANOUT_PUBLISH_RATE_PER_KEY; services/publisher/test/rate-limit.test.ts produces it (status, code, Retry-After) on a publisher with a low limit',
+  ],
+  [
+    'router GET * 429 *',
+    'needs an address over FANOUT_RATE_PER_ADDRESS (off by default); services/router/test/rate-limit.test.ts produces it on a router with a low limit',
+  ],
+  [
+    'dispatcher * * 429 *',
+    'needs an address over FANOUT_RATE_PER_ADDRESS (off by default); services/dispatcher/test/rate-limit.test.ts produces it on a dispatcher with a low limit',
+  ],
+  [
+    'gateway GET * 429 *',
+    'needs one address over FANOUT_RATE_PER_ADDRESS or FANOUT_MAX_CONNECTIONS_PER_ADDRESS; services/gateway/test/address-limits.test.ts produces both (status, code, Retry-After) on a gateway with low limits',
+  ],
+  ...(jsonDepthInCode
+    ? []
+    : ([
+        [
+          '* * * 400 json_too_deep',
+          'json_too_deep is not in packages/protocol/src/errors.ts yet (another change adds it); the contract documents it already',
+        ],
+      ] as [string, string][])),
 ];
 
 function skippedReason(key: string, all?: Set<string>): string | undefined {
@@ -86,7 +117,10 @@ function skippedReason(key: string, all?: Set<string>): string | undefined {
 type Doc = any;
 const docs = {} as Record<Svc, Doc>;
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
-ajv.addFormat('date-time', { type: 'string', validate: (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)) });
+ajv.addFormat('date-time', {
+  type: 'string',
+  validate: (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)),
+});
 const compiled = new WeakMap<object, ReturnType<typeof ajv.compile>>();
 
 function validator(schema: object) {
@@ -207,7 +241,13 @@ function urlFor(svc: Svc, template: string, req: Req): string {
 
 async function call(svc: Svc, method: string, template: string, req: Req = {}, want?: { status?: number; code?: string }): Promise<Answer> {
   const ac = new AbortController();
-  const res = await fetch(urlFor(svc, template, req), { method, headers: req.headers, body: req.body, signal: ac.signal, redirect: 'manual' });
+  const res = await fetch(urlFor(svc, template, req), {
+    method,
+    headers: req.headers,
+    body: req.body,
+    signal: ac.signal,
+    redirect: 'manual',
+  });
   let text = '';
   if (req.stream && res.status === 200) {
     const reader = res.body!.getReader();
@@ -230,12 +270,30 @@ async function call(svc: Svc, method: string, template: string, req: Req = {}, w
 function wsHandshake(query: Record<string, string>, want: { status: number; code?: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const url = new URL(urlFor('gateway', '/v1/ws', { query }));
-    const req = httpRequest(url, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': Buffer.from('0123456789abcdef').toString('base64'), 'sec-websocket-version': '13' } });
-    const toHeaders = (h: IncomingHttpHeaders) => new Headers(Object.entries(h).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]])));
+    const req = httpRequest(url, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': Buffer.from('0123456789abcdef').toString('base64'),
+        'sec-websocket-version': '13',
+      },
+    });
+    const toHeaders = (h: IncomingHttpHeaders) =>
+      new Headers(
+        Object.entries(h).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]])),
+      );
     req.on('upgrade', (res, socket) => {
       socket.destroy();
       try {
-        resolve(conform('gateway', 'GET', '/v1/ws', { status: res.statusCode!, headers: toHeaders(res.headers), text: '', body: undefined }, want));
+        resolve(
+          conform(
+            'gateway',
+            'GET',
+            '/v1/ws',
+            { status: res.statusCode!, headers: toHeaders(res.headers), text: '', body: undefined },
+            want,
+          ),
+        );
       } catch (err) {
         reject(err);
       }
@@ -246,7 +304,15 @@ function wsHandshake(query: Record<string, string>, want: { status: number; code
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
         try {
-          resolve(conform('gateway', 'GET', '/v1/ws', { status: res.statusCode!, headers: toHeaders(res.headers), text, body: text ? JSON.parse(text) : undefined }, want));
+          resolve(
+            conform(
+              'gateway',
+              'GET',
+              '/v1/ws',
+              { status: res.statusCode!, headers: toHeaders(res.headers), text, body: text ? JSON.parse(text) : undefined },
+              want,
+            ),
+          );
         } catch (err) {
           reject(err);
         }
@@ -314,12 +380,29 @@ beforeAll(async () => {
     inboundWebhooks: JSON.stringify({ billing: { channel: 'billing:inbound', secrets: [INBOUND_SECRET] } }),
     ...gwTopics,
   });
-  const gwCommon = { brokers: brokers(), port: 0, region: 'eu', userGroupId: `${topics.userGroupId}-eu`, groupRefreshMs: 300, drainJitterMs: 100, drainDelayMs: 300, ...gwTopics };
+  const gwCommon = {
+    brokers: brokers(),
+    port: 0,
+    region: 'eu',
+    userGroupId: `${topics.userGroupId}-eu`,
+    groupRefreshMs: 300,
+    drainJitterMs: 100,
+    drainDelayMs: 300,
+    ...gwTopics,
+  };
   const closedPort = await freePort();
   [gw, gw2, router, disp] = await Promise.all([
     startGateway({ ...gwCommon, node: 'gw-a', servePage: true, tokenSecret: TOKEN_SECRET, admissionRatePerS: 1, admissionBurst: 40 }),
     startGateway({ ...gwCommon, node: 'gw-b', servePage: false, tokenJwksUrl: `http://127.0.0.1:${closedPort}/jwks.json` }),
-    startRouter({ brokers: brokers(), port: 0, regions: ['eu', 'us'], groupIdTemplate: `${topics.userGroupId}-{region}`, topicUsers: topics.topicUsers, refreshMs: 100, infoRefreshMs: 200 }),
+    startRouter({
+      brokers: brokers(),
+      port: 0,
+      regions: ['eu', 'us'],
+      groupIdTemplate: `${topics.userGroupId}-{region}`,
+      topicUsers: topics.topicUsers,
+      refreshMs: 100,
+      infoRefreshMs: 200,
+    }),
     startDispatcher(testConfig(dTopics, { apiKeys: [DISPATCHER_KEY], maxEndpoints: 3, maxBodyBytes: 16 * 1024 })),
   ]);
   market = marketDataServer({ published: 0, acknowledged: 0, failed: 0, skipped: 0, inFlight: 0 } as never, marketHealth);
@@ -330,11 +413,23 @@ beforeAll(async () => {
   base.dispatcher = disp.url;
   base['market-data'] = `http://127.0.0.1:${(market.address() as AddressInfo).port}`;
   // Both gateways own their share of the users topic, and the router knows it.
-  await waitFor(async () => {
-    const s = (await (await fetch(`${router.url}/v1/status`)).json()) as { regions: { region: string; unowned_partitions: number; gateways: unknown[] }[] };
-    const eu = s.regions.find((r) => r.region === 'eu')!;
-    return eu.unowned_partitions === 0 && eu.gateways.length === 2 && gw.users.ownedPartitions.length > 0 && gw2.users.ownedPartitions.length > 0 && gw.users.ownedPartitions.length + gw2.users.ownedPartitions.length === 12;
-  }, 'both gateways to own user partitions', 30_000);
+  await waitFor(
+    async () => {
+      const s = (await (await fetch(`${router.url}/v1/status`)).json()) as {
+        regions: { region: string; unowned_partitions: number; gateways: unknown[] }[];
+      };
+      const eu = s.regions.find((r) => r.region === 'eu')!;
+      return (
+        eu.unowned_partitions === 0 &&
+        eu.gateways.length === 2 &&
+        gw.users.ownedPartitions.length > 0 &&
+        gw2.users.ownedPartitions.length > 0 &&
+        gw.users.ownedPartitions.length + gw2.users.ownedPartitions.length === 12
+      );
+    },
+    'both gateways to own user partitions',
+    30_000,
+  );
 });
 
 afterAll(async () => {
@@ -351,7 +446,7 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('the documents', () => {
-  it('are valid OpenAPI 3.1 and list the registry\'s error codes, each under its own status', () => {
+  it("are valid OpenAPI 3.1 and list the registry's error codes, each under its own status", () => {
     const registry = Object.keys(ERRORS);
     for (const svc of SERVICES) {
       const doc = docs[svc];
@@ -382,7 +477,12 @@ describe('the documents', () => {
       publisher: ['services/publisher/src/http/server.ts', 'services/publisher/src/http/inbound-webhooks.ts'],
       router: ['services/router/src/http/server.ts'],
       dispatcher: ['services/dispatcher/src/http/server.ts'],
-      gateway: ['services/gateway/src/http/routes.ts', 'services/gateway/src/http/client-bundle.ts', 'services/gateway/src/service.ts', ...['admission', 'etag-poll', 'http-common', 'long-poll', 'sse', 'websocket'].map((f) => `services/gateway/src/transports/${f}.ts`)],
+      gateway: [
+        'services/gateway/src/http/routes.ts',
+        'services/gateway/src/http/client-bundle.ts',
+        'services/gateway/src/service.ts',
+        ...['admission', 'etag-poll', 'http-common', 'long-poll', 'sse', 'websocket'].map((f) => `services/gateway/src/transports/${f}.ts`),
+      ],
       'market-data': ['services/market-data/src/http.ts'],
     };
     // The node:http services share the ops face (/healthz, /readyz, /metrics).
@@ -400,7 +500,10 @@ describe('the documents', () => {
         }
       }
       expect(found.size, svc).toBeGreaterThan(2);
-      expect([...found].filter((p) => !(p in docs[svc].paths)), `${svc}: routes in the code but not in docs/openapi/${svc}.yaml`).toEqual([]);
+      expect(
+        [...found].filter((p) => !(p in docs[svc].paths)),
+        `${svc}: routes in the code but not in docs/openapi/${svc}.yaml`,
+      ).toEqual([]);
     }
   });
 });
@@ -432,7 +535,16 @@ function rawRequest(url: string, method: string): Promise<Answer> {
         } catch {
           body = undefined;
         }
-        resolve({ status: res.statusCode!, headers: new Headers(Object.entries(res.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]]))), text, body });
+        resolve({
+          status: res.statusCode!,
+          headers: new Headers(
+            Object.entries(res.headers).flatMap(([k, v]) =>
+              v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]],
+            ),
+          ),
+          text,
+          body,
+        });
       });
     });
     req.on('error', reject);
@@ -462,8 +574,22 @@ describe('publisher', () => {
 
   it('publishes, and refuses bad requests with the documented codes', async () => {
     await post('/v1/publish', { channel: 'news:contract', data: { a: 1 }, id: 'c-1' }, { status: 200 });
-    await post('/v1/publish', { channel: 'news:contract', data: null }, { status: 200 }, { 'x-api-key': KEY, 'content-type': 'application/json' });
-    await post('/v1/publish/batch', { events: [{ channel: 'news:contract', data: 1 }, { channel: 'user:someone', data: 2 }] }, { status: 200 });
+    await post(
+      '/v1/publish',
+      { channel: 'news:contract', data: null },
+      { status: 200 },
+      { 'x-api-key': KEY, 'content-type': 'application/json' },
+    );
+    await post(
+      '/v1/publish/batch',
+      {
+        events: [
+          { channel: 'news:contract', data: 1 },
+          { channel: 'user:someone', data: 2 },
+        ],
+      },
+      { status: 200 },
+    );
     for (const path of ['/v1/publish', '/v1/publish/batch']) {
       const wrap = (e: unknown) => (path === '/v1/publish' ? e : { events: [e] });
       await post(path, '{"channel":', { status: 400, code: 'invalid_json' });
@@ -472,18 +598,44 @@ describe('publisher', () => {
       await post(path, wrap({ channel: 'news:x', data: 1, id: 'no spaces allowed' }), { status: 400, code: 'invalid_event_id' });
       await post(path, wrap({ channel: 'news:x', data: 'x'.repeat(2000) }), { status: 413, code: 'payload_too_large' });
       await post(path, JSON.stringify(wrap({ channel: 'news:x', data: 'x'.repeat(20_000) })), { status: 413, code: 'payload_too_large' });
-      await post(path, wrap({ channel: 'news:x', data: 1 }), { status: 415, code: 'unsupported_media_type' }, { authorization: `Bearer ${KEY}`, 'content-type': 'text/plain' });
+      await post(
+        path,
+        wrap({ channel: 'news:x', data: 1 }),
+        { status: 415, code: 'unsupported_media_type' },
+        { authorization: `Bearer ${KEY}`, 'content-type': 'text/plain' },
+      );
       await post(path, wrap({ channel: 'news:x', data: 1 }), { status: 401, code: 'unauthorized' }, { 'content-type': 'application/json' });
-      await post(path, wrap({ channel: 'news:x', data: 1 }), { status: 401, code: 'unauthorized' }, { authorization: 'Bearer wrong-key-0123', 'content-type': 'application/json' });
-      if (jsonDepthInCode) await post(path, path === '/v1/publish' ? `{"channel":"news:x","data":${deep(JSON_DEPTH_LIMIT + 10)}}` : `{"events":[{"channel":"news:x","data":${deep(JSON_DEPTH_LIMIT + 10)}}]}`, { status: 400, code: JSON_TOO_DEEP });
+      await post(
+        path,
+        wrap({ channel: 'news:x', data: 1 }),
+        { status: 401, code: 'unauthorized' },
+        { authorization: 'Bearer wrong-key-0123', 'content-type': 'application/json' },
+      );
+      if (jsonDepthInCode)
+        await post(
+          path,
+          path === '/v1/publish'
+            ? `{"channel":"news:x","data":${deep(JSON_DEPTH_LIMIT + 10)}}`
+            : `{"events":[{"channel":"news:x","data":${deep(JSON_DEPTH_LIMIT + 10)}}]}`,
+          { status: 400, code: JSON_TOO_DEEP },
+        );
     }
     await post('/v1/publish/batch', { events: [] }, { status: 400, code: 'invalid_event' });
-    await post('/v1/publish/batch', { events: Array.from({ length: 11 }, () => ({ channel: 'news:x', data: 1 })) }, { status: 413, code: 'batch_too_large' });
+    await post(
+      '/v1/publish/batch',
+      { events: Array.from({ length: 11 }, () => ({ channel: 'news:x', data: 1 })) },
+      { status: 413, code: 'batch_too_large' },
+    );
   });
 
   it('takes signed inbound webhooks and refuses the others', async () => {
     const wh = new Webhook(INBOUND_SECRET);
-    const signed = (id: string, body: string, at = new Date()) => ({ 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': wh.sign(id, at, body) });
+    const signed = (id: string, body: string, at = new Date()) => ({
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': wh.sign(id, at, body),
+    });
     const inbound = (source: string, body: string, headers: Record<string, string>, want: { status: number; code?: string }) =>
       call('publisher', 'POST', '/v1/inbound/{source}', { params: { source }, headers, body }, want);
     const body = JSON.stringify({ type: 'invoice.paid', n: 1 });
@@ -493,8 +645,16 @@ describe('publisher', () => {
     expect(again.body.duplicate).toBe(true);
     await inbound('nosuch', body, signed('msg-2', body), { status: 404, code: 'inbound_source_unknown' });
     await inbound('billing', body, { 'content-type': 'application/json' }, { status: 400, code: 'inbound_headers_missing' });
-    await inbound('billing', body, signed('msg-3', body, new Date(Date.now() - 3600_000)), { status: 400, code: 'inbound_timestamp_out_of_tolerance' });
-    await inbound('billing', body, { ...signed('msg-4', body), 'webhook-signature': 'v1,' + Buffer.alloc(32).toString('base64') }, { status: 400, code: 'inbound_signature_invalid' });
+    await inbound('billing', body, signed('msg-3', body, new Date(Date.now() - 3600_000)), {
+      status: 400,
+      code: 'inbound_timestamp_out_of_tolerance',
+    });
+    await inbound(
+      'billing',
+      body,
+      { ...signed('msg-4', body), 'webhook-signature': 'v1,' + Buffer.alloc(32).toString('base64') },
+      { status: 400, code: 'inbound_signature_invalid' },
+    );
     await inbound('billing', '{"not json', signed('msg-5', '{"not json'), { status: 400, code: 'invalid_json' });
     const big = JSON.stringify({ x: 'y'.repeat(2000) });
     await inbound('billing', big, signed('msg-6', big), { status: 413, code: 'payload_too_large' });
@@ -533,16 +693,30 @@ describe('router', () => {
 
 describe('dispatcher', () => {
   const H = { authorization: `Bearer ${DISPATCHER_KEY}`, 'content-type': 'application/json' };
-  const d = (method: string, path: string, req: Req, want: { status: number; code?: string }) => call('dispatcher', method, path, req, want);
-  const json = (body: unknown, headers: Record<string, string> = H): Req => ({ headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const d = (method: string, path: string, req: Req, want: { status: number; code?: string }) =>
+    call('dispatcher', method, path, req, want);
+  const json = (body: unknown, headers: Record<string, string> = H): Req => ({
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
   it('manages endpoints', async () => {
-    const created = await d('POST', '/v1/endpoints', json({ url: 'http://127.0.0.1:9/hook', channels: ['news:*', 'user:42'], description: 'contract' }), { status: 201 });
+    const created = await d(
+      'POST',
+      '/v1/endpoints',
+      json({ url: 'http://127.0.0.1:9/hook', channels: ['news:*', 'user:42'], description: 'contract' }),
+      { status: 201 },
+    );
     id = created.body.id;
     const p = { params: { id } };
     await d('GET', '/v1/endpoints', { headers: H, query: { limit: '10' } }, { status: 200 });
     await d('GET', '/v1/endpoints/{id}', { ...p, headers: H }, { status: 200 });
-    await d('PATCH', '/v1/endpoints/{id}', { ...p, ...json({ description: 'changed', rate_limit_per_s: 5, max_concurrency: null }) }, { status: 200 });
+    await d(
+      'PATCH',
+      '/v1/endpoints/{id}',
+      { ...p, ...json({ description: 'changed', rate_limit_per_s: 5, max_concurrency: null }) },
+      { status: 200 },
+    );
     await d('POST', '/v1/endpoints/{id}/disable', { ...p, headers: H }, { status: 200 });
     await d('POST', '/v1/endpoints/{id}/dead-letters/redrive', { ...p, headers: H }, { status: 409, code: 'endpoint_disabled' });
     await d('POST', '/v1/endpoints/{id}/enable', { ...p, headers: { 'x-api-key': DISPATCHER_KEY } }, { status: 200 });
@@ -574,24 +748,65 @@ describe('dispatcher', () => {
       const body = method === 'GET' || method === 'DELETE' ? undefined : '{}';
       // No key, a wrong key.
       await d(method, path, { ...p, headers: { 'content-type': 'application/json' }, body }, { status: 401, code: 'unauthorized' });
-      await d(method, path, { ...p, headers: { authorization: 'Bearer wrong-key-000', 'content-type': 'application/json' }, body }, { status: 401, code: 'unauthorized' });
+      await d(
+        method,
+        path,
+        { ...p, headers: { authorization: 'Bearer wrong-key-000', 'content-type': 'application/json' }, body },
+        { status: 401, code: 'unauthorized' },
+      );
       if (path.includes('{id}')) {
-        await d(method, path, { params: { id: 'ep_doesnotexist' }, headers: H, body: method === 'PATCH' ? '{"description":"x"}' : body }, { status: 404, code: 'endpoint_not_found' });
-        await d(method, path, { params: { id: 'bad%zz' }, headers: H, body: method === 'PATCH' ? '{"description":"x"}' : body }, { status: 404, code: 'endpoint_not_found' });
+        await d(
+          method,
+          path,
+          { params: { id: 'ep_doesnotexist' }, headers: H, body: method === 'PATCH' ? '{"description":"x"}' : body },
+          { status: 404, code: 'endpoint_not_found' },
+        );
+        await d(
+          method,
+          path,
+          { params: { id: 'bad%zz' }, headers: H, body: method === 'PATCH' ? '{"description":"x"}' : body },
+          { status: 404, code: 'endpoint_not_found' },
+        );
       }
       if (op.parameters?.some((x: { name: string }) => x.name === 'limit')) {
         await d(method, path, { ...p, headers: H, query: { limit: '0' } }, { status: 400, code: 'invalid_parameter' });
         await d(method, path, { ...p, headers: H, query: { limit: '1001' } }, { status: 400, code: 'invalid_parameter' });
       }
       if (op.requestBody) {
-        await d(method, path, { ...p, headers: { ...H, 'content-type': 'text/plain' }, body: '{}' }, { status: 415, code: 'unsupported_media_type' });
-        await d(method, path, { ...p, headers: H, body: JSON.stringify({ x: 'y'.repeat(20_000) }) }, { status: 413, code: 'payload_too_large' });
+        await d(
+          method,
+          path,
+          { ...p, headers: { ...H, 'content-type': 'text/plain' }, body: '{}' },
+          { status: 415, code: 'unsupported_media_type' },
+        );
+        await d(
+          method,
+          path,
+          { ...p, headers: H, body: JSON.stringify({ x: 'y'.repeat(20_000) }) },
+          { status: 413, code: 'payload_too_large' },
+        );
         await d(method, path, { ...p, headers: H, body: '{"url":' }, { status: 400, code: 'invalid_json' });
         await d(method, path, { ...p, headers: H, body: '{"unknown_field":1}' }, { status: 400, code: 'invalid_endpoint' });
-        if (jsonDepthInCode) await d(method, path, { ...p, headers: H, body: `{"description":${deep(JSON_DEPTH_LIMIT + 10)}}` }, { status: 400, code: JSON_TOO_DEEP });
+        if (jsonDepthInCode)
+          await d(
+            method,
+            path,
+            { ...p, headers: H, body: `{"description":${deep(JSON_DEPTH_LIMIT + 10)}}` },
+            { status: 400, code: JSON_TOO_DEEP },
+          );
         if (op.responses['400']['x-error-codes'].includes('invalid_webhook_url')) {
-          await d(method, path, { ...p, ...json({ url: 'ftp://example.com/x', channels: ['*'] }) }, { status: 400, code: 'invalid_webhook_url' });
-          await d(method, path, { ...p, ...json({ url: 'http://10.1.2.3/x', channels: ['*'] }) }, { status: 400, code: 'webhook_url_forbidden' });
+          await d(
+            method,
+            path,
+            { ...p, ...json({ url: 'ftp://example.com/x', channels: ['*'] }) },
+            { status: 400, code: 'invalid_webhook_url' },
+          );
+          await d(
+            method,
+            path,
+            { ...p, ...json({ url: 'http://10.1.2.3/x', channels: ['*'] }) },
+            { status: 400, code: 'webhook_url_forbidden' },
+          );
         }
       }
     }
@@ -619,10 +834,17 @@ describe('gateway', () => {
       own: await signConnectToken(TOKEN_SECRET, { sub: ownUser }),
       other: await signConnectToken(TOKEN_SECRET, { sub: otherUser }),
       expired: await signConnectToken(TOKEN_SECRET, { sub: ownUser, ttlS: -60 }),
-      rs256: await new SignJWT({ channels: [] }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject(ownUser).setExpirationTime('1h').sign(privateKey),
+      rs256: await new SignJWT({ channels: [] })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setSubject(ownUser)
+        .setExpirationTime('1h')
+        .sign(privateKey),
     };
     await pub.client.publish({ channel: 'news:pull', data: { n: 1 }, id: 'pull-1' });
-    await waitFor(async () => (await (await fetch(`${gw.url}/v1/latest?channel=news:pull`)).json() as { message: unknown }).message, 'the message in the window');
+    await waitFor(
+      async () => ((await (await fetch(`${gw.url}/v1/latest?channel=news:pull`)).json()) as { message: unknown }).message,
+      'the message in the window',
+    );
   });
 
   it('serves the pull routes, the page and its health', async () => {
@@ -636,16 +858,34 @@ describe('gateway', () => {
     await call('gateway', 'GET', '/fanout-client.js', { headers: { 'if-none-match': bundle.headers.get('etag')! } }, { status: 304 });
     const latest = await call('gateway', 'GET', '/v1/latest', { query: { channel: 'news:pull' } }, { status: 200 });
     expect(latest.body.message.id).toBe('pull-1');
-    await call('gateway', 'GET', '/v1/latest', { query: { channel: 'news:pull' }, headers: { 'if-none-match': latest.headers.get('etag')! } }, { status: 304 });
+    await call(
+      'gateway',
+      'GET',
+      '/v1/latest',
+      { query: { channel: 'news:pull' }, headers: { 'if-none-match': latest.headers.get('etag')! } },
+      { status: 304 },
+    );
     await call('gateway', 'GET', '/v1/latest', { query: { channel: `user:${ownUser}`, token: tokens.own } }, { status: 200 });
     const hist = await call('gateway', 'GET', '/v1/history', { query: { channel: 'news:pull' } }, { status: 200 });
-    await call('gateway', 'GET', '/v1/history', { query: { channel: 'news:pull' }, headers: { 'if-none-match': hist.headers.get('etag')! } }, { status: 304 });
+    await call(
+      'gateway',
+      'GET',
+      '/v1/history',
+      { query: { channel: 'news:pull' }, headers: { 'if-none-match': hist.headers.get('etag')! } },
+      { status: 304 },
+    );
     const pos = latest.body.message.pos as string;
     const before = pos.replace(/:(\d+)$/, (_, o: string) => `:${Number(o) - 1}`);
     const since = await call('gateway', 'GET', '/v1/history', { query: { channel: 'news:pull', since: before } }, { status: 200 });
     expect(since.body.messages).toHaveLength(1);
     await call('gateway', 'GET', '/v1/poll', { query: { channel: 'news:pull', cursor: before } }, { status: 200 });
-    await call('gateway', 'GET', '/v1/poll', { query: { channel: 'news:pull', timeout: '0' }, headers: { authorization: `Bearer ${tokens.own}` } }, { status: 200 });
+    await call(
+      'gateway',
+      'GET',
+      '/v1/poll',
+      { query: { channel: 'news:pull', timeout: '0' }, headers: { authorization: `Bearer ${tokens.own}` } },
+      { status: 200 },
+    );
     const sse = await call('gateway', 'GET', '/v1/sse', { query: { channels: 'news:pull,news:*' }, stream: true }, { status: 200 });
     expect(sse.text).toMatch(/^retry: 2000/);
     for (const path of pullOps) await call('gateway', 'OPTIONS', path, {}, { status: 204 });
@@ -655,7 +895,8 @@ describe('gateway', () => {
 
   it('refuses bad pull requests with the documented codes', async () => {
     for (const path of pullOps) {
-      const g = (query: Record<string, string>, want: { status: number; code?: string }, headers?: Record<string, string>) => call('gateway', 'GET', path, { query, headers }, want);
+      const g = (query: Record<string, string>, want: { status: number; code?: string }, headers?: Record<string, string>) =>
+        call('gateway', 'GET', path, { query, headers }, want);
       await g({}, { status: 400, code: 'invalid_parameter' });
       await g(chanParam(path, 'Not A Channel'), { status: 400, code: 'invalid_channel' });
       await g(chanParam(path, `user:${otherUser}`), { status: 401, code: 'token_required' });
@@ -666,18 +907,48 @@ describe('gateway', () => {
       // gw2 verifies tokens against a JWKS URL nobody answers.
       const viaGw2 = await fetch(`${gw2.url}${path}?${new URLSearchParams({ ...chanParam(path, 'news:pull'), token: tokens.rs256 })}`);
       const text = await viaGw2.text();
-      conform('gateway', 'GET', path, { status: viaGw2.status, headers: viaGw2.headers, text, body: JSON.parse(text) }, { status: 503, code: 'token_keys_unavailable' });
+      conform(
+        'gateway',
+        'GET',
+        path,
+        { status: viaGw2.status, headers: viaGw2.headers, text, body: JSON.parse(text) },
+        { status: 503, code: 'token_keys_unavailable' },
+      );
     }
     for (const path of ['/v1/poll', '/v1/history']) {
       const cursor = path === '/v1/poll' ? 'cursor' : 'since';
-      await call('gateway', 'GET', path, { query: { channel: 'news:pull', [cursor]: 'garbage' } }, { status: 400, code: 'invalid_position' });
+      await call(
+        'gateway',
+        'GET',
+        path,
+        { query: { channel: 'news:pull', [cursor]: 'garbage' } },
+        { status: 400, code: 'invalid_position' },
+      );
       await call('gateway', 'GET', path, { query: { channel: 'news:pull', [cursor]: 'zz:0:0' } }, { status: 410, code: 'cursor_expired' });
       await call('gateway', 'GET', path, { query: { channel: 'news:pull', limit: '0' } }, { status: 400, code: 'invalid_parameter' });
       await call('gateway', 'GET', path, { query: { channel: 'news:*' } }, { status: 400, code: 'invalid_channel' });
     }
-    await call('gateway', 'GET', '/v1/poll', { query: { channel: 'news:pull', timeout: '61' } }, { status: 400, code: 'invalid_parameter' });
-    await call('gateway', 'GET', '/v1/sse', { query: { channels: 'news:a,news:b', cursor: '1:0:0' } }, { status: 400, code: 'invalid_position' });
-    await call('gateway', 'GET', '/v1/sse', { query: { channels: Array.from({ length: 101 }, (_, i) => `news:c${i}`).join(',') } }, { status: 400, code: 'invalid_parameter' });
+    await call(
+      'gateway',
+      'GET',
+      '/v1/poll',
+      { query: { channel: 'news:pull', timeout: '61' } },
+      { status: 400, code: 'invalid_parameter' },
+    );
+    await call(
+      'gateway',
+      'GET',
+      '/v1/sse',
+      { query: { channels: 'news:a,news:b', cursor: '1:0:0' } },
+      { status: 400, code: 'invalid_position' },
+    );
+    await call(
+      'gateway',
+      'GET',
+      '/v1/sse',
+      { query: { channels: Array.from({ length: 101 }, (_, i) => `news:c${i}`).join(',') } },
+      { status: 400, code: 'invalid_parameter' },
+    );
     // Not an upgrade: not served on /v1/ws.
     await call('gateway', 'GET', '/v1/ws', {}, { status: 404, code: 'not_found' });
   });
@@ -695,7 +966,8 @@ describe('gateway', () => {
   it('answers 503 not_ready with Retry-After while draining, and 503 on /healthz once broken', async () => {
     gw.health.drain();
     await call('gateway', 'GET', '/readyz', {}, { status: 503 });
-    for (const path of pullOps) await call('gateway', 'GET', path, { query: chanParam(path, 'news:pull') }, { status: 503, code: 'not_ready' });
+    for (const path of pullOps)
+      await call('gateway', 'GET', path, { query: chanParam(path, 'news:pull') }, { status: 503, code: 'not_ready' });
     await wsHandshake({}, { status: 503, code: 'not_ready' });
     gw.health.break('contract test');
     await call('gateway', 'GET', '/healthz', {}, { status: 503 });
@@ -719,14 +991,26 @@ describe('503s while draining', () => {
     const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
     await call('publisher', 'POST', '/v1/publish', { headers, body: '{"channel":"news:x","data":1}' }, { status: 503, code: 'not_ready' });
     await call('publisher', 'POST', '/v1/publish/batch', { headers, body: '{"events":[]}' }, { status: 503, code: 'not_ready' });
-    await call('publisher', 'POST', '/v1/inbound/{source}', { params: { source: 'billing' }, headers, body: '{}' }, { status: 503, code: 'not_ready' });
+    await call(
+      'publisher',
+      'POST',
+      '/v1/inbound/{source}',
+      { params: { source: 'billing' }, headers, body: '{}' },
+      { status: 503, code: 'not_ready' },
+    );
   });
 
   it('dispatcher: not_ready on every /v1 route, readyz 503, and healthz 503 once broken', async () => {
     disp.health.drain();
     for (const { path, method } of operations('dispatcher')) {
       if (!path.startsWith('/v1/')) continue;
-      await call('dispatcher', method, path, { params: { id }, headers: { authorization: `Bearer ${DISPATCHER_KEY}` } }, { status: 503, code: 'not_ready' });
+      await call(
+        'dispatcher',
+        method,
+        path,
+        { params: { id }, headers: { authorization: `Bearer ${DISPATCHER_KEY}` } },
+        { status: 503, code: 'not_ready' },
+      );
     }
     await call('dispatcher', 'GET', '/readyz', {}, { status: 503 });
     disp.health.break('contract test');
@@ -742,7 +1026,9 @@ describe('coverage', () => {
     expect(missing, 'documented but never produced').toEqual([]);
     const pairs = all().filter((k) => k.split(' ').length === 4);
     const skipped = pairs.filter((k) => !seen.has(k));
-    console.log(`openapi contract: ${pairs.length - skipped.length} of ${pairs.length} route×status pairs and ${all().filter((k) => seen.has(k)).length - (pairs.length - skipped.length)} route×status×code triples checked against live answers; skipped by design:\n  ${skipped.join('\n  ')}`);
+    console.log(
+      `openapi contract: ${pairs.length - skipped.length} of ${pairs.length} route×status pairs and ${all().filter((k) => seen.has(k)).length - (pairs.length - skipped.length)} route×status×code triples checked against live answers; skipped by design:\n  ${skipped.join('\n  ')}`,
+    );
   });
   for (const [pattern, reason] of SKIPPED_BY_DESIGN) it.skip(`skipped by design: ${pattern}: ${reason}`, () => {});
 });

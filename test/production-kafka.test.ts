@@ -20,7 +20,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signConnectToken } from '@fanout/auth';
 import { startDispatcher, type RunningDispatcher } from '@fanout/dispatcher';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
-import { checkKafkaAccess, createKafka, kafkaClientSettings, startLocalKafka, type KafkaClientSettings, type LocalKafka } from '@fanout/kafka';
+import {
+  checkKafkaAccess,
+  createKafka,
+  kafkaClientSettings,
+  startLocalKafka,
+  type KafkaClientSettings,
+  type LocalKafka,
+} from '@fanout/kafka';
 import { startMarketData, type RunningMarketData } from '@fanout/market-data';
 import { createLogger } from '@fanout/observability';
 import { PublisherClient, startPublisher, type PublishedEvent, type RunningPublisher } from '@fanout/publisher';
@@ -63,16 +70,56 @@ describe('three brokers over SASL_SSL', () => {
     const common = { brokers: cluster.brokers, kafka: settings, topicBroadcast: t.topicBroadcast, topicUsers: t.topicUsers };
     const stops: (() => Promise<unknown>)[] = [];
     try {
-      const publisher: RunningPublisher = await startPublisher({ ...common, port: 0, apiKeys: [API_KEY], broadcastPartitions: 3, userPartitions: 3 }, logger);
+      const publisher: RunningPublisher = await startPublisher(
+        { ...common, port: 0, apiKeys: [API_KEY], broadcastPartitions: 3, userPartitions: 3 },
+        logger,
+      );
       stops.push(() => publisher.shutdown());
-      const gw: RunningGateway = await startGateway({ ...common, port: 0, region: 'eu', node: 'gw-secure', servePage: false, tokenSecret: SECRET, userGroupId: t.userGroupId, groupRefreshMs: 300 }, logger);
+      const gw: RunningGateway = await startGateway(
+        {
+          ...common,
+          port: 0,
+          region: 'eu',
+          node: 'gw-secure',
+          servePage: false,
+          tokenSecret: SECRET,
+          userGroupId: t.userGroupId,
+          groupRefreshMs: 300,
+        },
+        logger,
+      );
       stops.push(() => gw.shutdown());
-      const router: RunningRouter = await startRouter({ brokers: cluster.brokers, kafka: settings, topicUsers: t.topicUsers, port: 0, regions: ['eu'], groupIdTemplate: t.userGroupId.replace(/eu$/, '{region}'), refreshMs: 200 }, logger);
+      const router: RunningRouter = await startRouter(
+        {
+          brokers: cluster.brokers,
+          kafka: settings,
+          topicUsers: t.topicUsers,
+          port: 0,
+          regions: ['eu'],
+          groupIdTemplate: t.userGroupId.replace(/eu$/, '{region}'),
+          refreshMs: 200,
+        },
+        logger,
+      );
       stops.push(() => router.shutdown());
       const receiver = await Receiver.start();
       stops.push(() => receiver.close());
       const dispatcher: RunningDispatcher = await startDispatcher(
-        { ...common, port: 0, apiKeys: [API_KEY], groupId: `${t.topicBroadcast}.dispatcher`, topicEndpoints: `${t.topicBroadcast}.endpoints`, topicRetryPrefix: `${t.topicBroadcast}.retry`, topicDeadLetters: `${t.topicBroadcast}.dead`, broadcastPartitions: 3, userPartitions: 3, retryPartitions: 1, allowedTargets: ['127.0.0.0/8'], startFrom: 'latest', commitIntervalMs: 100 },
+        {
+          ...common,
+          port: 0,
+          apiKeys: [API_KEY],
+          groupId: `${t.topicBroadcast}.dispatcher`,
+          topicEndpoints: `${t.topicBroadcast}.endpoints`,
+          topicRetryPrefix: `${t.topicBroadcast}.retry`,
+          topicDeadLetters: `${t.topicBroadcast}.dead`,
+          broadcastPartitions: 3,
+          userPartitions: 3,
+          retryPartitions: 1,
+          allowedTargets: ['127.0.0.0/8'],
+          startFrom: 'latest',
+          commitIntervalMs: 100,
+        },
         logger,
       );
       stops.push(() => dispatcher.shutdown());
@@ -80,10 +127,14 @@ describe('three brokers over SASL_SSL', () => {
       stops.push(() => market.shutdown());
 
       // Route: the router names the gateway for a user once the region's group is stable.
-      const route = await waitFor(async () => {
-        const r = await fetch(`${router.url}/v1/route?user=alice&region=eu`);
-        return r.status === 200 ? ((await r.json()) as { ws_url: string; node: string }) : null;
-      }, 'a route for alice', 30_000);
+      const route = await waitFor(
+        async () => {
+          const r = await fetch(`${router.url}/v1/route?user=alice&region=eu`);
+          return r.status === 200 ? ((await r.json()) as { ws_url: string; node: string }) : null;
+        },
+        'a route for alice',
+        30_000,
+      );
       expect(route.node).toBe('gw-secure');
 
       // Fan-out: a broadcast subscriber and alice on her own channel, at the routed URL.
@@ -100,12 +151,20 @@ describe('three brokers over SASL_SSL', () => {
 
       // Publish over HTTP, through SASL_SSL.
       const publish = (channel: string, data: unknown) =>
-        fetch(`${publisher.url}/v1/publish`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel, data }) });
+        fetch(`${publisher.url}/v1/publish`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel, data }),
+        });
       const news = await publish('news:secure', { n: 1 });
       expect(news.status).toBe(200);
       expect((await publish('user:alice', { hello: 'alice' })).status).toBe(200);
 
-      await waitFor(() => alice.messages('news:secure').length === 1 && alice.messages('user:alice').length === 1, 'news and the user event at the gateway', 20_000);
+      await waitFor(
+        () => alice.messages('news:secure').length === 1 && alice.messages('user:alice').length === 1,
+        'news and the user event at the gateway',
+        20_000,
+      );
       await waitFor(() => alice.messages('prices:SECURE').length >= 3, 'market ticks', 20_000);
       const hook = await waitFor(() => receiver.requests.find((r) => r.status === 200), 'the webhook', 30_000);
       expect(JSON.parse(hook.body)).toMatchObject({ channel: 'news:secure', data: { n: 1 } });
@@ -118,9 +177,17 @@ describe('three brokers over SASL_SSL', () => {
 });
 
 /** Runs a service's real main.ts with `env` and waits for it to exit; returns the code and its output. */
-async function runMain(script: string, env: Record<string, string>, timeoutMs = 40_000): Promise<{ code: number | null; output: string; ms: number }> {
+async function runMain(
+  script: string,
+  env: Record<string, string>,
+  timeoutMs = 40_000,
+): Promise<{ code: number | null; output: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, FANOUT_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, FANOUT_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -151,12 +218,28 @@ export let calls = 0;
 export default async () => { calls++; const now = Math.floor(Date.now() / 1000); return { value: b64({ alg: 'none' }) + '.' + b64({ sub: 'fanout', iat: now, exp: now + 3600 }) + '.' }; };
 `,
       );
-      const env = { ...cluster.clientEnv, FANOUT_KAFKA_SASL_MECHANISM: 'oauthbearer', FANOUT_KAFKA_SASL_USERNAME: '', FANOUT_KAFKA_SASL_PASSWORD_FILE: '', FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER: provider, FANOUT_KAFKA_TLS_CERT_FILE: cluster.tls!.clientCertFile, FANOUT_KAFKA_TLS_KEY_FILE: cluster.tls!.clientKeyFile };
+      const env = {
+        ...cluster.clientEnv,
+        FANOUT_KAFKA_SASL_MECHANISM: 'oauthbearer',
+        FANOUT_KAFKA_SASL_USERNAME: '',
+        FANOUT_KAFKA_SASL_PASSWORD_FILE: '',
+        FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER: provider,
+        FANOUT_KAFKA_TLS_CERT_FILE: cluster.tls!.clientCertFile,
+        FANOUT_KAFKA_TLS_KEY_FILE: cluster.tls!.clientKeyFile,
+      };
       const oauth = kafkaClientSettings(env);
       expect(oauth.security.describe).toMatchObject({ mechanism: 'oauthbearer', clientCertificate: true });
       expect((await checkKafkaAccess({ brokers: cluster.brokers, security: oauth.security, timeoutMs: 20_000 })).brokers).toBe(3);
       const t = names('oauth');
-      const pub = new PublisherClient({ brokers: cluster.brokers, logger, security: oauth.security, topicSettings: oauth.topics, topics: { broadcast: t.topicBroadcast, users: t.topicUsers }, broadcastPartitions: 1, userPartitions: 1 });
+      const pub = new PublisherClient({
+        brokers: cluster.brokers,
+        logger,
+        security: oauth.security,
+        topicSettings: oauth.topics,
+        topics: { broadcast: t.topicBroadcast, users: t.topicUsers },
+        broadcastPartitions: 1,
+        userPartitions: 1,
+      });
       await pub.connect();
       expect((await pub.publish({ channel: 'news:oauth', data: { ok: true } })).offset).toBe(0);
       await pub.disconnect();
@@ -170,7 +253,15 @@ export default async () => { calls++; const now = Math.floor(Date.now() / 1000);
 describe('refused at start, with the setting named', () => {
   it('a wrong password stops the publisher with exit 78, naming FANOUT_KAFKA_SASL_PASSWORD', async () => {
     const t = names('badpw');
-    const r = await runMain('services/publisher/src/main.ts', { ...cluster.clientEnv, FANOUT_KAFKA_SASL_PASSWORD_FILE: '', FANOUT_KAFKA_SASL_PASSWORD: 'not-the-password', FANOUT_API_KEYS: API_KEY, FANOUT_PORT: '0', FANOUT_TOPIC_BROADCAST: t.topicBroadcast, FANOUT_TOPIC_USERS: t.topicUsers });
+    const r = await runMain('services/publisher/src/main.ts', {
+      ...cluster.clientEnv,
+      FANOUT_KAFKA_SASL_PASSWORD_FILE: '',
+      FANOUT_KAFKA_SASL_PASSWORD: 'not-the-password',
+      FANOUT_API_KEYS: API_KEY,
+      FANOUT_PORT: '0',
+      FANOUT_TOPIC_BROADCAST: t.topicBroadcast,
+      FANOUT_TOPIC_USERS: t.topicUsers,
+    });
     expect(r.code, r.output).toBe(78);
     const fatal = fatalLine(r.output);
     expect(fatal?.variable, r.output).toBe('FANOUT_KAFKA_SASL_PASSWORD');
@@ -180,7 +271,14 @@ describe('refused at start, with the setting named', () => {
 
   it('an untrusted CA stops the gateway with exit 78, naming FANOUT_KAFKA_TLS_CA_FILE', async () => {
     const t = names('badca');
-    const r = await runMain('services/gateway/src/main.ts', { ...cluster.clientEnv, FANOUT_KAFKA_TLS_CA_FILE: cluster.tls!.untrustedCaFile, FANOUT_PORT: '0', FANOUT_TOKEN_SECRET: SECRET, FANOUT_TOPIC_BROADCAST: t.topicBroadcast, FANOUT_TOPIC_USERS: t.topicUsers });
+    const r = await runMain('services/gateway/src/main.ts', {
+      ...cluster.clientEnv,
+      FANOUT_KAFKA_TLS_CA_FILE: cluster.tls!.untrustedCaFile,
+      FANOUT_PORT: '0',
+      FANOUT_TOKEN_SECRET: SECRET,
+      FANOUT_TOPIC_BROADCAST: t.topicBroadcast,
+      FANOUT_TOPIC_USERS: t.topicUsers,
+    });
     expect(r.code, r.output).toBe(78);
     const fatal = fatalLine(r.output);
     expect(fatal?.variable, r.output).toBe('FANOUT_KAFKA_TLS_CA_FILE');
@@ -192,9 +290,30 @@ describe('the broadcast leader killed under load', () => {
   it('publishing goes on after the failover; every acknowledged event reaches every client once, in order', async () => {
     const t = names('failover');
     const channel = 'ticks:failover';
-    const pub = new PublisherClient({ brokers: cluster.brokers, logger, security: settings.security, topicSettings: settings.topics, topics: { broadcast: t.topicBroadcast, users: t.topicUsers }, broadcastPartitions: 1, userPartitions: 3 });
+    const pub = new PublisherClient({
+      brokers: cluster.brokers,
+      logger,
+      security: settings.security,
+      topicSettings: settings.topics,
+      topics: { broadcast: t.topicBroadcast, users: t.topicUsers },
+      broadcastPartitions: 1,
+      userPartitions: 3,
+    });
     await pub.connect();
-    const gw = await startGateway({ brokers: cluster.brokers, kafka: settings, ...t, port: 0, region: 'eu', node: 'gw-failover', servePage: false, tokenSecret: SECRET, groupRefreshMs: 300 }, logger);
+    const gw = await startGateway(
+      {
+        brokers: cluster.brokers,
+        kafka: settings,
+        ...t,
+        port: 0,
+        region: 'eu',
+        node: 'gw-failover',
+        servePage: false,
+        tokenSecret: SECRET,
+        groupRefreshMs: 300,
+      },
+      logger,
+    );
     const clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(gw.wsUrl)));
     for (const c of clients) expect((await c.subscribe(channel)).t).toBe('subscribed');
     const kafka = createKafka({ brokers: cluster.brokers, clientId: 'failover-test', logger, security: settings.security });
@@ -222,35 +341,53 @@ describe('the broadcast leader killed under load', () => {
       }
     })();
     try {
-      await waitFor(() => acked.length >= 200 && clients.every((c) => c.messages(channel).length >= 150), 'traffic before the fault', 20_000);
+      await waitFor(
+        () => acked.length >= 200 && clients.every((c) => c.messages(channel).length >= 150),
+        'traffic before the fault',
+        20_000,
+      );
       const meta = await admin.fetchTopicMetadata({ topics: [t.topicBroadcast] });
       const leader = meta.topics[0]!.partitions[0]!.leader;
       const victim = cluster.nodes.find((x) => x.nodeId === leader)!;
       const killedAt = Date.now();
       const ackedBefore = acked.length;
       await victim.kill('SIGKILL');
-      await waitFor(() => acked.length >= ackedBefore + 300 && ackTimes[ackTimes.length - 1]! > killedAt, 'publishing to resume after the failover', 45_000);
+      await waitFor(
+        () => acked.length >= ackedBefore + 300 && ackTimes[ackTimes.length - 1]! > killedAt,
+        'publishing to resume after the failover',
+        45_000,
+      );
       stop = true;
       await load;
       await Promise.allSettled([...inFlight]);
       // The longest wait for an acknowledgement around the fault: the publish pause.
       let pause = 0;
-      for (let i = 1; i < ackTimes.length; i++) if (ackTimes[i]! >= killedAt) pause = Math.max(pause, ackTimes[i]! - Math.max(ackTimes[i - 1]!, killedAt));
-      console.log(`[failover] leader ${leader} killed; publish pause ${pause} ms; ${acked.length} acknowledged, ${failed} not acknowledged`);
+      for (let i = 1; i < ackTimes.length; i++)
+        if (ackTimes[i]! >= killedAt) pause = Math.max(pause, ackTimes[i]! - Math.max(ackTimes[i - 1]!, killedAt));
+      console.log(
+        `[failover] leader ${leader} killed; publish pause ${pause} ms; ${acked.length} acknowledged, ${failed} not acknowledged`,
+      );
 
       const want = acked.map((e) => e.id);
       for (const c of clients) {
-        await waitFor(() => {
-          const ids = new Set(c.messages(channel).map((m) => m.id));
-          return want.every((id) => ids.has(id));
-        }, 'every acknowledged event at the client', 30_000);
+        await waitFor(
+          () => {
+            const ids = new Set(c.messages(channel).map((m) => m.id));
+            return want.every((id) => ids.has(id));
+          },
+          'every acknowledged event at the client',
+          30_000,
+        );
         const got = c.messages(channel);
         const positions = got.map((m) => m.pos);
         expect(new Set(positions).size, 'no position twice').toBe(positions.length);
         const offsets = positions.map((p) => Number(p.split(':')[2]));
         expect(offsets, 'in order').toEqual([...offsets].sort((a, b) => a - b));
         const ids = new Set(got.map((m) => m.id));
-        expect(want.filter((id) => !ids.has(id)), 'acknowledged events lost').toEqual([]);
+        expect(
+          want.filter((id) => !ids.has(id)),
+          'acknowledged events lost',
+        ).toEqual([]);
       }
       expect(pause).toBeLessThan(20_000);
     } finally {

@@ -44,7 +44,8 @@ describe('docker-compose.yml', () => {
       expect(existsSync(join(ROOT, b.context, b.dockerfile ?? 'Dockerfile')), `${name}: ${b.dockerfile}`).toBe(true);
       expect(b.args.SERVICE).toBe(e.service);
       expect(SERVICES).toContain(e.service);
-      if (e.service !== 'dispatcher' || existsSync(join(ROOT, 'services/dispatcher'))) expect(existsSync(entryOf(e.service)), `entry of ${e.service}`).toBe(true);
+      if (e.service !== 'dispatcher' || existsSync(join(ROOT, 'services/dispatcher')))
+        expect(existsSync(entryOf(e.service)), `entry of ${e.service}`).toBe(true);
     }
     // Every image is pinned to a version, never :latest.
     for (const [name, s] of Object.entries(services)) if (s.image) expect(s.image, name).not.toMatch(/:latest$|^[^:]+$/);

@@ -48,7 +48,19 @@ function ignored(path: string): boolean {
   for (const pat of ignore) {
     const neg = pat.startsWith('!');
     const p = (neg ? pat.slice(1) : pat).replace(/\/$/, '');
-    const re = new RegExp('^' + p.split('**/').map((s) => s.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')).join('(?:.*/)?') + '(?:/.*)?$');
+    const re = new RegExp(
+      '^' +
+        p
+          .split('**/')
+          .map((s) =>
+            s
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*/g, '[^/]*')
+              .replace(/\?/g, '[^/]'),
+          )
+          .join('(?:.*/)?') +
+        '(?:/.*)?$',
+    );
     if (re.test(path)) out = !neg;
   }
   return out;
@@ -63,7 +75,12 @@ describe('Dockerfile', () => {
     // uWebSockets.js binaries need (alpine/musl would load the slow fallback).
     expect(image).toMatch(/^node:20\.\d+\.\d+-bookworm(-slim)?(@sha256:[0-9a-f]{64})?$/);
     const froms = ins.filter((i) => i.op === 'FROM').map((i) => i.args.split(/\s+/)[0]!);
-    const stages = new Set(ins.filter((i) => i.op === 'FROM').map((i) => /\bAS\s+(\S+)/i.exec(i.args)?.[1]).filter(Boolean));
+    const stages = new Set(
+      ins
+        .filter((i) => i.op === 'FROM')
+        .map((i) => /\bAS\s+(\S+)/i.exec(i.args)?.[1])
+        .filter(Boolean),
+    );
     for (const f of froms) expect(f === '${NODE_IMAGE}' || stages.has(f), `FROM ${f}`).toBe(true);
   });
 
@@ -86,10 +103,26 @@ describe('Dockerfile', () => {
   });
 
   it('keeps what the images need in the build context and leaves the rest out', () => {
-    for (const needed of ['package.json', 'package-lock.json', 'packages/protocol/src/index.ts', 'services/gateway/public/index.html', 'services/router/public/status.html', 'packages/client/src/index.ts']) {
+    for (const needed of [
+      'package.json',
+      'package-lock.json',
+      'packages/protocol/src/index.ts',
+      'services/gateway/public/index.html',
+      'services/router/public/status.html',
+      'packages/client/src/index.ts',
+    ]) {
       expect(ignored(needed), needed).toBe(false);
     }
-    for (const left of ['node_modules/kafkajs/package.json', 'services/gateway/node_modules/x', '.git/HEAD', 'services/gateway/test/fanout.test.ts', 'packages/kafka/test/partitioner.test.ts', 'load-tests/ws-fanout.js', 'charts/fanout/Chart.yaml', 'docs/architecture.md']) {
+    for (const left of [
+      'node_modules/kafkajs/package.json',
+      'services/gateway/node_modules/x',
+      '.git/HEAD',
+      'services/gateway/test/fanout.test.ts',
+      'packages/kafka/test/partitioner.test.ts',
+      'load-tests/ws-fanout.js',
+      'charts/fanout/Chart.yaml',
+      'docs/architecture.md',
+    ]) {
       expect(ignored(left), left).toBe(true);
     }
   });

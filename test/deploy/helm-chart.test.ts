@@ -42,9 +42,21 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
 
   it('passes helm lint (default values, and with every optional part on)', () => {
     expect(run(helm!, ['lint', CHART, ...KUBE])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
-    const all = ['marketData.enabled=true', 'metrics.serviceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'metrics.grafanaDashboard.enabled=true', 'gateway.autoscaling.enabled=true', 'gateway.perPodIngress.enabled=true'];
+    const all = [
+      'marketData.enabled=true',
+      'metrics.serviceMonitor.enabled=true',
+      'metrics.prometheusRule.enabled=true',
+      'metrics.grafanaDashboard.enabled=true',
+      'gateway.autoscaling.enabled=true',
+      'gateway.perPodIngress.enabled=true',
+    ];
     expect(run(helm!, ['lint', CHART, ...KUBE, ...all.flatMap((s) => ['--set', s])])).toMatch(/0 chart\(s\) failed/);
-    const secured = ['kafka.security.protocol=sasl_ssl', 'kafka.security.sasl.mechanism=scram-sha-512', 'kafka.security.sasl.existingSecret=kafka-user', 'kafka.security.tls.existingSecret=kafka-ca'];
+    const secured = [
+      'kafka.security.protocol=sasl_ssl',
+      'kafka.security.sasl.mechanism=scram-sha-512',
+      'kafka.security.sasl.existingSecret=kafka-user',
+      'kafka.security.tls.existingSecret=kafka-ca',
+    ];
     expect(run(helm!, ['lint', CHART, ...KUBE, ...[...all, ...secured].flatMap((s) => ['--set', s])])).toMatch(/0 chart\(s\) failed/);
   });
 
@@ -74,8 +86,16 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
     expect(names.indexOf('POD_NAMESPACE')).toBeLessThan(names.indexOf('FANOUT_PUBLIC_URL'));
     expect(envOf(c).FANOUT_PUBLIC_URL).toBe('http://$(POD_NAME).rel-fanout-gateway-eu-headless.$(POD_NAMESPACE).svc.cluster.local:9000');
 
-    const ext = render({ gateway: { publicUrl: 'https://{pod}.ws.example.com', perPodIngress: { enabled: true, className: 'nginx', tlsSecretName: 'ws-tls' }, autoscaling: { enabled: true, maxReplicas: 4 } } });
-    expect(envOf(find(ext, 'StatefulSet', 'rel-fanout-gateway-us')!.spec.template.spec.containers[0]).FANOUT_PUBLIC_URL).toBe('https://$(POD_NAME).ws.example.com');
+    const ext = render({
+      gateway: {
+        publicUrl: 'https://{pod}.ws.example.com',
+        perPodIngress: { enabled: true, className: 'nginx', tlsSecretName: 'ws-tls' },
+        autoscaling: { enabled: true, maxReplicas: 4 },
+      },
+    });
+    expect(envOf(find(ext, 'StatefulSet', 'rel-fanout-gateway-us')!.spec.template.spec.containers[0]).FANOUT_PUBLIC_URL).toBe(
+      'https://$(POD_NAME).ws.example.com',
+    );
     const ing = find(ext, 'Ingress', 'rel-fanout-gateway-us')!;
     // One host per ordinal up to the HPA's maximum, each to a Service that selects that one pod.
     expect(ing.spec.rules.map((r: Doc) => r.host)).toEqual([0, 1, 2, 3].map((i) => `rel-fanout-gateway-us-${i}.ws.example.com`));
@@ -87,7 +107,13 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
 
   it('probes /healthz and /readyz on every service', () => {
     const workloads = docs.filter((d) => d.kind === 'StatefulSet' || d.kind === 'Deployment');
-    expect(workloads.map((w) => w.metadata.name).sort()).toEqual(['rel-fanout-dispatcher', 'rel-fanout-gateway-eu', 'rel-fanout-gateway-us', 'rel-fanout-publisher', 'rel-fanout-router']);
+    expect(workloads.map((w) => w.metadata.name).sort()).toEqual([
+      'rel-fanout-dispatcher',
+      'rel-fanout-gateway-eu',
+      'rel-fanout-gateway-us',
+      'rel-fanout-publisher',
+      'rel-fanout-router',
+    ]);
     for (const w of [...workloads, find(render({ marketData: { enabled: true } }), 'Deployment', 'rel-fanout-market-data')!]) {
       const c = w.spec.template.spec.containers[0];
       expect(c.livenessProbe.httpGet.path, w.metadata.name).toBe('/healthz');
@@ -109,15 +135,25 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
     for (const name of ['rel-fanout-publisher', 'rel-fanout-dispatcher']) {
       const d = find(docs, 'Deployment', name)!.spec.template.spec;
       // The shutdown limit, the preStop pause, and up to 10 s to flush the producer or commit offsets.
-      expect(d.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(Number(envOf(d.containers[0]).FANOUT_SHUTDOWN_GRACE_MS) / 1000 + 5 + 10);
+      expect(d.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(
+        Number(envOf(d.containers[0]).FANOUT_SHUTDOWN_GRACE_MS) / 1000 + 5 + 10,
+      );
     }
     // And refuses to render a grace period that would cut the drain short.
-    expect(runFailing(helm!, ['template', 'rel', CHART, ...KUBE, '--set', 'gateway.terminationGracePeriodSeconds=20'])).toMatch(/terminationGracePeriodSeconds \(20\) must be longer/);
+    expect(runFailing(helm!, ['template', 'rel', CHART, ...KUBE, '--set', 'gateway.terminationGracePeriodSeconds=20'])).toMatch(
+      /terminationGracePeriodSeconds \(20\) must be longer/,
+    );
   });
 
   it('has a PodDisruptionBudget for each gateway region and stateless service', () => {
     const pdbs = docs.filter((d) => d.kind === 'PodDisruptionBudget');
-    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual(['rel-fanout-dispatcher', 'rel-fanout-gateway-eu', 'rel-fanout-gateway-us', 'rel-fanout-publisher', 'rel-fanout-router']);
+    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual([
+      'rel-fanout-dispatcher',
+      'rel-fanout-gateway-eu',
+      'rel-fanout-gateway-us',
+      'rel-fanout-publisher',
+      'rel-fanout-router',
+    ]);
     for (const p of pdbs) {
       expect(p.apiVersion).toBe('policy/v1');
       expect(p.spec.maxUnavailable).toBe(1);
@@ -132,8 +168,14 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
     const hpa = find(on, 'HorizontalPodAutoscaler', 'rel-fanout-gateway-eu')!;
     expect(hpa.apiVersion).toBe('autoscaling/v2');
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'rel-fanout-gateway-eu' });
-    expect(hpa.spec.metrics).toContainEqual({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } });
-    expect(hpa.spec.metrics).toContainEqual({ type: 'Pods', pods: { metric: { name: 'fanout_gateway_connections' }, target: { type: 'AverageValue', averageValue: '15000' } } });
+    expect(hpa.spec.metrics).toContainEqual({
+      type: 'Resource',
+      resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } },
+    });
+    expect(hpa.spec.metrics).toContainEqual({
+      type: 'Pods',
+      pods: { metric: { name: 'fanout_gateway_connections' }, target: { type: 'AverageValue', averageValue: '15000' } },
+    });
     expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
     // With an HPA the StatefulSet leaves replicas to it.
     expect(find(on, 'StatefulSet', 'rel-fanout-gateway-eu')!.spec.replicas).toBeUndefined();
@@ -141,20 +183,32 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
 
   it('takes API keys and the token key from a Secret, or from an existing one', () => {
     const secret = find(docs, 'Secret', 'rel-fanout-secrets')!;
-    for (const k of ['api-keys', 'token-secret', 'dispatcher-api-keys']) expect(Buffer.from(secret.data[k], 'base64').length, k).toBeGreaterThanOrEqual(32);
-    const refs = (name: string, kind = 'Deployment') => (find(docs, kind, name)!.spec.template.spec.containers[0].env as Doc[]).filter((e) => e.valueFrom?.secretKeyRef);
+    for (const k of ['api-keys', 'token-secret', 'dispatcher-api-keys'])
+      expect(Buffer.from(secret.data[k], 'base64').length, k).toBeGreaterThanOrEqual(32);
+    const refs = (name: string, kind = 'Deployment') =>
+      (find(docs, kind, name)!.spec.template.spec.containers[0].env as Doc[]).filter((e) => e.valueFrom?.secretKeyRef);
     expect(refs('rel-fanout-publisher').map((e) => [e.name, e.valueFrom.secretKeyRef.key])).toContainEqual(['FANOUT_API_KEYS', 'api-keys']);
-    expect(refs('rel-fanout-dispatcher').map((e) => [e.name, e.valueFrom.secretKeyRef.key])).toContainEqual(['FANOUT_API_KEYS', 'dispatcher-api-keys']);
-    expect(refs('rel-fanout-gateway-eu', 'StatefulSet').map((e) => [e.name, e.valueFrom.secretKeyRef.key])).toContainEqual(['FANOUT_TOKEN_SECRET', 'token-secret']);
+    expect(refs('rel-fanout-dispatcher').map((e) => [e.name, e.valueFrom.secretKeyRef.key])).toContainEqual([
+      'FANOUT_API_KEYS',
+      'dispatcher-api-keys',
+    ]);
+    expect(refs('rel-fanout-gateway-eu', 'StatefulSet').map((e) => [e.name, e.valueFrom.secretKeyRef.key])).toContainEqual([
+      'FANOUT_TOKEN_SECRET',
+      'token-secret',
+    ]);
     // No secret value in a workload's plain environment.
     for (const w of docs.filter((d) => d.kind === 'StatefulSet' || d.kind === 'Deployment')) {
-      const plain = (w.spec.template.spec.containers[0].env as Doc[]).filter((e) => /API_KEYS|SECRET|INBOUND_WEBHOOKS/.test(e.name) && e.value !== undefined);
+      const plain = (w.spec.template.spec.containers[0].env as Doc[]).filter(
+        (e) => /API_KEYS|SECRET|INBOUND_WEBHOOKS/.test(e.name) && e.value !== undefined,
+      );
       expect(plain, w.metadata.name).toEqual([]);
     }
     const existing = render({ secrets: { existingSecret: 'prod-fanout' } });
     expect(existing.filter((d) => d.kind === 'Secret')).toHaveLength(0);
     const pub = find(existing, 'Deployment', 'rel-fanout-publisher')!;
-    expect((pub.spec.template.spec.containers[0].env as Doc[]).find((e) => e.name === 'FANOUT_API_KEYS')!.valueFrom.secretKeyRef.name).toBe('prod-fanout');
+    expect((pub.spec.template.spec.containers[0].env as Doc[]).find((e) => e.name === 'FANOUT_API_KEYS')!.valueFrom.secretKeyRef.name).toBe(
+      'prod-fanout',
+    );
     expect(runFailing(helm!, ['template', 'rel', CHART, ...KUBE, '--set', 'secrets.tokenSecret=short'])).toMatch(/at least 32 bytes/);
   });
 
@@ -175,7 +229,10 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
   it('spreads pods across zones and nodes', () => {
     for (const w of docs.filter((d) => d.kind === 'StatefulSet' || d.kind === 'Deployment')) {
       const tsc = w.spec.template.spec.topologySpreadConstraints as Doc[];
-      expect(tsc.map((t) => t.topologyKey), w.metadata.name).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
+      expect(
+        tsc.map((t) => t.topologyKey),
+        w.metadata.name,
+      ).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
       for (const t of tsc) expect(t.labelSelector.matchLabels).toEqual(w.spec.selector.matchLabels);
     }
   });
@@ -187,43 +244,88 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
     expect(env.FANOUT_GROUP_ID_TEMPLATE).toBe('fanout-gw-{region}');
     const gw = envOf(find(docs, 'StatefulSet', 'rel-fanout-gateway-eu')!.spec.template.spec.containers[0]);
     expect(gw.FANOUT_ROUTER_URL).toBe('http://rel-fanout-router.push.svc.cluster.local:8090');
-    const three = render({ gateway: { regions: [{ name: 'eu' }, { name: 'us', replicaCount: 4 }, { name: 'ap', replicaCount: 1, kafkaBrokers: 'kafka-ap:9092' }] } });
+    const three = render({
+      gateway: {
+        regions: [{ name: 'eu' }, { name: 'us', replicaCount: 4 }, { name: 'ap', replicaCount: 1, kafkaBrokers: 'kafka-ap:9092' }],
+      },
+    });
     expect(envOf(find(three, 'Deployment', 'rel-fanout-router')!.spec.template.spec.containers[0]).FANOUT_REGIONS).toBe('eu,us,ap');
     expect(find(three, 'StatefulSet', 'rel-fanout-gateway-us')!.spec.replicas).toBe(4);
     const ap = find(three, 'StatefulSet', 'rel-fanout-gateway-ap')!;
     expect(ap.spec.replicas).toBe(1);
     expect(envOf(ap.spec.template.spec.containers[0]).FANOUT_BROKERS).toBe('kafka-ap:9092');
-    expect(runFailing(helm!, ['template', 'rel', CHART, ...KUBE, '--set', 'gateway.regions[0].name=EU'])).toMatch(/must be 1 to 32 of \[a-z0-9-\]/);
+    expect(runFailing(helm!, ['template', 'rel', CHART, ...KUBE, '--set', 'gateway.regions[0].name=EU'])).toMatch(
+      /must be 1 to 32 of \[a-z0-9-\]/,
+    );
   });
 
   it('exposes a metrics port on every scraped Service, and scrapes them with an opt-in ServiceMonitor', () => {
     expect(docs.filter((d) => d.kind === 'ServiceMonitor')).toHaveLength(0);
     const scraped = docs.filter((d) => d.kind === 'Service' && d.metadata.labels['fanout.io/scrape'] === 'true');
-    expect(scraped.map((s) => s.metadata.name).sort()).toEqual(['rel-fanout-dispatcher', 'rel-fanout-gateway-eu-headless', 'rel-fanout-gateway-us-headless', 'rel-fanout-publisher', 'rel-fanout-router']);
+    expect(scraped.map((s) => s.metadata.name).sort()).toEqual([
+      'rel-fanout-dispatcher',
+      'rel-fanout-gateway-eu-headless',
+      'rel-fanout-gateway-us-headless',
+      'rel-fanout-publisher',
+      'rel-fanout-router',
+    ]);
     for (const s of scraped) expect((s.spec.ports as Doc[]).map((p) => p.name)).toContain('metrics');
-    const on = render({ metrics: { serviceMonitor: { enabled: true, labels: { release: 'kps' } }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } } });
+    const on = render({
+      metrics: {
+        serviceMonitor: { enabled: true, labels: { release: 'kps' } },
+        prometheusRule: { enabled: true },
+        grafanaDashboard: { enabled: true },
+      },
+    });
     const sm = find(on, 'ServiceMonitor', 'rel-fanout')!;
     expect(sm.metadata.labels.release).toBe('kps');
     expect(sm.spec.selector.matchLabels['fanout.io/scrape']).toBe('true');
     expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
     const rule = find(on, 'PrometheusRule', 'rel-fanout')!;
     const alerts = (rule.spec.groups as Doc[]).flatMap((g) => g.rules as Doc[]).map((r) => r.alert);
-    expect(alerts).toEqual(expect.arrayContaining(['FanoutNoLiveGateway', 'FanoutUnownedUserPartitions', 'FanoutKafkaConsumerLagHigh', 'FanoutSlowConsumerDisconnects', 'FanoutWebhookDeadLetters']));
+    expect(alerts).toEqual(
+      expect.arrayContaining([
+        'FanoutNoLiveGateway',
+        'FanoutUnownedUserPartitions',
+        'FanoutKafkaConsumerLagHigh',
+        'FanoutSlowConsumerDisconnects',
+        'FanoutWebhookDeadLetters',
+      ]),
+    );
     const dash = find(on, 'ConfigMap', 'rel-fanout-dashboard')!;
     expect(JSON.parse(dash.data['fanout.json']).uid).toBe('fanout-overview');
   });
 
   describe('Kafka security and topic durability (kafka.security, kafka.topics)', () => {
     const workloads = (d: Doc[]) => d.filter((w) => w.kind === 'StatefulSet' || w.kind === 'Deployment');
-    const ALL = ['rel-fanout-dispatcher', 'rel-fanout-gateway-eu', 'rel-fanout-gateway-us', 'rel-fanout-market-data', 'rel-fanout-publisher', 'rel-fanout-router'];
-    const kafkaEnv = (w: Doc) => Object.fromEntries(Object.entries(envOf(w.spec.template.spec.containers[0])).filter(([k]) => /^FANOUT_(KAFKA|TOPIC)_/.test(k)));
+    const ALL = [
+      'rel-fanout-dispatcher',
+      'rel-fanout-gateway-eu',
+      'rel-fanout-gateway-us',
+      'rel-fanout-market-data',
+      'rel-fanout-publisher',
+      'rel-fanout-router',
+    ];
+    const kafkaEnv = (w: Doc) =>
+      Object.fromEntries(Object.entries(envOf(w.spec.template.spec.containers[0])).filter(([k]) => /^FANOUT_(KAFKA|TOPIC)_/.test(k)));
     const kafkaMounts = (w: Doc) => (w.spec.template.spec.containers[0].volumeMounts as Doc[]).filter((m) => m.name.startsWith('kafka-'));
     const kafkaVolumes = (w: Doc) => (w.spec.template.spec.volumes as Doc[]).filter((v) => v.name.startsWith('kafka-'));
-    const TOPICS = { FANOUT_TOPIC_BROADCAST: 'fanout.broadcast', FANOUT_TOPIC_USERS: 'fanout.users', FANOUT_TOPIC_REPLICATION_FACTOR: '3', FANOUT_TOPIC_MIN_INSYNC_REPLICAS: '2', FANOUT_TOPIC_RETENTION_MS: '604800000', FANOUT_TOPIC_STRICT: 'false' };
+    const TOPICS = {
+      FANOUT_TOPIC_BROADCAST: 'fanout.broadcast',
+      FANOUT_TOPIC_USERS: 'fanout.users',
+      FANOUT_TOPIC_REPLICATION_FACTOR: '3',
+      FANOUT_TOPIC_MIN_INSYNC_REPLICAS: '2',
+      FANOUT_TOPIC_RETENTION_MS: '604800000',
+      FANOUT_TOPIC_STRICT: 'false',
+    };
 
     it('defaults to plaintext with replicated, 7-day topics, in every service', () => {
       const d = render({ marketData: { enabled: true } });
-      expect(workloads(d).map((w) => w.metadata.name).sort()).toEqual(ALL);
+      expect(
+        workloads(d)
+          .map((w) => w.metadata.name)
+          .sort(),
+      ).toEqual(ALL);
       for (const w of workloads(d)) {
         expect(kafkaEnv(w), w.metadata.name).toEqual({ ...TOPICS, FANOUT_KAFKA_SECURITY_PROTOCOL: 'plaintext' });
         expect(kafkaMounts(w)).toEqual([]);
@@ -236,10 +338,18 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
         marketData: { enabled: true },
         kafka: {
           topics: { retentionMs: 1209600000, strict: true },
-          security: { protocol: 'SASL_SSL', tls: { existingSecret: 'kafka-ca', serverName: 'kafka.internal' }, sasl: { mechanism: 'SCRAM_SHA_512', existingSecret: 'kafka-fanout-user' } },
+          security: {
+            protocol: 'SASL_SSL',
+            tls: { existingSecret: 'kafka-ca', serverName: 'kafka.internal' },
+            sasl: { mechanism: 'SCRAM_SHA_512', existingSecret: 'kafka-fanout-user' },
+          },
         },
       });
-      expect(workloads(d).map((w) => w.metadata.name).sort()).toEqual(ALL);
+      expect(
+        workloads(d)
+          .map((w) => w.metadata.name)
+          .sort(),
+      ).toEqual(ALL);
       for (const w of workloads(d)) {
         expect(kafkaEnv(w), w.metadata.name).toEqual({
           ...TOPICS,
@@ -262,9 +372,16 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
         ]);
       }
       // A gateway region with its own brokers gets the same security settings.
-      const regional = render({ gateway: { regions: [{ name: 'ap', kafkaBrokers: 'kafka-ap:9093' }] }, kafka: { security: { protocol: 'ssl', tls: { existingSecret: 'kafka-ca' } } } });
+      const regional = render({
+        gateway: { regions: [{ name: 'ap', kafkaBrokers: 'kafka-ap:9093' }] },
+        kafka: { security: { protocol: 'ssl', tls: { existingSecret: 'kafka-ca' } } },
+      });
       const ap = envOf(find(regional, 'StatefulSet', 'rel-fanout-gateway-ap')!.spec.template.spec.containers[0]);
-      expect([ap.FANOUT_BROKERS, ap.FANOUT_KAFKA_SECURITY_PROTOCOL, ap.FANOUT_KAFKA_TLS_CA_FILE]).toEqual(['kafka-ap:9093', 'ssl', '/etc/fanout/kafka/tls/ca.crt']);
+      expect([ap.FANOUT_BROKERS, ap.FANOUT_KAFKA_SECURITY_PROTOCOL, ap.FANOUT_KAFKA_TLS_CA_FILE]).toEqual([
+        'kafka-ap:9093',
+        'ssl',
+        '/etc/fanout/kafka/tls/ca.crt',
+      ]);
     });
 
     it('mutual TLS with an encrypted key, and a plain user name: files for the secrets, a value for the name', () => {
@@ -297,20 +414,43 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
 
     it('Amazon MSK IAM: oauthbearer with a token provider module and the public CAs', () => {
       // The module is part of a derived image (or an installed package): no TLS Secret, no mounts.
-      const baked = render({ kafka: { brokers: 'b-1.msk.example:9098,b-2.msk.example:9098', security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', oauth: { tokenProvider: '/app/msk-iam/token-provider.mjs' } } } } });
+      const baked = render({
+        kafka: {
+          brokers: 'b-1.msk.example:9098,b-2.msk.example:9098',
+          security: {
+            protocol: 'sasl_ssl',
+            sasl: { mechanism: 'oauthbearer', oauth: { tokenProvider: '/app/msk-iam/token-provider.mjs' } },
+          },
+        },
+      });
       for (const w of workloads(baked)) {
-        expect(kafkaEnv(w), w.metadata.name).toEqual({ ...TOPICS, FANOUT_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl', FANOUT_KAFKA_SASL_MECHANISM: 'oauthbearer', FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER: '/app/msk-iam/token-provider.mjs' });
+        expect(kafkaEnv(w), w.metadata.name).toEqual({
+          ...TOPICS,
+          FANOUT_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl',
+          FANOUT_KAFKA_SASL_MECHANISM: 'oauthbearer',
+          FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER: '/app/msk-iam/token-provider.mjs',
+        });
         expect(kafkaMounts(w)).toEqual([]);
       }
       // The module from a ConfigMap, mounted inside /app so that its imports resolve against the image's node_modules.
-      const mounted = render({ marketData: { enabled: true }, kafka: { security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', oauth: { providerConfigMap: 'msk-iam-provider' } } } } });
+      const mounted = render({
+        marketData: { enabled: true },
+        kafka: { security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', oauth: { providerConfigMap: 'msk-iam-provider' } } } },
+      });
       for (const w of workloads(mounted)) {
         expect(kafkaEnv(w).FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER, w.metadata.name).toBe('/app/kafka-oauth/token-provider.mjs');
         expect(kafkaMounts(w)).toEqual([{ name: 'kafka-oauth', mountPath: '/app/kafka-oauth', readOnly: true }]);
         expect(kafkaVolumes(w)).toEqual([{ name: 'kafka-oauth', configMap: { name: 'msk-iam-provider' } }]);
       }
       // Or a token kept fresh in a Secret by something else, re-read at each authentication.
-      const file = render({ kafka: { security: { protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', existingSecret: 'kafka-token', oauth: { tokenKey: 'token' } } } } });
+      const file = render({
+        kafka: {
+          security: {
+            protocol: 'sasl_ssl',
+            sasl: { mechanism: 'oauthbearer', existingSecret: 'kafka-token', oauth: { tokenKey: 'token' } },
+          },
+        },
+      });
       const env = kafkaEnv(find(file, 'Deployment', 'rel-fanout-router')!);
       expect(env.FANOUT_KAFKA_OAUTH_TOKEN_FILE).toBe('/etc/fanout/kafka/sasl/token');
       expect(env.FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER).toBeUndefined();
@@ -321,17 +461,44 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
       const cases: [Doc, RegExp][] = [
         [sec({ protocol: 'tls' }), /kafka\.security\.protocol must be plaintext, ssl, sasl_plaintext or sasl_ssl \(got "tls"\)/],
         [sec({ protocol: 'sasl_ssl' }), /kafka\.security\.protocol is sasl_ssl but kafka\.security\.sasl\.mechanism is empty/],
-        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'gssapi' } }), /kafka\.security\.sasl\.mechanism must be plain, scram-sha-256, scram-sha-512 or oauthbearer/],
-        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-256' } }), /mechanism scram-sha-256 needs kafka\.security\.sasl\.existingSecret/],
-        [sec({ protocol: 'plaintext', sasl: { mechanism: 'plain', existingSecret: 's' } }), /kafka\.security\.sasl is set but kafka\.security\.protocol is plaintext/],
-        [sec({ protocol: 'sasl_plaintext', sasl: { mechanism: 'plain', existingSecret: 's' }, tls: { existingSecret: 'ca' } }), /kafka\.security\.tls is set but kafka\.security\.protocol is sasl_plaintext/],
-        [sec({ protocol: 'ssl', tls: { existingSecret: 'c', certKey: 'tls.crt' } }), /certKey is set without kafka\.security\.tls\.keyKey: mutual TLS needs/],
+        [
+          sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'gssapi' } }),
+          /kafka\.security\.sasl\.mechanism must be plain, scram-sha-256, scram-sha-512 or oauthbearer/,
+        ],
+        [
+          sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-256' } }),
+          /mechanism scram-sha-256 needs kafka\.security\.sasl\.existingSecret/,
+        ],
+        [
+          sec({ protocol: 'plaintext', sasl: { mechanism: 'plain', existingSecret: 's' } }),
+          /kafka\.security\.sasl is set but kafka\.security\.protocol is plaintext/,
+        ],
+        [
+          sec({ protocol: 'sasl_plaintext', sasl: { mechanism: 'plain', existingSecret: 's' }, tls: { existingSecret: 'ca' } }),
+          /kafka\.security\.tls is set but kafka\.security\.protocol is sasl_plaintext/,
+        ],
+        [
+          sec({ protocol: 'ssl', tls: { existingSecret: 'c', certKey: 'tls.crt' } }),
+          /certKey is set without kafka\.security\.tls\.keyKey: mutual TLS needs/,
+        ],
         [sec({ protocol: 'ssl', tls: { existingSecret: 'c', keyKey: 'tls.key' } }), /keyKey is set without kafka\.security\.tls\.certKey/],
         [sec({ protocol: 'ssl', tls: { certKey: 'tls.crt', keyKey: 'tls.key' } }), /need kafka\.security\.tls\.existingSecret/],
         [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer' } }), /oauthbearer but no token source is set/],
-        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'oauthbearer', existingSecret: 't', oauth: { tokenProvider: 'p', tokenKey: 'token' } } }), /set one token source/],
-        [sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-512', existingSecret: 's', oauth: { tokenProvider: 'p' } } }), /kafka\.security\.sasl\.oauth is set but kafka\.security\.sasl\.mechanism is scram-sha-512/],
-        [{ kafka: { topics: { minInsyncReplicas: 3, replicationFactor: 2 } } }, /kafka\.topics\.minInsyncReplicas \(3\) must not exceed kafka\.topics\.replicationFactor \(2\)/],
+        [
+          sec({
+            protocol: 'sasl_ssl',
+            sasl: { mechanism: 'oauthbearer', existingSecret: 't', oauth: { tokenProvider: 'p', tokenKey: 'token' } },
+          }),
+          /set one token source/,
+        ],
+        [
+          sec({ protocol: 'sasl_ssl', sasl: { mechanism: 'scram-sha-512', existingSecret: 's', oauth: { tokenProvider: 'p' } } }),
+          /kafka\.security\.sasl\.oauth is set but kafka\.security\.sasl\.mechanism is scram-sha-512/,
+        ],
+        [
+          { kafka: { topics: { minInsyncReplicas: 3, replicationFactor: 2 } } },
+          /kafka\.topics\.minInsyncReplicas \(3\) must not exceed kafka\.topics\.replicationFactor \(2\)/,
+        ],
         [{ kafka: { topics: { replicationFactor: 0 } } }, /kafka\.topics\.replicationFactor must be a whole number of at least 1/],
         [{ kafka: { topics: { retentionMs: 1000 } } }, /kafka\.topics\.retentionMs must be at least 60000/],
       ];
@@ -351,7 +518,16 @@ describe.skipIf(!helm)('Helm chart charts/fanout', () => {
       for (const [k, v] of Object.entries(o)) {
         const key = prefix ? `${prefix}.${k}` : k;
         // Maps of free-form entries (env, labels, annotations, resources, ...) are documented as one key.
-        if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 && !/^(env|secretEnv|labels|annotations|podAnnotations|resources|requests|limits|nodeSelector|affinity|behavior|podSecurityContext|containerSecurityContext|commonLabels|extra|scaleUp|scaleDown|seccompProfile|capabilities)$/.test(k)) walk(v, key);
+        if (
+          v &&
+          typeof v === 'object' &&
+          !Array.isArray(v) &&
+          Object.keys(v).length > 0 &&
+          !/^(env|secretEnv|labels|annotations|podAnnotations|resources|requests|limits|nodeSelector|affinity|behavior|podSecurityContext|containerSecurityContext|commonLabels|extra|scaleUp|scaleDown|seccompProfile|capabilities)$/.test(
+            k,
+          )
+        )
+          walk(v, key);
         else keys.push(key);
       }
     };

@@ -17,7 +17,14 @@ const k6 = findTool('k6');
 
 describe('k6 load tests', () => {
   it('has the scenarios the deploy issue names', () => {
-    expect(scenarios.sort()).toEqual(['long-poll.js', 'publish-throughput.js', 'reconnect-storm.js', 'router-lookup.js', 'sse-readers.js', 'ws-fanout.js']);
+    expect(scenarios.sort()).toEqual([
+      'long-poll.js',
+      'publish-throughput.js',
+      'reconnect-storm.js',
+      'router-lookup.js',
+      'sse-readers.js',
+      'ws-fanout.js',
+    ]);
   });
 
   it.each(scenarios)('%s is configured by __ENV, has thresholds, a README section and a smoke run', (file) => {
@@ -30,7 +37,10 @@ describe('k6 load tests', () => {
   });
 
   it.skipIf(!k6).each(scenarios)('%s loads in k6 (k6 inspect)', (file) => {
-    const out = JSON.parse(run(k6!, ['inspect', '--execution-requirements', join(DIR, file)], ROOT)) as { thresholds?: Record<string, string[]>; scenarios?: Record<string, unknown> };
+    const out = JSON.parse(run(k6!, ['inspect', '--execution-requirements', join(DIR, file)], ROOT)) as {
+      thresholds?: Record<string, string[]>;
+      scenarios?: Record<string, unknown>;
+    };
     expect(Object.keys(out.thresholds ?? {}).length).toBeGreaterThan(0);
     expect(Object.keys(out.scenarios ?? {}).length).toBeGreaterThan(0);
   });

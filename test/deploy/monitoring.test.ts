@@ -26,7 +26,8 @@ function definedMetrics(): { exact: Set<string>; patterns: RegExp[] } {
       else if (f.endsWith('.ts')) {
         const text = readFileSync(p, 'utf8');
         for (const m of text.matchAll(/'(fanout_[a-z0-9_]+)'/g)) exact.add(m[1]!);
-        for (const m of text.matchAll(/`(fanout_[a-z0-9_]*)\$\{[a-z]+\}([a-z0-9_]*)`/g)) patterns.push(new RegExp(`^${m[1]}[a-z]+${m[2]}$`));
+        for (const m of text.matchAll(/`(fanout_[a-z0-9_]*)\$\{[a-z]+\}([a-z0-9_]*)`/g))
+          patterns.push(new RegExp(`^${m[1]}[a-z]+${m[2]}$`));
       }
     }
   };
@@ -66,18 +67,28 @@ describe('alert rules and dashboard', () => {
 
   it('show connections, deliveries, fan-out latency, queues, drops, Kafka lag, router lookups and webhook outcomes', () => {
     const all = dashboardExprs.join('\n');
-    for (const m of ['fanout_gateway_connections', 'fanout_gateway_deliveries_total', 'fanout_gateway_fanout_latency_seconds_bucket', 'fanout_gateway_queued_messages', 'fanout_gateway_dropped_total', 'kafka_consumergroup_lag', 'fanout_router_lookups_total', 'fanout_webhook_deliveries_total']) {
+    for (const m of [
+      'fanout_gateway_connections',
+      'fanout_gateway_deliveries_total',
+      'fanout_gateway_fanout_latency_seconds_bucket',
+      'fanout_gateway_queued_messages',
+      'fanout_gateway_dropped_total',
+      'kafka_consumergroup_lag',
+      'fanout_router_lookups_total',
+      'fanout_webhook_deliveries_total',
+    ]) {
       expect(all, m).toContain(m);
     }
     // Panels never overlap (Grafana would shuffle them).
     const cells = new Set<string>();
     for (const p of dashboard.panels as Doc[]) {
       const g = p.gridPos;
-      for (let x = g.x; x < g.x + g.w; x++) for (let y = g.y; y < g.y + g.h; y++) {
-        const k = `${x},${y}`;
-        expect(cells.has(k), `panel ${p.title} overlaps at ${k}`).toBe(false);
-        cells.add(k);
-      }
+      for (let x = g.x; x < g.x + g.w; x++)
+        for (let y = g.y; y < g.y + g.h; y++) {
+          const k = `${x},${y}`;
+          expect(cells.has(k), `panel ${p.title} overlaps at ${k}`).toBe(false);
+          cells.add(k);
+        }
     }
   });
 
@@ -93,7 +104,10 @@ describe('alert rules and dashboard', () => {
     // check config resolves rule_files; point it at the repository's copy.
     const dir = mkdtempSync(join(tmpdir(), 'fanout-prom-'));
     copyFileSync(join(ROOT, 'deploy/prometheus/alerts.yml'), join(dir, 'alerts.yml'));
-    writeFileSync(join(dir, 'prometheus.yml'), readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8').replace('/etc/prometheus/alerts.yml', join(dir, 'alerts.yml')));
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8').replace('/etc/prometheus/alerts.yml', join(dir, 'alerts.yml')),
+    );
     expect(run(promtool!, ['check', 'config', join(dir, 'prometheus.yml')])).toMatch(/SUCCESS/);
   });
 });

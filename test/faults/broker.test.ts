@@ -40,7 +40,10 @@ describe('fault: the broker', () => {
       // After: publishing works again, and nothing acknowledged is missing anywhere.
       const late = load.publishes.filter((p) => p.sentAt > backAt + 10_000);
       expect(late.length).toBeGreaterThan(100);
-      expect(late.filter((p) => p.status !== 200).map((p) => `${p.id}: ${p.status}`), 'publishes 10 s after the broker was back').toEqual([]);
+      expect(
+        late.filter((p) => p.status !== 200).map((p) => `${p.id}: ${p.status}`),
+        'publishes 10 s after the broker was back',
+      ).toEqual([]);
       expectPromisesKept(o);
     } finally {
       await load.stop();

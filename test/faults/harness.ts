@@ -70,7 +70,10 @@ export class FaultCluster {
   readonly services = new Map<Service, Running>();
   proxy!: TcpProxy;
   readonly run = randomBytes(3).toString('hex');
-  private constructor(readonly kafka: LocalKafka, readonly kafkaProxy: TcpProxy | null) {}
+  private constructor(
+    readonly kafka: LocalKafka,
+    readonly kafkaProxy: TcpProxy | null,
+  ) {}
 
   /**
    * `cutOff`: gateway-b reaches Kafka only through `kafkaProxy` (a second broker listener that
@@ -85,7 +88,12 @@ export class FaultCluster {
       kafkaProxy.route(proxiedListener.port);
     }
     // A SIGKILLed node is let back in once its old session expired: 3 s rather than Kafka's 9 s.
-    const kafka = await startLocalKafka({ heap: '384m', brokerSessionTimeoutMs: 3000, ...(proxiedListener ? { proxiedListener } : {}), log: (m) => console.log(`[kafka] ${m}`) });
+    const kafka = await startLocalKafka({
+      heap: '384m',
+      brokerSessionTimeoutMs: 3000,
+      ...(proxiedListener ? { proxiedListener } : {}),
+      log: (m) => console.log(`[kafka] ${m}`),
+    });
     const c = new FaultCluster(kafka, kafkaProxy);
     await c.startService('publisher');
     await c.startService('gateway-a');
@@ -125,7 +133,12 @@ export class FaultCluster {
           ...base,
           ...(name === 'gateway-b' && this.kafkaProxy ? { FANOUT_BROKERS: `127.0.0.1:${this.kafkaProxy.port}`, KAFKA_BROKERS: '' } : {}),
           FANOUT_LAG_PROBE_MS: '1000',
-          FANOUT_REGION: 'eu', FANOUT_NODE: name, FANOUT_USER_GROUP_ID: `faults.${this.run}.gw-eu`, FANOUT_SERVE_PAGE: 'false', FANOUT_DRAIN_DELAY_MS: '300', FANOUT_DRAIN_JITTER_MS: '300',
+          FANOUT_REGION: 'eu',
+          FANOUT_NODE: name,
+          FANOUT_USER_GROUP_ID: `faults.${this.run}.gw-eu`,
+          FANOUT_SERVE_PAGE: 'false',
+          FANOUT_DRAIN_DELAY_MS: '300',
+          FANOUT_DRAIN_JITTER_MS: '300',
         };
       case 'router':
         return { ...base, FANOUT_REGIONS: 'eu', FANOUT_GROUP_ID_TEMPLATE: `faults.${this.run}.gw-{region}` };
@@ -187,7 +200,11 @@ export class Load {
   private readonly inFlight = new Set<Promise<void>>();
   private loop: Promise<void> | null = null;
 
-  constructor(private readonly publisherUrl: string, private readonly rate: number, private readonly prefix: string) {}
+  constructor(
+    private readonly publisherUrl: string,
+    private readonly rate: number,
+    private readonly prefix: string,
+  ) {}
 
   start(): this {
     const started = Date.now();
@@ -258,7 +275,14 @@ export class Load {
 /** An SDK client (WebSocket; resumes by position) through the proxy. */
 export function sdkReceiver(baseUrl: string): { received: Received; close(): void } {
   const received: Received = { name: 'sdk (websocket)', got: [] };
-  const client = new FanoutClient({ url: baseUrl, WebSocket: WebSocket as never, transports: ['websocket'], credits: 'auto', backoff: { baseMs: 200, maxMs: 1000 }, channels: [CHANNEL] });
+  const client = new FanoutClient({
+    url: baseUrl,
+    WebSocket: WebSocket as never,
+    transports: ['websocket'],
+    credits: 'auto',
+    backoff: { baseMs: 200, maxMs: 1000 },
+    channels: [CHANNEL],
+  });
   client.on('message', (m: FanoutMessage) => received.got.push({ id: m.id, position: m.position, at: Date.now() }));
   client.on('welcome', () => (received.connections = (received.connections ?? 0) + 1));
   client.on('gap', () => (received.gaps = (received.gaps ?? 0) + 1));
@@ -350,7 +374,13 @@ export async function webhookReceiver(dispatcherUrl: string): Promise<{ received
   const received: Received = {
     name: 'webhook',
     get got() {
-      return receiver.requests.filter((r) => r.status >= 200 && r.status < 300).map((r) => ({ id: r.id, position: (JSON.parse(r.body) as { position?: string }).position ?? r.id, at: r.at + performance.timeOrigin }));
+      return receiver.requests
+        .filter((r) => r.status >= 200 && r.status < 300)
+        .map((r) => ({
+          id: r.id,
+          position: (JSON.parse(r.body) as { position?: string }).position ?? r.id,
+          at: r.at + performance.timeOrigin,
+        }));
     },
   };
   return { received, receiver, close: () => receiver.close() };
@@ -373,7 +403,16 @@ export interface FaultOutcome {
 
 export function outcome(fault: string, load: Load, receivers: Received[], faultAt: number): FaultOutcome {
   const acked = load.acked();
-  const o: FaultOutcome = { fault, published: load.publishes.length, acked: acked.length, refused: load.publishes.filter((p) => p.status !== undefined && p.status !== 200).length, lost: {}, duplicated: {}, outOfOrder: {}, recoverMs: null };
+  const o: FaultOutcome = {
+    fault,
+    published: load.publishes.length,
+    acked: acked.length,
+    refused: load.publishes.filter((p) => p.status !== undefined && p.status !== 200).length,
+    lost: {},
+    duplicated: {},
+    outOfOrder: {},
+    recoverMs: null,
+  };
   const sentAfter = new Set(load.publishes.filter((p) => p.sentAt >= faultAt).map((p) => p.id));
   for (const r of receivers) {
     const got = r.got;
@@ -408,10 +447,13 @@ export async function settle(load: Load, receivers: Received[], timeoutMs = 60_0
   const want = load.acked().map((p) => p.id);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (receivers.every((r) => {
-      const ids = new Set(r.got.map((g) => g.id));
-      return want.every((id) => ids.has(id));
-    })) return;
+    if (
+      receivers.every((r) => {
+        const ids = new Set(r.got.map((g) => g.id));
+        return want.every((id) => ids.has(id));
+      })
+    )
+      return;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -451,7 +493,10 @@ export function useFaultCluster(opts: { cutOff?: boolean } = {}, then?: (c: Faul
 }
 
 /** The SDK client, the SSE reader and the long poller on `base` (and, with a dispatcher URL, the webhook endpoint). */
-export async function openReceivers(base: string, dispatcherUrl?: string): Promise<{ all: Received[]; hook: Awaited<ReturnType<typeof webhookReceiver>> | null; close(): Promise<void> }> {
+export async function openReceivers(
+  base: string,
+  dispatcherUrl?: string,
+): Promise<{ all: Received[]; hook: Awaited<ReturnType<typeof webhookReceiver>> | null; close(): Promise<void> }> {
   const sdk = sdkReceiver(base);
   const sse = sseReceiver(base);
   const poll = pollReceiver(base);

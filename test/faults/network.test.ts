@@ -6,7 +6,19 @@
  * fanout_gateway_kafka_reachable 0); afterwards no client has a silent gap.
  */
 import { describe, expect, it } from 'vitest';
-import { expectPromisesKept, flowing, Load, outcome, pollReceiver, printRow, sdkReceiver, settle, sleep, sseReceiver, useFaultCluster } from './harness.js';
+import {
+  expectPromisesKept,
+  flowing,
+  Load,
+  outcome,
+  pollReceiver,
+  printRow,
+  sdkReceiver,
+  settle,
+  sleep,
+  sseReceiver,
+  useFaultCluster,
+} from './harness.js';
 
 // Clients on gateway-b, the one whose network to Kafka is cut.
 const fault = useFaultCluster({ cutOff: true }, (c) => c.proxy.route(c.port('gateway-b')));
@@ -61,7 +73,9 @@ describe('fault: the network', () => {
       await settle(load, receivers, 60_000);
       const o = outcome('the network between a gateway and Kafka cut for 20 s', load, receivers, healedAt);
       printRow(o);
-      console.log(`[fault] outage reported after ${reportedAfterMs} ms; ready again ${readyAgainMs} ms after the network came back; connections: sdk ${sdk.received.connections}, sse ${sse.received.connections}; gaps/resets told: sdk ${sdk.received.gaps ?? 0}, sse ${sse.received.gaps ?? 0}`);
+      console.log(
+        `[fault] outage reported after ${reportedAfterMs} ms; ready again ${readyAgainMs} ms after the network came back; connections: sdk ${sdk.received.connections}, sse ${sse.received.connections}; gaps/resets told: sdk ${sdk.received.gaps ?? 0}, sse ${sse.received.gaps ?? 0}`,
+      );
 
       expect(reported, 'not ready and fanout_gateway_kafka_reachable 0 during the cut').toEqual({ ready: 503, reachable: 0 });
       expect(readyAgainMs).toBeGreaterThanOrEqual(0);

@@ -77,8 +77,20 @@ describe('fault: processes', () => {
 
   it('a producer-library process SIGKILLed with batches in flight: everything it was told was acknowledged is in Kafka and delivered', async () => {
     const r = await receivers();
-    const env = { ...process.env, ...fault().kafka.clientEnv, FANOUT_BROKERS: fault().kafka.brokers.join(','), FANOUT_TOPIC_BROADCAST: `faults.${fault().run}.broadcast`, FANOUT_TOPIC_USERS: `faults.${fault().run}.users`, CHANNEL, FANOUT_LOG_LEVEL: 'fatal' };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/faults/producer-worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = {
+      ...process.env,
+      ...fault().kafka.clientEnv,
+      FANOUT_BROKERS: fault().kafka.brokers.join(','),
+      FANOUT_TOPIC_BROADCAST: `faults.${fault().run}.broadcast`,
+      FANOUT_TOPIC_USERS: `faults.${fault().run}.users`,
+      CHANNEL,
+      FANOUT_LOG_LEVEL: 'fatal',
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/faults/producer-worker.ts'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const acked: { id: string; position: string }[] = [];
     let buf = '';
     let ready = false;
@@ -106,9 +118,16 @@ describe('fault: processes', () => {
       const missingInKafka = [...ackedIds].filter((id) => !inKafka.has(id));
       // At the receivers.
       const fake = new Load(fault().url('publisher'), 1, 'none');
-      fake.publishes.push(...acked.map((a, seq) => ({ seq, id: a.id, sentAt: faultAt - 1, status: 200, ackAt: faultAt - 1, position: a.position })));
+      fake.publishes.push(
+        ...acked.map((a, seq) => ({ seq, id: a.id, sentAt: faultAt - 1, status: 200, ackAt: faultAt - 1, position: a.position })),
+      );
       await settle(fake, r.all, 60_000);
-      const o = outcome(`a producer-library process SIGKILLed with batches in flight (${acked.length} acknowledged to its caller)`, fake, r.all, faultAt);
+      const o = outcome(
+        `a producer-library process SIGKILLed with batches in flight (${acked.length} acknowledged to its caller)`,
+        fake,
+        r.all,
+        faultAt,
+      );
       printRow(o);
       expect(missingInKafka).toEqual([]);
       expectPromisesKept(o);
@@ -118,4 +137,3 @@ describe('fault: processes', () => {
     }
   });
 });
-

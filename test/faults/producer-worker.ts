@@ -8,7 +8,12 @@ import { createLogger } from '@fanout/observability';
 import { PublisherClient } from '@fanout/publisher';
 
 const topics = { broadcast: process.env.FANOUT_TOPIC_BROADCAST!, users: process.env.FANOUT_TOPIC_USERS! };
-const client = new PublisherClient({ brokers: process.env.FANOUT_BROKERS!.split(','), logger: createLogger('producer-worker'), topics, createTopics: false });
+const client = new PublisherClient({
+  brokers: process.env.FANOUT_BROKERS!.split(','),
+  logger: createLogger('producer-worker'),
+  topics,
+  createTopics: false,
+});
 await client.connect();
 process.stdout.write('ready\n');
 let seq = 0;

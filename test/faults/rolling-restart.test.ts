@@ -6,7 +6,18 @@
  * endpoint at least once.
  */
 import { describe, expect, it } from 'vitest';
-import { expectPromisesKept, type FaultCluster, flowing, Load, openReceivers, outcome, printRow, settle, sleep, useFaultCluster } from './harness.js';
+import {
+  expectPromisesKept,
+  type FaultCluster,
+  flowing,
+  Load,
+  openReceivers,
+  outcome,
+  printRow,
+  settle,
+  sleep,
+  useFaultCluster,
+} from './harness.js';
 
 const cluster = useFaultCluster();
 
@@ -35,7 +46,12 @@ describe('fault: a rolling restart', () => {
       await sleep(3000);
       await load.stop();
       await settle(load, r.all, 60_000);
-      const o = outcome(`a rolling restart of all 5 services (SIGTERM, one at a time, ${Math.round((doneAt - faultAt) / 1000)} s)`, load, r.all, faultAt);
+      const o = outcome(
+        `a rolling restart of all 5 services (SIGTERM, one at a time, ${Math.round((doneAt - faultAt) / 1000)} s)`,
+        load,
+        r.all,
+        faultAt,
+      );
       printRow(o);
       // With one publisher (production runs several behind a Service), publishes fail while it
       // restarts: refused (connection refused, or 503 while it drains), never acknowledged.

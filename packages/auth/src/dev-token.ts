@@ -4,7 +4,10 @@
  */
 import { SignJWT } from 'jose';
 
-export async function signConnectToken(secret: string, claims: { sub: string; channels?: string[]; ttlS?: number; issuer?: string; audience?: string }): Promise<string> {
+export async function signConnectToken(
+  secret: string,
+  claims: { sub: string; channels?: string[]; ttlS?: number; issuer?: string; audience?: string },
+): Promise<string> {
   let jwt = new SignJWT({ channels: claims.channels ?? [] })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)

@@ -4,7 +4,16 @@
  * algorithm not configured are refused. The user id is `sub`; the channel patterns are in a claim
  * (default `channels`).
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { FanoutError } from '@fanout/protocol';
 import type { Principal } from './channel-permissions.js';
 
@@ -44,7 +53,8 @@ export class TokenVerifier {
   }
 
   async verify(token: string): Promise<Principal> {
-    if (token.length > MAX_TOKEN_BYTES) throw new FanoutError('token_invalid', `The connect token is longer than ${MAX_TOKEN_BYTES} bytes.`);
+    if (token.length > MAX_TOKEN_BYTES)
+      throw new FanoutError('token_invalid', `The connect token is longer than ${MAX_TOKEN_BYTES} bytes.`);
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -60,13 +70,18 @@ export class TokenVerifier {
     let payload: JWTPayload;
     try {
       if (alg === 'HS256' && this.secret) payload = (await jwtVerify(token, this.secret, { ...common, algorithms: ['HS256'] })).payload;
-      else if (alg === 'RS256' && this.keySet) payload = (await jwtVerify(token, this.keySet, { ...common, algorithms: ['RS256'] })).payload;
+      else if (alg === 'RS256' && this.keySet)
+        payload = (await jwtVerify(token, this.keySet, { ...common, algorithms: ['RS256'] })).payload;
       else throw new FanoutError('token_invalid', `Connect tokens signed with ${JSON.stringify(alg)} are not accepted here.`);
     } catch (err) {
       if (err instanceof FanoutError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new FanoutError('token_expired', undefined, { cause: err });
       // The keys could not be fetched: the server's problem, not the token's. Retriable.
-      if (err instanceof joseErrors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message)) || (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC')) {
+      if (
+        err instanceof joseErrors.JWKSTimeout ||
+        (err instanceof TypeError && /fetch/i.test(err.message)) ||
+        (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC')
+      ) {
         throw new FanoutError('token_keys_unavailable', undefined, { cause: err });
       }
       throw new FanoutError('token_invalid', `The connect token was refused: ${(err as Error).message}.`, { cause: err });

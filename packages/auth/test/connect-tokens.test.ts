@@ -25,7 +25,11 @@ describe('HS256 connect tokens', () => {
   });
 
   it('refuse expired, unsigned (alg none), wrongly signed and malformed tokens with their codes', async () => {
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('42').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(SECRET));
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('42')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(new TextEncoder().encode(SECRET));
     const unsigned = new UnsecuredJWT({ channels: ['*'] }).setSubject('42').setExpirationTime('1h').encode();
     const wrongKey = await signConnectToken('another-secret-that-is-also-long-enough-xyz', { sub: '42' });
     const noExp = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('42').sign(new TextEncoder().encode(SECRET));
@@ -53,7 +57,8 @@ describe('RS256 connect tokens from a JWKS', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
     const v = new TokenVerifier({ jwksUrl: url });
-    const sign = (key: Parameters<SignJWT['sign']>[0], kid: string) => new SignJWT({ channels: ['news:*'] }).setProtectedHeader({ alg: 'RS256', kid }).setSubject('u-7').setExpirationTime('5m').sign(key);
+    const sign = (key: Parameters<SignJWT['sign']>[0], kid: string) =>
+      new SignJWT({ channels: ['news:*'] }).setProtectedHeader({ alg: 'RS256', kid }).setSubject('u-7').setExpirationTime('5m').sign(key);
     expect(await v.verify(await sign(privateKey, 'k1'))).toEqual({ userId: 'u-7', patterns: ['news:*'] });
     expect(await codeOf(v.verify(await sign(other.privateKey, 'k1')))).toBe('token_invalid');
     // An HS256 token is refused when only RS256 is configured (no algorithm confusion).

@@ -43,8 +43,10 @@ export function normalizeBackoff(opts: BackoffOptions = {}): Required<BackoffOpt
   const maxMs = opts.maxMs ?? Math.max(BACKOFF_DEFAULTS.maxMs, baseMs);
   const stableMs = opts.stableMs ?? BACKOFF_DEFAULTS.stableMs;
   if (!Number.isFinite(baseMs) || baseMs <= 0) throw new TypeError(`backoff.baseMs must be a positive number of ms, not ${String(baseMs)}`);
-  if (!Number.isFinite(maxMs) || maxMs < baseMs) throw new TypeError(`backoff.maxMs must be a number of ms at least baseMs (${baseMs}), not ${String(maxMs)}`);
-  if (!Number.isFinite(stableMs) || stableMs < 0) throw new TypeError(`backoff.stableMs must be a non-negative number of ms, not ${String(stableMs)}`);
+  if (!Number.isFinite(maxMs) || maxMs < baseMs)
+    throw new TypeError(`backoff.maxMs must be a number of ms at least baseMs (${baseMs}), not ${String(maxMs)}`);
+  if (!Number.isFinite(stableMs) || stableMs < 0)
+    throw new TypeError(`backoff.stableMs must be a non-negative number of ms, not ${String(stableMs)}`);
   return { baseMs, maxMs, stableMs };
 }
 
@@ -54,7 +56,10 @@ export class Backoff {
   /** Attempts made since the last reset (the exponent of the next ceiling). */
   attempt = 0;
 
-  constructor(opts: BackoffOptions = {}, private readonly random: () => number = Math.random) {
+  constructor(
+    opts: BackoffOptions = {},
+    private readonly random: () => number = Math.random,
+  ) {
     this.opts = normalizeBackoff(opts);
   }
 

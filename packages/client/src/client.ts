@@ -37,7 +37,16 @@ import {
   type TransportKind,
   type WebSocketCtor,
 } from './transports.js';
-import { FanoutClientError, type ClientStats, type ConnectionState, type CreditsOption, type FanoutClientEvents, type FanoutClientOptions, type StateEvent, type WelcomeEvent } from './types.js';
+import {
+  FanoutClientError,
+  type ClientStats,
+  type ConnectionState,
+  type CreditsOption,
+  type FanoutClientEvents,
+  type FanoutClientOptions,
+  type StateEvent,
+  type WelcomeEvent,
+} from './types.js';
 
 interface Waiter {
   remaining: Set<string>;
@@ -128,7 +137,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
     const base = (o.url ?? (o.routerUrl ? undefined : origin))?.replace(/\/+$/, '').replace(/\/v1\/ws$/, '');
     if (base === undefined && !o.routerUrl) throw new TypeError('FanoutClient needs a url (the gateway base URL) or a routerUrl');
-    if (base !== undefined && !/^(https?|wss?):\/\//.test(base)) throw new TypeError(`url must start with http://, https://, ws:// or wss://, not ${JSON.stringify(base)}`);
+    if (base !== undefined && !/^(https?|wss?):\/\//.test(base))
+      throw new TypeError(`url must start with http://, https://, ws:// or wss://, not ${JSON.stringify(base)}`);
     this.wsBase = base === undefined ? null : base.replace(/^http/, 'ws');
     this.httpBase = base === undefined ? null : base.replace(/^ws/, 'http');
 
@@ -137,10 +147,15 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     this.fetchFn = o.fetch ?? (globalFetch ? (globalFetch.bind(globalThis) as FetchLike) : undefined);
     this.EventSourceCtor = o.EventSource ?? (this.fetchFn ? undefined : (globalThis as { EventSource?: EventSourceCtor }).EventSource);
     const wanted = o.transports ?? ['websocket', 'sse'];
-    for (const t of wanted) if (t !== 'websocket' && t !== 'sse') throw new TypeError(`unknown transport ${JSON.stringify(t)}; use 'websocket' and/or 'sse'`);
-    this.transports = wanted.filter((t) => (t === 'websocket' ? this.WebSocketCtor !== undefined : this.EventSourceCtor !== undefined || this.fetchFn !== undefined));
+    for (const t of wanted)
+      if (t !== 'websocket' && t !== 'sse') throw new TypeError(`unknown transport ${JSON.stringify(t)}; use 'websocket' and/or 'sse'`);
+    this.transports = wanted.filter((t) =>
+      t === 'websocket' ? this.WebSocketCtor !== undefined : this.EventSourceCtor !== undefined || this.fetchFn !== undefined,
+    );
     if (this.transports.length === 0) {
-      throw new TypeError('no usable transport: pass a WebSocket class (in Node 20: the `ws` package), or allow SSE where fetch or EventSource exists');
+      throw new TypeError(
+        'no usable transport: pass a WebSocket class (in Node 20: the `ws` package), or allow SSE where fetch or EventSource exists',
+      );
     }
     if (o.routerUrl && !this.fetchFn) throw new TypeError('routerUrl needs fetch');
 
@@ -150,7 +165,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     }
     this.creditsMode = c;
     this.creditWindow = o.creditWindow ?? 1000;
-    if (!Number.isInteger(this.creditWindow) || this.creditWindow < 2 || this.creditWindow > MAX_CREDIT_GRANT) throw new TypeError(`creditWindow must be an integer 2..${MAX_CREDIT_GRANT}`);
+    if (!Number.isInteger(this.creditWindow) || this.creditWindow < 2 || this.creditWindow > MAX_CREDIT_GRANT)
+      throw new TypeError(`creditWindow must be an integer 2..${MAX_CREDIT_GRANT}`);
     this.wsFailuresBeforeSse = Math.max(1, o.wsFailuresBeforeSse ?? 3);
     this.connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
     this.sseIdleTimeoutMs = o.sseIdleTimeoutMs ?? 75_000;
@@ -242,7 +258,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       this.desired.delete(ch);
       if (isPattern(ch)) {
         const ns = namespaceOf(ch);
-        for (const known of Object.keys(this.tracker.snapshot())) if (namespaceOf(known) === ns && !this.desired.has(known)) this.tracker.delete(known);
+        for (const known of Object.keys(this.tracker.snapshot()))
+          if (namespaceOf(known) === ns && !this.desired.has(known)) this.tracker.delete(known);
       } else if (!this.desired.has(`${namespaceOf(ch)}:*`)) {
         this.tracker.delete(ch);
       }
@@ -294,7 +311,8 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     const conn = this.conn;
     this.conn = null;
     conn?.transport.close(1000, 'client closed');
-    for (const w of [...this.waiters]) this.settle(w, new FanoutClientError('closed', 'the client was closed before the gateway confirmed the subscription'));
+    for (const w of [...this.waiters])
+      this.settle(w, new FanoutClientError('closed', 'the client was closed before the gateway confirmed the subscription'));
     if (this.st !== 'closed') this.setState('closed', { reason: 'closed by the client' });
   }
 
@@ -315,7 +333,11 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
         this.emit('error', { code: 'router_unavailable', message: (err as Error).message, fatal: false });
         // No owner during a rebalance: the router says when to ask again, which does not grow the backoff.
         const asked = err instanceof RouterError ? err.retryAfterMs : undefined;
-        if (asked !== undefined) this.scheduleRetry(retryAfterDelay(asked, MAX_SERVER_DELAY_MS, this.random), { reason: err instanceof RouterError && err.code ? err.code : 'retry_after', retryAfterMs: asked });
+        if (asked !== undefined)
+          this.scheduleRetry(retryAfterDelay(asked, MAX_SERVER_DELAY_MS, this.random), {
+            reason: err instanceof RouterError && err.code ? err.code : 'retry_after',
+            retryAfterMs: asked,
+          });
         else this.scheduleRetry(undefined, {});
         return;
       }
@@ -327,7 +349,11 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
         token = await this.options.token();
       } catch (err) {
         if (gen !== this.gen || this.st === 'closed') return;
-        this.emit('error', { code: 'token_unavailable', message: `the token function failed: ${(err as Error)?.message ?? String(err)}`, fatal: false });
+        this.emit('error', {
+          code: 'token_unavailable',
+          message: `the token function failed: ${(err as Error)?.message ?? String(err)}`,
+          fatal: false,
+        });
         this.scheduleRetry(undefined, {});
         return;
       }
@@ -562,7 +588,10 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
         // The gateway does not take these positions: resume those channels live instead.
         for (const ch of req.withPositions) this.tracker.delete(ch);
         this.emit('error', { code, message, fatal: false, channels: req.withPositions });
-        this.sendSubscribe(conn, req.channels.filter((ch) => this.desired.has(ch)));
+        this.sendSubscribe(
+          conn,
+          req.channels.filter((ch) => this.desired.has(ch)),
+        );
         return;
       }
       const dropped = req.channels.filter((ch) => this.desired.has(ch));
@@ -606,7 +635,10 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     conn.transport.close(1000, 'reconnecting');
     this.backoff.connectionEnded(conn.welcomed ? Date.now() - conn.openedAt : 0);
 
-    const d = decideAfterLoss({ close: info, transport: conn.kind, authError: conn.authError, serverDelayMs, routed: Boolean(this.options.routerUrl) }, this.random);
+    const d = decideAfterLoss(
+      { close: info, transport: conn.kind, authError: conn.authError, serverDelayMs, routed: Boolean(this.options.routerUrl) },
+      this.random,
+    );
     const fatal = d.giveUp;
     if (d.askRouter) this.routeStale = true;
     if (d.resumeLost !== undefined) {
@@ -654,13 +686,22 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
     if (fatal) {
       this.emit('error', { ...fatal, fatal: true, closeCode: info.code });
       for (const w of [...this.waiters]) this.settle(w, new FanoutClientError(fatal.code, fatal.message));
-      if ((this.st as ConnectionState) !== 'closed') this.setState('closed', { code: info.code, reason: info.reason || fatal.message, transport: conn.kind });
+      if ((this.st as ConnectionState) !== 'closed')
+        this.setState('closed', { code: info.code, reason: info.reason || fatal.message, transport: conn.kind });
       return;
     }
-    this.scheduleRetry(d.delayMs, { code: info.code, reason: d.retryReason ?? info.reason, transport: conn.kind, ...(d.retryReason !== undefined ? { retryAfterMs: info.retryAfterMs } : {}) });
+    this.scheduleRetry(d.delayMs, {
+      code: info.code,
+      reason: d.retryReason ?? info.reason,
+      transport: conn.kind,
+      ...(d.retryReason !== undefined ? { retryAfterMs: info.retryAfterMs } : {}),
+    });
   }
 
-  private scheduleRetry(serverDelayMs: number | undefined, ctx: { code?: number; reason?: string; transport?: TransportKind; retryAfterMs?: number }): void {
+  private scheduleRetry(
+    serverDelayMs: number | undefined,
+    ctx: { code?: number; reason?: string; transport?: TransportKind; retryAfterMs?: number },
+  ): void {
     this.clearRetry();
     let delayMs: number;
     if (serverDelayMs !== undefined) {
@@ -705,7 +746,11 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
       const quiet = Date.now() - conn.lastFrameAt;
       const deadAfter = conn.kind === 'websocket' ? conn.heartbeatMs * 1.5 : this.sseIdleTimeoutMs;
       if (quiet > deadAfter) {
-        this.lost(conn, { code: ABNORMAL_CLOSURE, reason: `nothing from the gateway for ${Math.round(quiet / 1000)} s`, opened: conn.opened });
+        this.lost(conn, {
+          code: ABNORMAL_CLOSURE,
+          reason: `nothing from the gateway for ${Math.round(quiet / 1000)} s`,
+          opened: conn.opened,
+        });
       } else if (conn.kind === 'websocket' && conn.welcomed && quiet > conn.heartbeatMs / 2) {
         conn.transport.send(PING_FRAME);
       }
@@ -729,7 +774,10 @@ export class FanoutClient extends TypedEmitter<FanoutClientEvents> {
   private validate(channels: unknown): string[] {
     if (!Array.isArray(channels)) throw new TypeError('channels must be a channel name or an array of them');
     for (const ch of channels) {
-      if (!isSubscribable(ch)) throw new TypeError(`${JSON.stringify(String(ch).slice(0, 80))} is not a channel: "<namespace>:<name>" (namespace [a-z][a-z0-9-]{0,31}, name [A-Za-z0-9._=@-]{1,200}) or "<namespace>:*"`);
+      if (!isSubscribable(ch))
+        throw new TypeError(
+          `${JSON.stringify(String(ch).slice(0, 80))} is not a channel: "<namespace>:<name>" (namespace [a-z][a-z0-9-]{0,31}, name [A-Za-z0-9._=@-]{1,200}) or "<namespace>:*"`,
+        );
     }
     return [...new Set(channels as string[])];
   }

@@ -71,7 +71,11 @@ export function readFrame(text: string): IncomingFrame | null {
       return { t: 'error', id, code: str(f.code) ?? 'unknown', message: str(f.message) ?? '' };
     case 'reconnect': {
       const asked = Number(f.delay_ms);
-      return { t: 'reconnect', reason: str(f.reason) ?? 'unspecified', delayMs: Number.isFinite(asked) && asked >= 0 ? Math.round(asked) : undefined };
+      return {
+        t: 'reconnect',
+        reason: str(f.reason) ?? 'unspecified',
+        delayMs: Number.isFinite(asked) && asked >= 0 ? Math.round(asked) : undefined,
+      };
     }
     case 'reset':
       if (typeof f.ch !== 'string') return { t: 'other' };

@@ -19,7 +19,12 @@ export interface RequestFrame {
  * alone is longer goes alone; the gateway refuses it). A channel with a position (`positionOf`;
  * never a pattern) is resumed from it.
  */
-export function subscribeFrames(channels: string[], positionOf: (channel: string) => string | undefined, maxFrameBytes: number, firstId: number): RequestFrame[] {
+export function subscribeFrames(
+  channels: string[],
+  positionOf: (channel: string) => string | undefined,
+  maxFrameBytes: number,
+  firstId: number,
+): RequestFrame[] {
   const frameFor = (chunk: string[], id: number) => {
     const positions: Record<string, string> = {};
     for (const ch of chunk) {
@@ -27,7 +32,10 @@ export function subscribeFrames(channels: string[], positionOf: (channel: string
       if (p !== undefined) positions[ch] = p;
     }
     const withPositions = Object.keys(positions);
-    return { withPositions, text: JSON.stringify({ op: 'subscribe', id, channels: chunk, ...(withPositions.length > 0 ? { positions } : {}) }) };
+    return {
+      withPositions,
+      text: JSON.stringify({ op: 'subscribe', id, channels: chunk, ...(withPositions.length > 0 ? { positions } : {}) }),
+    };
   };
   const frames: RequestFrame[] = [];
   const flush = (chunk: string[]) => {

@@ -109,4 +109,3 @@ export function decideAfterLoss(loss: Loss, random: () => number): LossDecision 
   if (d.transportFailed && loss.routed) d.askRouter = true;
   return d;
 }
-

@@ -47,7 +47,12 @@ export function retryAfterFromBody(body: unknown): number | undefined {
  * `retry_after_ms` when there is one, else the `Retry-After` header. Undefined: no such request
  * (the client's own backoff applies).
  */
-export function serverRetryAfterMs(status: number, header: string | string[] | null | undefined, body: unknown, now: number = Date.now()): number | undefined {
+export function serverRetryAfterMs(
+  status: number,
+  header: string | string[] | null | undefined,
+  body: unknown,
+  now: number = Date.now(),
+): number | undefined {
   if (!RETRY_AFTER_STATUSES.has(status)) return undefined;
   return retryAfterFromBody(body) ?? parseRetryAfter(header, now);
 }

@@ -40,13 +40,23 @@ export function routeUrl(routerUrl: string, user: string, region: string | undef
   return `${routerUrl.replace(/\/+$/, '')}/v1/route?${q.toString()}`;
 }
 
-export async function lookupRoute(fetchFn: FetchLike, routerUrl: string, user: string, region: string | undefined, timeoutMs = 10_000): Promise<Route> {
+export async function lookupRoute(
+  fetchFn: FetchLike,
+  routerUrl: string,
+  user: string,
+  region: string | undefined,
+  timeoutMs = 10_000,
+): Promise<Route> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
     let res: Awaited<ReturnType<FetchLike>>;
     try {
-      res = await fetchFn(routeUrl(routerUrl, user, region), { headers: { accept: 'application/json' }, signal: abort.signal, cache: 'no-store' });
+      res = await fetchFn(routeUrl(routerUrl, user, region), {
+        headers: { accept: 'application/json' },
+        signal: abort.signal,
+        cache: 'no-store',
+      });
     } catch (err) {
       throw new RouterError(`the router at ${routerUrl} did not answer: ${(err as Error)?.message ?? String(err)}`);
     }
@@ -59,13 +69,24 @@ export async function lookupRoute(fetchFn: FetchLike, routerUrl: string, user: s
     if (!res.ok) {
       const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
       const retryAfterMs = serverRetryAfterMs(res.status, res.headers.get('retry-after'), body);
-      throw new RouterError(`the router answered ${res.status}${e?.message ? `: ${String(e.message)}` : ''}`, res.status, typeof e?.code === 'string' ? e.code : undefined, retryAfterMs);
+      throw new RouterError(
+        `the router answered ${res.status}${e?.message ? `: ${String(e.message)}` : ''}`,
+        res.status,
+        typeof e?.code === 'string' ? e.code : undefined,
+        retryAfterMs,
+      );
     }
     const r = body as Partial<Route> | null;
     if (!r || typeof r.ws_url !== 'string' || !/^wss?:\/\//.test(r.ws_url) || typeof r.url !== 'string' || !/^https?:\/\//.test(r.url)) {
       throw new RouterError('the router\'s answer has no usable "url" and "ws_url"', res.status);
     }
-    return { url: r.url, ws_url: r.ws_url, node: String(r.node ?? ''), partition: Number(r.partition ?? -1), generation: r.generation ?? null };
+    return {
+      url: r.url,
+      ws_url: r.ws_url,
+      node: String(r.node ?? ''),
+      partition: Number(r.partition ?? -1),
+      generation: r.generation ?? null,
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -41,7 +41,10 @@ export interface EventSourceLike {
 }
 export type EventSourceCtor = new (url: string) => EventSourceLike;
 
-export type FetchLike = (input: string, init?: { method?: string; headers?: Record<string, string>; signal?: AbortSignal; cache?: string }) => Promise<{
+export type FetchLike = (
+  input: string,
+  init?: { method?: string; headers?: Record<string, string>; signal?: AbortSignal; cache?: string },
+) => Promise<{
   ok: boolean;
   status: number;
   headers: { get(name: string): string | null };
@@ -106,7 +109,12 @@ export class WebSocketTransport implements Transport {
   private opened = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(Ctor: WebSocketCtor, url: string, private readonly h: TransportHandlers, connectTimeoutMs: number) {
+  constructor(
+    Ctor: WebSocketCtor,
+    url: string,
+    private readonly h: TransportHandlers,
+    connectTimeoutMs: number,
+  ) {
     let ws: WebSocketLike;
     try {
       ws = new Ctor(url);
@@ -140,7 +148,11 @@ export class WebSocketTransport implements Transport {
     // listener, `ws` leaves the request to us: read what the gateway said, then abort it.
     if (typeof ws.on === 'function') ws.on('unexpected-response', (_req: unknown, res: RefusedResponse) => this.refused(res));
     ws.onclose = (ev: { code?: number; reason?: unknown }) => {
-      this.finish({ code: typeof ev?.code === 'number' ? ev.code : ABNORMAL_CLOSURE, reason: typeof ev?.reason === 'string' ? ev.reason : String(ev?.reason ?? ''), opened: this.opened });
+      this.finish({
+        code: typeof ev?.code === 'number' ? ev.code : ABNORMAL_CLOSURE,
+        reason: typeof ev?.reason === 'string' ? ev.reason : String(ev?.reason ?? ''),
+        opened: this.opened,
+      });
     };
   }
 
@@ -272,7 +284,12 @@ export class EventSourceTransport implements Transport {
   private opened = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(Ctor: EventSourceCtor, url: string, private readonly h: TransportHandlers, connectTimeoutMs: number) {
+  constructor(
+    Ctor: EventSourceCtor,
+    url: string,
+    private readonly h: TransportHandlers,
+    connectTimeoutMs: number,
+  ) {
     let es: EventSourceLike;
     try {
       es = new Ctor(url);
@@ -305,7 +322,10 @@ export class EventSourceTransport implements Transport {
       if (onData(ev as { data?: unknown })) return;
       // The browser would retry on its own after `retry:`; the client's backoff decides instead.
       this.close();
-      this.finish({ code: ABNORMAL_CLOSURE, reason: this.opened ? 'stream lost' : 'stream refused or unreachable', opened: this.opened }, true);
+      this.finish(
+        { code: ABNORMAL_CLOSURE, reason: this.opened ? 'stream lost' : 'stream refused or unreachable', opened: this.opened },
+        true,
+      );
     };
   }
 
@@ -346,7 +366,12 @@ export class FetchSseTransport implements Transport {
   private opened = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(fetchFn: FetchLike, url: string, private readonly h: TransportHandlers, connectTimeoutMs: number) {
+  constructor(
+    fetchFn: FetchLike,
+    url: string,
+    private readonly h: TransportHandlers,
+    connectTimeoutMs: number,
+  ) {
     this.timer = setTimeout(() => {
       if (!this.opened) {
         this.close();
@@ -354,7 +379,11 @@ export class FetchSseTransport implements Transport {
       }
     }, connectTimeoutMs);
     void this.run(fetchFn, url).catch((err: unknown) => {
-      this.finish({ code: ABNORMAL_CLOSURE, reason: this.opened ? 'stream lost' : `cannot open: ${(err as Error)?.message ?? String(err)}`, opened: this.opened });
+      this.finish({
+        code: ABNORMAL_CLOSURE,
+        reason: this.opened ? 'stream lost' : `cannot open: ${(err as Error)?.message ?? String(err)}`,
+        opened: this.opened,
+      });
     });
   }
 

@@ -190,7 +190,11 @@ export interface ClientStats {
 
 /** An error thrown or used to reject a promise of the client. */
 export class FanoutClientError extends Error {
-  constructor(readonly code: string, message: string, readonly channels?: string[]) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly channels?: string[],
+  ) {
     super(message);
     this.name = 'FanoutClientError';
   }

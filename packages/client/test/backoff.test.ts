@@ -4,7 +4,9 @@ import { Backoff, backoffCeiling, backoffDelay, BACKOFF_DEFAULTS } from '@fanout
 describe('backoff with full jitter', () => {
   it('has documented defaults: base 500 ms, max 15 s, reset after 5 s up', () => {
     expect(BACKOFF_DEFAULTS).toEqual({ baseMs: 500, maxMs: 15_000, stableMs: 5_000 });
-    expect([0, 1, 2, 3, 4, 5, 6, 10, 60].map((a) => backoffCeiling(a))).toEqual([500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000, 15_000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 10, 60].map((a) => backoffCeiling(a))).toEqual([
+      500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000, 15_000,
+    ]);
   });
 
   it('every delay is in [0, min(max, base * 2^attempt)], for any random value', () => {

@@ -90,7 +90,11 @@ describe('resume and dedupe', () => {
     g.dropAll();
     await waitFor(() => g.conns.length === 2 && g.sent(1, 'subscribe').length === 1, 'the resubscribe');
     // Exact channels carry their positions; a wildcard cannot (the gateway refuses positions for patterns).
-    expect(g.sent(1, 'subscribe')[0]).toMatchObject({ op: 'subscribe', channels: ['a:x', 'a:y', 'w:*'], positions: { 'a:x': '1:0:3', 'a:y': '1:2:40' } });
+    expect(g.sent(1, 'subscribe')[0]).toMatchObject({
+      op: 'subscribe',
+      channels: ['a:x', 'a:y', 'w:*'],
+      positions: { 'a:x': '1:0:3', 'a:y': '1:2:40' },
+    });
     await waitFor(() => of('subscribed').length === 2, 'subscribed again');
     expect(of('subscribed')[1]!.resumed).toEqual(['a:x', 'a:y']);
     // An at-least-once replay: 2 and 3 again, then 4; and the same message twice.
@@ -116,7 +120,7 @@ describe('resume and dedupe', () => {
     expect(data()).toEqual([11, 'new epoch']);
   });
 
-  it('surfaces reset and gap as typed events; a reset moves the position to the gateway\'s newest', async () => {
+  it("surfaces reset and gap as typed events; a reset moves the position to the gateway's newest", async () => {
     const g = await gateway();
     const { c, of } = client({ url: g.url, positions: { 'a:x': '0:0:5' } });
     c.connect();
@@ -147,7 +151,7 @@ describe('resume and dedupe', () => {
     expect(c.positions()).toEqual({});
   });
 
-  it('splits a large resubscribe into frames under the gateway\'s max_frame_bytes and 100 channels', async () => {
+  it("splits a large resubscribe into frames under the gateway's max_frame_bytes and 100 channels", async () => {
     const g = await gateway();
     g.welcomeExtra = { max_frame_bytes: 1024 };
     const channels = Array.from({ length: 150 }, (_, i) => `prices:SYMBOL${String(i).padStart(3, '0')}`);
@@ -167,7 +171,12 @@ describe('reconnecting', () => {
   it('backs off with full jitter within the bounds, and resets after a stable connection', async () => {
     const g = await gateway();
     g.refuseUpgrades = 503;
-    const { c, of } = client({ url: g.url, transports: ['websocket'], backoff: { baseMs: 40, maxMs: 200, stableMs: 300 }, random: () => 0.999999 });
+    const { c, of } = client({
+      url: g.url,
+      transports: ['websocket'],
+      backoff: { baseMs: 40, maxMs: 200, stableMs: 300 },
+      random: () => 0.999999,
+    });
     c.connect();
     await waitFor(() => of('attempt').length >= 6, 'six attempts');
     const plans = of('state').filter((s) => s.state === 'reconnecting');
@@ -181,7 +190,11 @@ describe('reconnecting', () => {
     const before = of('state').filter((s) => s.state === 'reconnecting').length;
     g.dropAll();
     await waitFor(() => of('state').filter((s) => s.state === 'reconnecting').length > before, 'a new plan');
-    expect(of('state').filter((s) => s.state === 'reconnecting').at(-1)!.delayMs).toBe(40); // attempt 0 again
+    expect(
+      of('state')
+        .filter((s) => s.state === 'reconnecting')
+        .at(-1)!.delayMs,
+    ).toBe(40); // attempt 0 again
   });
 
   it('waits exactly as long as a reconnect frame asks', async () => {
@@ -290,7 +303,10 @@ describe('credits', () => {
     g.conns[0]!.send(msg('a:x', 12)); // a duplicate still used a credit
     await waitFor(() => data().length === 12, 'twelve messages');
     await waitFor(() => g.sent(0, 'credit').length === 2, 'two grants');
-    expect(g.sent(0, 'credit')).toEqual([{ op: 'credit', n: 5 }, { op: 'credit', n: 5 }]);
+    expect(g.sent(0, 'credit')).toEqual([
+      { op: 'credit', n: 5 },
+      { op: 'credit', n: 5 },
+    ]);
     expect(c.stats.granted).toBe(10);
   });
 });
@@ -343,7 +359,11 @@ describe('SSE fallback', () => {
     const { c, of } = client({ url: g.url, wsFailuresBeforeSse: 2, channels: ['a:x'] });
     c.connect();
     await waitFor(() => of('attempt').length >= 5, 'five attempts');
-    expect(of('attempt').slice(0, 5).map((a) => a.transport)).toEqual(['websocket', 'websocket', 'sse', 'websocket', 'websocket']);
+    expect(
+      of('attempt')
+        .slice(0, 5)
+        .map((a) => a.transport),
+    ).toEqual(['websocket', 'websocket', 'sse', 'websocket', 'websocket']);
     g.refuseUpgrades = null;
     await waitFor(() => c.state === 'open', 'open');
     expect(c.transport).toBe('websocket');
@@ -353,7 +373,9 @@ describe('SSE fallback', () => {
     const g = await gateway();
     g.onSse = (r) => {
       if (r.url.searchParams.get('cursor')) {
-        r.res.writeHead(410, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'cursor_expired', message: 'too old' } }));
+        r.res
+          .writeHead(410, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { code: 'cursor_expired', message: 'too old' } }));
         return;
       }
       r.res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -419,9 +441,17 @@ describe('router', () => {
       if (u.pathname !== '/v1/route') return false;
       asked.push(u);
       const target = asked.length === 1 ? wrong : right;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ url: target.url, ws_url: target.url.replace('http', 'ws') + '/v1/ws', node: asked.length === 1 ? 'gw-a' : 'gw-b', partition: 3, generation: asked.length }),
-      );
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            url: target.url,
+            ws_url: target.url.replace('http', 'ws') + '/v1/ws',
+            node: asked.length === 1 ? 'gw-a' : 'gw-b',
+            partition: 3,
+            generation: asked.length,
+          }),
+        );
       return true;
     };
     wrong.onConnection = (conn) => {
@@ -432,7 +462,10 @@ describe('router', () => {
     const { c, of } = client({ routerUrl: router.url, region: 'eu', token });
     c.connect();
     await c.subscribe('user:alice');
-    expect(asked.map((u) => [u.searchParams.get('user'), u.searchParams.get('region')])).toEqual([['alice', 'eu'], ['alice', 'eu']]);
+    expect(asked.map((u) => [u.searchParams.get('user'), u.searchParams.get('region')])).toEqual([
+      ['alice', 'eu'],
+      ['alice', 'eu'],
+    ]);
     expect(wrong.conns.length).toBe(1);
     expect(right.conns.length).toBe(1);
     expect(right.conns[0]!.url.searchParams.get('token')).toBe(token);
@@ -446,7 +479,18 @@ describe('router', () => {
     const target = await gateway();
     router.onHttp = (_req, res) => {
       if (!up) res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"not_ready","message":"starting"}}');
-      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: target.url, ws_url: target.url.replace('http', 'ws') + '/v1/ws', node: 'n', partition: 0, generation: 1 }));
+      else
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({
+              url: target.url,
+              ws_url: target.url.replace('http', 'ws') + '/v1/ws',
+              node: 'n',
+              partition: 0,
+              generation: 1,
+            }),
+          );
       return true;
     };
     const { c, of } = client({ routerUrl: router.url, user: 'bob' });
@@ -458,4 +502,3 @@ describe('router', () => {
     await waitFor(() => c.state === 'open', 'open');
   });
 });
-

@@ -54,7 +54,9 @@ export class FakeGateway {
   onConnection: (c: FakeConn) => void = (c) => this.welcome(c);
   /** Called for each SSE request; default: 404. */
   onSse: (r: SseRequest, req: IncomingMessage) => void = (r) => {
-    r.res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'no SSE here' } }));
+    r.res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { code: 'not_found', message: 'no SSE here' } }));
   };
   /** Extra HTTP routes. */
   onHttp: ((req: IncomingMessage, res: ServerResponse) => boolean) | null = null;
@@ -97,7 +99,9 @@ export class FakeGateway {
       this.upgrades.push({ url: req.url ?? '', at: Date.now() });
       const refusal = this.takeOverload('websocket', req.url ?? '');
       if (refusal) {
-        const head = Object.entries(refusal.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        const head = Object.entries(refusal.headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('');
         socket.end(`HTTP/1.1 503 Service Unavailable\r\n${head}connection: close\r\n\r\n${refusal.body}`);
         return;
       }
@@ -134,7 +138,17 @@ export class FakeGateway {
 
   /** Sends a welcome frame and answers subscribe/unsubscribe/ping like the gateway. */
   welcome(c: FakeConn, extra: Record<string, unknown> = {}): void {
-    c.send({ t: 'welcome', node: 'fake-1', region: 'test', heartbeat_s: 32, max_frame_bytes: 4096, user: null, credits: 'unlimited', ...this.welcomeExtra, ...extra });
+    c.send({
+      t: 'welcome',
+      node: 'fake-1',
+      region: 'test',
+      heartbeat_s: 32,
+      max_frame_bytes: 4096,
+      user: null,
+      credits: 'unlimited',
+      ...this.welcomeExtra,
+      ...extra,
+    });
     c.ws.on('message', (d) => {
       const f = JSON.parse(d.toString()) as { op?: string; id?: unknown; channels?: string[] };
       if (f.op === 'subscribe') c.send({ t: 'subscribed', ...(f.id !== undefined ? { id: f.id } : {}), channels: f.channels });
@@ -151,7 +165,12 @@ export class FakeGateway {
     this.refused.push({ kind, url, at: Date.now() });
     const code = o.code ?? 'overloaded';
     const body = JSON.stringify({
-      error: { code, message: `refused by the fake gateway (${code})`, retriable: true, ...(o.retryAfterMs !== undefined ? { detail: { retry_after_ms: o.retryAfterMs } } : {}) },
+      error: {
+        code,
+        message: `refused by the fake gateway (${code})`,
+        retriable: true,
+        ...(o.retryAfterMs !== undefined ? { detail: { retry_after_ms: o.retryAfterMs } } : {}),
+      },
     });
     const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     if (o.retryAfterS !== undefined) headers['retry-after'] = String(o.retryAfterS);

@@ -28,7 +28,20 @@ const gatewayLogger = createLogger('gateway', {});
 gatewayLogger.level = 'error';
 
 async function gateway(extra: Partial<GatewayConfig> = {}): Promise<RunningGateway> {
-  const gw = await startGateway({ brokers: brokers(), port: 0, servePage: false, region: 'test', drainJitterMs: 300, drainDelayMs: 1500, shutdownGraceMs: 15_000, ...topics, ...extra }, gatewayLogger);
+  const gw = await startGateway(
+    {
+      brokers: brokers(),
+      port: 0,
+      servePage: false,
+      region: 'test',
+      drainJitterMs: 300,
+      drainDelayMs: 1500,
+      shutdownGraceMs: 15_000,
+      ...topics,
+      ...extra,
+    },
+    gatewayLogger,
+  );
   gateways.push(gw);
   return gw;
 }
@@ -86,11 +99,26 @@ function client(opts: FanoutClientOptions) {
   const c = new FanoutClient({ WebSocket, ...opts });
   clients.push(c);
   const events: Recorded[] = [];
-  for (const type of ['message', 'state', 'welcome', 'subscribed', 'reset', 'gap', 'error', 'reconnect', 'disconnect', 'attempt'] as const) {
+  for (const type of [
+    'message',
+    'state',
+    'welcome',
+    'subscribed',
+    'reset',
+    'gap',
+    'error',
+    'reconnect',
+    'disconnect',
+    'attempt',
+  ] as const) {
     c.on(type, (ev) => events.push({ type, ev, at: Date.now() } as Recorded));
   }
-  const of = <K extends keyof FanoutClientEvents>(type: K) => events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
-  const seqs = (channel?: string) => of('message').filter((m) => channel === undefined || m.channel === channel).map((m) => (m.data as { seq: number }).seq);
+  const of = <K extends keyof FanoutClientEvents>(type: K) =>
+    events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
+  const seqs = (channel?: string) =>
+    of('message')
+      .filter((m) => channel === undefined || m.channel === channel)
+      .map((m) => (m.data as { seq: number }).seq);
   return { c, events, of, seqs };
 }
 
@@ -138,7 +166,12 @@ describe('the client SDK against a real gateway', () => {
     const first = await gateway({ node: 'gw-client-a' });
     const lb = await proxy(first.port);
     const ws = recordingWebSocket();
-    const { c, of, seqs, events } = client({ url: lb.url, WebSocket: ws.Ctor, transports: ['websocket'], backoff: { baseMs: 100, maxMs: 800 } });
+    const { c, of, seqs, events } = client({
+      url: lb.url,
+      WebSocket: ws.Ctor,
+      transports: ['websocket'],
+      backoff: { baseMs: 100, maxMs: 800 },
+    });
     c.connect();
     await c.subscribe('news:away');
     await publish('news:away', 0, 5);
@@ -176,7 +209,7 @@ describe('the client SDK against a real gateway', () => {
     expect(events.filter((e) => e.type === 'error')).toEqual([]);
   });
 
-  it('waits the delay of the gateway\'s reconnect frame, then reconnects to the replacement', async () => {
+  it("waits the delay of the gateway's reconnect frame, then reconnects to the replacement", async () => {
     const old = await gateway({ node: 'gw-client-old', drainJitterMs: 1500, drainDelayMs: 5000 });
     const lb = await proxy(old.port);
     const { c, of, events } = client({ url: lb.url, backoff: { baseMs: 5000, maxMs: 10_000 } });
@@ -202,7 +235,11 @@ describe('the client SDK against a real gateway', () => {
 
   it('does not retry after 4501 (bad token), and surfaces it; a good token connects', async () => {
     const gw = await gateway({ tokenSecret: SECRET, publicNamespaces: ['news'] });
-    const bad = client({ url: gw.url, token: await signConnectToken('another-secret-0123456789-abcdefghij', { sub: 'mallory' }), backoff: { baseMs: 50, maxMs: 100 } });
+    const bad = client({
+      url: gw.url,
+      token: await signConnectToken('another-secret-0123456789-abcdefghij', { sub: 'mallory' }),
+      backoff: { baseMs: 50, maxMs: 100 },
+    });
     bad.c.connect();
     const sub = bad.c.subscribe('news:x');
     await waitFor(() => bad.c.state === 'closed', 'closed');
@@ -285,7 +322,12 @@ describe('the client SDK against a real gateway', () => {
       send() {}
       close() {}
     }
-    const { c, of, seqs } = client({ url: lb.url, WebSocket: BlockedWebSocket, wsFailuresBeforeSse: 2, backoff: { baseMs: 50, maxMs: 300 } });
+    const { c, of, seqs } = client({
+      url: lb.url,
+      WebSocket: BlockedWebSocket,
+      wsFailuresBeforeSse: 2,
+      backoff: { baseMs: 50, maxMs: 300 },
+    });
     c.connect();
     await c.subscribe(['news:sse-a', 'news:sse-b']);
     expect(c.transport).toBe('sse');

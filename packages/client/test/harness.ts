@@ -9,7 +9,19 @@ import { FakeGateway } from './fake-gateway.js';
 
 export type Recorded = { [K in keyof FanoutClientEvents]: { type: K; ev: FanoutClientEvents[K]; at: number } }[keyof FanoutClientEvents];
 
-const EVENTS = ['message', 'state', 'welcome', 'subscribed', 'unsubscribed', 'reset', 'gap', 'error', 'reconnect', 'disconnect', 'attempt'] as const;
+const EVENTS = [
+  'message',
+  'state',
+  'welcome',
+  'subscribed',
+  'unsubscribed',
+  'reset',
+  'gap',
+  'error',
+  'reconnect',
+  'disconnect',
+  'attempt',
+] as const;
 
 /** Call at a test file's top level: registers the clean-up and returns the two makers. */
 export function useHarness() {
@@ -30,7 +42,8 @@ export function useHarness() {
     const events: Recorded[] = [];
     for (const type of EVENTS) c.on(type, (ev) => events.push({ type, ev, at: Date.now() } as Recorded));
     cleanup.push(() => c.close());
-    const of = <K extends keyof FanoutClientEvents>(type: K) => events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
+    const of = <K extends keyof FanoutClientEvents>(type: K) =>
+      events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
     const data = () => of('message').map((m) => m.data);
     /** The waits the client planned (state `reconnecting`), in order. */
     const plans = () => of('state').filter((s) => s.state === 'reconnecting');

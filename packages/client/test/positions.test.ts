@@ -41,7 +41,7 @@ describe('positions and dedupe', () => {
     expect(t.accept('a:x', '1:0:5')).toBe(false);
   });
 
-  it('builds SSE cursors in the gateway\'s format', () => {
+  it("builds SSE cursors in the gateway's format", () => {
     const t = new PositionTracker({ 'a:x': '1:0:5', 'a:y': '1:2:7' });
     expect(cursorFromPositions(['a:x'], t)).toBe('1:0:5');
     expect(cursorFromPositions(['a:z'], t)).toBeNull();

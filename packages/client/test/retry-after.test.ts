@@ -7,13 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  parseRetryAfter,
-  retryAfterDelay,
-  retryAfterFromBody,
-  serverRetryAfterMs,
-  type WebSocketLike,
-} from '@fanout/client';
+import { parseRetryAfter, retryAfterDelay, retryAfterFromBody, serverRetryAfterMs, type WebSocketLike } from '@fanout/client';
 import { useHarness } from './harness.js';
 import { msg, waitFor, type SseRequest } from './fake-gateway.js';
 
@@ -89,7 +83,13 @@ describe('a refused WebSocket upgrade (the ws package sees the status)', () => {
     expect(plan.delayMs).toBeLessThanOrEqual(1320);
     // The server said when: the backoff exponent stays at 1 (after the drop) instead of growing.
     expect(plans().map((p) => p.attempt)).toEqual([1, 1]);
-    expect(of('disconnect')[1]).toMatchObject({ transport: 'websocket', opened: false, httpStatus: 503, retryAfterMs: 1200, willReconnect: true });
+    expect(of('disconnect')[1]).toMatchObject({
+      transport: 'websocket',
+      opened: false,
+      httpStatus: 503,
+      retryAfterMs: 1200,
+      willReconnect: true,
+    });
 
     const waited = g.conns[1]!.at - g.refused[0]!.at;
     expect(waited).toBeGreaterThanOrEqual(plan.delayMs! - TIMER_SLACK_MS);
@@ -121,7 +121,17 @@ describe('a refused WebSocket upgrade (the ws package sees the status)', () => {
     const asked: string[] = [];
     router.onHttp = (req, res) => {
       asked.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: target.url, ws_url: `${target.url.replace('http', 'ws')}/v1/ws`, node: 'gw-a', partition: 0, generation: 1 }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            url: target.url,
+            ws_url: `${target.url.replace('http', 'ws')}/v1/ws`,
+            node: 'gw-a',
+            partition: 0,
+            generation: 1,
+          }),
+        );
       return true;
     };
     target.overload = { remaining: 2, retryAfterS: 1, retryAfterMs: 100 };
@@ -187,7 +197,13 @@ describe('a refused SSE request (fetch sees the status)', () => {
 
     expect(g.refused.map((r) => r.kind)).toEqual(['sse']);
     expect(new URL(g.refused[0]!.url, 'http://x').searchParams.get('cursor')).toBe('1:0:4');
-    expect(of('disconnect')[0]).toMatchObject({ transport: 'sse', opened: false, httpStatus: 503, retryAfterMs: 1200, willReconnect: true });
+    expect(of('disconnect')[0]).toMatchObject({
+      transport: 'sse',
+      opened: false,
+      httpStatus: 503,
+      retryAfterMs: 1200,
+      willReconnect: true,
+    });
     const plan = plans()[0]!;
     expect(plan).toMatchObject({ reason: 'overloaded', retryAfterMs: 1200, transport: 'sse' });
     expect(plan.delayMs).toBeGreaterThanOrEqual(1200);
@@ -206,7 +222,7 @@ describe('a refused SSE request (fetch sees the status)', () => {
 });
 
 describe('Retry-After without retry_after_ms (not_ready: starting or draining)', () => {
-  it.each(['websocket', 'sse'] as const)('over %s, waits the header\'s seconds', async (transport) => {
+  it.each(['websocket', 'sse'] as const)("over %s, waits the header's seconds", async (transport) => {
     const g = await gateway();
     g.onSse = serveSse;
     g.overload = { remaining: 1, retryAfterS: 1, code: 'not_ready' };

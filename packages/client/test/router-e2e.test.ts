@@ -26,7 +26,22 @@ const gateways: RunningGateway[] = [];
 const clients: FanoutClient[] = [];
 
 async function gateway(node: string): Promise<RunningGateway> {
-  const gw = await startGateway({ brokers: brokers(), port: 0, region: 'eu', node, servePage: false, tokenSecret: SECRET, userGroupId: groupIdTemplate.replace('{region}', 'eu'), groupRefreshMs: 300, drainJitterMs: 100, drainDelayMs: 300, ...topics }, quiet);
+  const gw = await startGateway(
+    {
+      brokers: brokers(),
+      port: 0,
+      region: 'eu',
+      node,
+      servePage: false,
+      tokenSecret: SECRET,
+      userGroupId: groupIdTemplate.replace('{region}', 'eu'),
+      groupRefreshMs: 300,
+      drainJitterMs: 100,
+      drainDelayMs: 300,
+      ...topics,
+    },
+    quiet,
+  );
   gateways.push(gw);
   return gw;
 }
@@ -35,10 +50,19 @@ async function gateway(node: string): Promise<RunningGateway> {
 async function settled(count: number): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const s = (await (await fetch(`${router.url}/v1/status`)).json()) as { regions: { region: string; state: string; unowned_partitions: number; gateways: unknown[] }[] };
+    const s = (await (await fetch(`${router.url}/v1/status`)).json()) as {
+      regions: { region: string; state: string; unowned_partitions: number; gateways: unknown[] }[];
+    };
     const eu = s.regions.find((r) => r.region === 'eu');
     const live = gateways.filter((g) => g.health.ready);
-    if (eu && eu.state === 'Stable' && eu.unowned_partitions === 0 && eu.gateways.length === count && live.reduce((n, g) => n + g.users.ownedPartitions.length, 0) === 12) return;
+    if (
+      eu &&
+      eu.state === 'Stable' &&
+      eu.unowned_partitions === 0 &&
+      eu.gateways.length === count &&
+      live.reduce((n, g) => n + g.users.ownedPartitions.length, 0) === 12
+    )
+      return;
     if (Date.now() > deadline) throw new Error('the region did not settle');
     await sleep(100);
   }
@@ -47,7 +71,10 @@ async function settled(count: number): Promise<void> {
 beforeAll(async () => {
   pub = new PublisherClient({ brokers: brokers(), logger: quiet, topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
   await pub.connect();
-  router = await startRouter({ brokers: brokers(), port: 0, regions: ['eu'], groupIdTemplate, topicUsers: topics.topicUsers, refreshMs: 200, infoRefreshMs: 500 }, quiet);
+  router = await startRouter(
+    { brokers: brokers(), port: 0, regions: ['eu'], groupIdTemplate, topicUsers: topics.topicUsers, refreshMs: 200, infoRefreshMs: 500 },
+    quiet,
+  );
   await Promise.all([gateway('gw-eu-0'), gateway('gw-eu-1')]);
   await settled(2);
 }, 120_000);
@@ -67,7 +94,14 @@ describe('the SDK with the router', () => {
     const redirects = new Map<string, number>();
     const errors: FanoutClientEvents['error'][] = [];
     for (const u of users) {
-      const c = new FanoutClient({ routerUrl: router.url, region: 'eu', token: await signConnectToken(SECRET, { sub: u }), WebSocket, channels: [`user:${u}`], backoff: { baseMs: 100, maxMs: 1000 } });
+      const c = new FanoutClient({
+        routerUrl: router.url,
+        region: 'eu',
+        token: await signConnectToken(SECRET, { sub: u }),
+        WebSocket,
+        channels: [`user:${u}`],
+        backoff: { baseMs: 100, maxMs: 1000 },
+      });
       clients.push(c);
       seen.set(u, []);
       nodes.set(u, []);

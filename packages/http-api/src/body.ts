@@ -36,7 +36,10 @@ export function requireJsonContentType(req: IncomingMessage): void {
  */
 export function parseJson(raw: Buffer | string): unknown {
   if (jsonTooDeep(raw)) {
-    throw new FanoutError('json_too_deep', `The JSON nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; flatten it, or send a deep structure as a string inside the data.`);
+    throw new FanoutError(
+      'json_too_deep',
+      `The JSON nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; flatten it, or send a deep structure as a string inside the data.`,
+    );
   }
   try {
     return JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));

@@ -15,7 +15,8 @@ export const OPS_PATHS: readonly string[] = ['/healthz', '/readyz', '/metrics'];
 
 /** Status and JSON body of `/healthz` and `/readyz` (also used by the gateway's uWS routes). */
 export function healthAnswer(path: '/healthz' | '/readyz', health: Health): { status: number; body: unknown } {
-  if (path === '/healthz') return { status: health.alive ? 200 : 503, body: health.alive ? { ok: true } : { ok: false, broken: health.broken } };
+  if (path === '/healthz')
+    return { status: health.alive ? 200 : 503, body: health.alive ? { ok: true } : { ok: false, broken: health.broken } };
   return { status: health.ready ? 200 : 503, body: health.report() };
 }
 

@@ -51,7 +51,9 @@ export class KeyedRateLimiter {
 
 /** The 429 for a key over its rate; `who` says whose limit it is ("this address", "this API key"). */
 export function rateLimited(retryAfterMs: number, who: string, setting: string): FanoutError {
-  return new FanoutError('rate_limited', `${who} is over its rate (${setting}); retry after ${Math.ceil(retryAfterMs / 1000)} s.`, { detail: { retry_after_ms: retryAfterMs } });
+  return new FanoutError('rate_limited', `${who} is over its rate (${setting}); retry after ${Math.ceil(retryAfterMs / 1000)} s.`, {
+    detail: { retry_after_ms: retryAfterMs },
+  });
 }
 
 /** Whole seconds for a Retry-After header, from a FanoutError's retry_after_ms (else 1). */

@@ -56,26 +56,51 @@ export function classifyAccessError(err: unknown, security: KafkaSecurity): Kafk
   const at = e.broker ? ` (broker ${e.broker})` : '';
   if (e.name === 'KafkaJSSASLAuthenticationError') {
     if (/mechanism|UNSUPPORTED_SASL_MECHANISM/i.test(e.message) && !/authentication failed/i.test(e.message)) {
-      return new KafkaAccessError('FANOUT_KAFKA_SASL_MECHANISM', `Kafka does not accept SASL ${d.mechanism?.toUpperCase()}${at}: ${e.message}. Use a mechanism the cluster enables.`);
+      return new KafkaAccessError(
+        'FANOUT_KAFKA_SASL_MECHANISM',
+        `Kafka does not accept SASL ${d.mechanism?.toUpperCase()}${at}: ${e.message}. Use a mechanism the cluster enables.`,
+      );
     }
     if (d.mechanism === 'oauthbearer') {
-      return new KafkaAccessError(d.tokenFrom?.startsWith('file') ? 'FANOUT_KAFKA_OAUTH_TOKEN_FILE' : 'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', `Kafka refused the OAUTHBEARER token from ${d.tokenFrom}${at}: ${e.message}`);
+      return new KafkaAccessError(
+        d.tokenFrom?.startsWith('file') ? 'FANOUT_KAFKA_OAUTH_TOKEN_FILE' : 'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER',
+        `Kafka refused the OAUTHBEARER token from ${d.tokenFrom}${at}: ${e.message}`,
+      );
     }
-    return new KafkaAccessError('FANOUT_KAFKA_SASL_PASSWORD', `Kafka refused SASL ${d.mechanism?.toUpperCase()} for user ${JSON.stringify(d.username)}${at}: check FANOUT_KAFKA_SASL_USERNAME and FANOUT_KAFKA_SASL_PASSWORD (or their _FILE forms). ${e.message}`);
+    return new KafkaAccessError(
+      'FANOUT_KAFKA_SASL_PASSWORD',
+      `Kafka refused SASL ${d.mechanism?.toUpperCase()} for user ${JSON.stringify(d.username)}${at}: check FANOUT_KAFKA_SASL_USERNAME and FANOUT_KAFKA_SASL_PASSWORD (or their _FILE forms). ${e.message}`,
+    );
   }
   const code = e.code ?? '';
   if (UNTRUSTED.has(code)) {
     const trust = d.caFile ? `the CA in FANOUT_KAFKA_TLS_CA_FILE (${d.caFile})` : 'the public CAs (FANOUT_KAFKA_TLS_CA_FILE is not set)';
-    return new KafkaAccessError('FANOUT_KAFKA_TLS_CA_FILE', `the broker's certificate is not trusted by ${trust}${at}: ${code}. Point FANOUT_KAFKA_TLS_CA_FILE at the CA that signed the brokers' certificates.`);
+    return new KafkaAccessError(
+      'FANOUT_KAFKA_TLS_CA_FILE',
+      `the broker's certificate is not trusted by ${trust}${at}: ${code}. Point FANOUT_KAFKA_TLS_CA_FILE at the CA that signed the brokers' certificates.`,
+    );
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return new KafkaAccessError('FANOUT_KAFKA_TLS_SERVERNAME', `the broker's certificate does not name the address it was reached at${at}: ${e.message}. Use the broker names the certificate carries in FANOUT_BROKERS, or set FANOUT_KAFKA_TLS_SERVERNAME.`);
+    return new KafkaAccessError(
+      'FANOUT_KAFKA_TLS_SERVERNAME',
+      `the broker's certificate does not name the address it was reached at${at}: ${e.message}. Use the broker names the certificate carries in FANOUT_BROKERS, or set FANOUT_KAFKA_TLS_SERVERNAME.`,
+    );
   }
-  if (/^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE)$|^EPROTO$/.test(code) && d.protocol !== 'plaintext' && d.protocol !== 'sasl_plaintext') {
-    return new KafkaAccessError('FANOUT_KAFKA_SECURITY_PROTOCOL', `the broker did not answer in TLS${at} (${code}); it is probably a plaintext listener: use FANOUT_KAFKA_SECURITY_PROTOCOL=plaintext or sasl_plaintext, or the cluster's TLS port.`);
+  if (
+    /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE)$|^EPROTO$/.test(code) &&
+    d.protocol !== 'plaintext' &&
+    d.protocol !== 'sasl_plaintext'
+  ) {
+    return new KafkaAccessError(
+      'FANOUT_KAFKA_SECURITY_PROTOCOL',
+      `the broker did not answer in TLS${at} (${code}); it is probably a plaintext listener: use FANOUT_KAFKA_SECURITY_PROTOCOL=plaintext or sasl_plaintext, or the cluster's TLS port.`,
+    );
   }
   if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA/.test(code)) {
-    return new KafkaAccessError('FANOUT_KAFKA_TLS_CERT_FILE', `the broker refused this client's certificate${at} (${code}): it asks for mutual TLS; set FANOUT_KAFKA_TLS_CERT_FILE and FANOUT_KAFKA_TLS_KEY_FILE to a certificate its CA signed.`);
+    return new KafkaAccessError(
+      'FANOUT_KAFKA_TLS_CERT_FILE',
+      `the broker refused this client's certificate${at} (${code}): it asks for mutual TLS; set FANOUT_KAFKA_TLS_CERT_FILE and FANOUT_KAFKA_TLS_KEY_FILE to a certificate its CA signed.`,
+    );
   }
   return null;
 }
@@ -129,7 +154,9 @@ export async function checkKafkaAccess(opts: AccessCheckOptions): Promise<{ brok
           closedByServer > 0 && opts.security.protocol !== 'sasl_ssl'
             ? ` If the cluster requires TLS or SASL, set FANOUT_KAFKA_SECURITY_PROTOCOL (now ${opts.security.protocol}).`
             : '';
-        throw new KafkaUnreachableError(`Kafka at ${opts.brokers.join(',')} did not answer within ${opts.timeoutMs ?? 60_000} ms: ${e.message}.${hint}`);
+        throw new KafkaUnreachableError(
+          `Kafka at ${opts.brokers.join(',')} did not answer within ${opts.timeoutMs ?? 60_000} ms: ${e.message}.${hint}`,
+        );
       }
       opts.onWait?.(e);
       await new Promise((r) => setTimeout(r, 500));
@@ -143,7 +170,13 @@ export async function checkKafkaAccess(opts: AccessCheckOptions): Promise<{ brok
  * What every service does first: check access (stopping at once on a refusal, see above), then
  * give the kafkajs client the service works with.
  */
-export async function openKafka(opts: { brokers: string[]; clientId: string; logger: Logger; security: KafkaSecurity; timeoutMs?: number }): Promise<Kafka> {
+export async function openKafka(opts: {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+  security: KafkaSecurity;
+  timeoutMs?: number;
+}): Promise<Kafka> {
   let lastWarned = 0;
   const { brokers } = await checkKafkaAccess({
     brokers: opts.brokers,

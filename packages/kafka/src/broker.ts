@@ -52,10 +52,15 @@ function dockerAnswers(): boolean {
 
 async function startWithTestcontainers(): Promise<BrokerHandle> {
   // Loaded only where a Docker engine answers; the package is optional.
-  const mod = (await import('@testcontainers/kafka' as string).catch(() => null)) as
-    | { KafkaContainer: new (image: string) => { withKraft(): { start(): Promise<{ getHost(): string; getMappedPort(p: number): number; stop(): Promise<unknown> }> } } }
-    | null;
-  if (!mod) throw new BrokerUnavailableError('a Docker engine answers but @testcontainers/kafka is not installed (npm install @testcontainers/kafka)');
+  const mod = (await import('@testcontainers/kafka' as string).catch(() => null)) as {
+    KafkaContainer: new (image: string) => {
+      withKraft(): { start(): Promise<{ getHost(): string; getMappedPort(p: number): number; stop(): Promise<unknown> }> };
+    };
+  } | null;
+  if (!mod)
+    throw new BrokerUnavailableError(
+      'a Docker engine answers but @testcontainers/kafka is not installed (npm install @testcontainers/kafka)',
+    );
   const container = await new mod.KafkaContainer('confluentinc/cp-kafka:7.9.0').withKraft().start();
   const brokers = [`${container.getHost()}:${container.getMappedPort(9093)}`];
   return {
@@ -80,7 +85,10 @@ export async function brokerGroupDelayMs(brokers: string[]): Promise<number | nu
     const cluster = await admin.describeCluster();
     const node = cluster.brokers[0];
     if (!node) return null;
-    const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: BROKER_RESOURCE, name: String(node.nodeId), configNames: ['group.initial.rebalance.delay.ms'] }] });
+    const r = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: BROKER_RESOURCE, name: String(node.nodeId), configNames: ['group.initial.rebalance.delay.ms'] }],
+    });
     const v = r.resources[0]?.configEntries.find((e) => e.configName === 'group.initial.rebalance.delay.ms')?.configValue;
     return v === undefined ? null : Number(v);
   } catch {
@@ -117,7 +125,9 @@ export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Prom
 }
 
 export async function getBroker(opts: GetBrokerOptions = {}): Promise<BrokerHandle> {
-  const fromEnv = process.env.KAFKA_BROKERS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const fromEnv = process.env.KAFKA_BROKERS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (fromEnv && fromEnv.length > 0) {
     if ((opts.brokers ?? 1) !== 1 || (opts.security ?? 'plaintext') !== 'plaintext') {
       opts.log?.(`KAFKA_BROKERS is set, so no local cluster is started and brokers/security are ignored`);

@@ -13,7 +13,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBroker } from './broker.js';
-import { BrokerUnavailableError, clientEnvExports, ensureKafkaJars, GROUP_DELAY_KAFKA_DEFAULT_MS, type LocalKafkaSecurity } from './local-kafka.js';
+import {
+  BrokerUnavailableError,
+  clientEnvExports,
+  ensureKafkaJars,
+  GROUP_DELAY_KAFKA_DEFAULT_MS,
+  type LocalKafkaSecurity,
+} from './local-kafka.js';
 
 const log = (m: string) => console.error(`[kafka] ${m}`);
 const [cmd = 'start', ...rest] = process.argv.slice(2);
@@ -32,17 +38,25 @@ function flag(name: string): string | undefined {
 function parseStart() {
   const rawPort = flag('--port');
   const port = rawPort === undefined ? 9092 : Number(rawPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port needs a port number (0 for any free one), got ${rawPort}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port needs a port number (0 for any free one), got ${rawPort}`);
   const rawBrokers = flag('--brokers') ?? '1';
   if (rawBrokers !== '1' && rawBrokers !== '3') throw new UsageError(`--brokers must be 1 or 3, got ${rawBrokers}`);
   const security = (flag('--security') ?? 'plaintext') as LocalKafkaSecurity;
-  if (security !== 'plaintext' && security !== 'sasl_ssl') throw new UsageError(`--security must be plaintext or sasl_ssl, got ${String(security)}`);
+  if (security !== 'plaintext' && security !== 'sasl_ssl')
+    throw new UsageError(`--security must be plaintext or sasl_ssl, got ${String(security)}`);
   // --group-delay-ms N (or --production-groups for Kafka's default, 3000): how long a consumer
   // group's first join waits for more members.
   const g = flag('--group-delay-ms');
   const groupDelay = rest.includes('--production-groups') ? GROUP_DELAY_KAFKA_DEFAULT_MS : g !== undefined ? Number(g) : undefined;
-  if (groupDelay !== undefined && !(Number.isInteger(groupDelay) && groupDelay >= 0)) throw new UsageError('--group-delay-ms needs a whole number of ms');
-  return { port, brokers: Number(rawBrokers) as 1 | 3, security, ...(groupDelay !== undefined ? { groupInitialRebalanceDelayMs: groupDelay } : {}) };
+  if (groupDelay !== undefined && !(Number.isInteger(groupDelay) && groupDelay >= 0))
+    throw new UsageError('--group-delay-ms needs a whole number of ms');
+  return {
+    port,
+    brokers: Number(rawBrokers) as 1 | 3,
+    security,
+    ...(groupDelay !== undefined ? { groupInitialRebalanceDelayMs: groupDelay } : {}),
+  };
 }
 
 async function main(): Promise<void> {

@@ -2,7 +2,8 @@ import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '@fanout/observability';
 import { kafkajsSecurity, type KafkaSecurity } from './security.js';
 
-const RETRIABLE_NOISE = /rebalanc|does not host this topic-partition|coordinator is (loading|not available)|not the (leader|coordinator|correct coordinator)|member id is not valid|generation id|Topic creation errors/i;
+const RETRIABLE_NOISE =
+  /rebalanc|does not host this topic-partition|coordinator is (loading|not available)|not the (leader|coordinator|correct coordinator)|member id is not valid|generation id|Topic creation errors/i;
 
 /** Bridges kafkajs' logs into pino (DESIGN: kafkajs logs through `logCreator`). */
 function pinoLogCreator(logger: Logger) {
@@ -15,7 +16,12 @@ function pinoLogCreator(logger: Logger) {
       if (message.startsWith('Limiting retries for the idempotent producer')) return kafkaLogger.debug(extra, message);
       // kafkajs logs every retriable protocol answer (a rebalance in progress, a coordinator or
       // leader moving) at error level before it retries; they are routine in a consumer group.
-      if (level === logLevel.ERROR && message.startsWith('Response ') && typeof extra.error === 'string' && RETRIABLE_NOISE.test(extra.error)) {
+      if (
+        level === logLevel.ERROR &&
+        message.startsWith('Response ') &&
+        typeof extra.error === 'string' &&
+        RETRIABLE_NOISE.test(extra.error)
+      ) {
         return kafkaLogger.debug(extra, message);
       }
       if (level === logLevel.ERROR) kafkaLogger.error(extra, message);

@@ -61,7 +61,12 @@ export function gatewayAssigner(self: GatewayIdentity, owned: () => number[] = (
           } catch {
             /* keep every topic */
           }
-          return { memberId: m.memberId, node: decodeIdentity(m.memberMetadata)?.node ?? m.memberId, subscribed, owned: decodeOwned(m.memberMetadata) };
+          return {
+            memberId: m.memberId,
+            node: decodeIdentity(m.memberMetadata)?.node ?? m.memberId,
+            subscribed,
+            owned: decodeOwned(m.memberMetadata),
+          };
         })
         .sort((a, b) => (a.node === b.node ? a.memberId.localeCompare(b.memberId) : a.node.localeCompare(b.node)));
       const assignment = new Map<string, Record<string, number[]>>(sorted.map((m) => [m.memberId, {}]));
@@ -69,7 +74,10 @@ export function gatewayAssigner(self: GatewayIdentity, owned: () => number[] = (
         // A topic's partitions go only to the members that subscribed to it.
         const takers = sorted.filter((m) => m.subscribed.includes(topic));
         if (takers.length === 0) continue;
-        const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId).sort((a, b) => a - b);
+        const partitions = cluster
+          .findTopicPartitionMetadata(topic)
+          .map((p) => p.partitionId)
+          .sort((a, b) => a - b);
         const exists = new Set(partitions);
         // Shares: the members that own the most now get the larger ones (less movement).
         const base = Math.floor(partitions.length / takers.length);
@@ -106,11 +114,22 @@ export function gatewayAssigner(self: GatewayIdentity, owned: () => number[] = (
       const assignmentId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       return [...assignment].map(([memberId, a]) => ({
         memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: a, userData: Buffer.from(JSON.stringify({ assignmentId })) }),
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: a,
+          userData: Buffer.from(JSON.stringify({ assignmentId })),
+        }),
       }));
     },
     protocol({ topics }) {
-      return { name: GATEWAY_ASSIGNER, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(JSON.stringify({ ...self, owned: owned() })) }) };
+      return {
+        name: GATEWAY_ASSIGNER,
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: 1,
+          topics,
+          userData: Buffer.from(JSON.stringify({ ...self, owned: owned() })),
+        }),
+      };
     },
   });
 }

@@ -5,7 +5,16 @@ export * from './partitioner.js';
 export * from './client.js';
 export * from './topics.js';
 export * from './broker.js';
-export { startLocalKafka, ensureKafkaJars, BrokerUnavailableError, KAFKA_VERSION, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, KAFKA_BROKER_SESSION_TIMEOUT_MS, clientEnvExports } from './local-kafka.js';
+export {
+  startLocalKafka,
+  ensureKafkaJars,
+  BrokerUnavailableError,
+  KAFKA_VERSION,
+  freePort,
+  GROUP_DELAY_KAFKA_DEFAULT_MS,
+  KAFKA_BROKER_SESSION_TIMEOUT_MS,
+  clientEnvExports,
+} from './local-kafka.js';
 export type { LocalKafka, LocalKafkaNode, LocalKafkaOptions, LocalKafkaSecurity } from './local-kafka.js';
 export type { LocalClusterTls, LocalClusterSasl } from './local-cluster-tls.js';
 export * from './gateway-group.js';

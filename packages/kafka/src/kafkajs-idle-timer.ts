@@ -25,7 +25,10 @@ interface RequestQueue {
 const require = createRequire(import.meta.url);
 const RequestQueueClass = require('kafkajs/src/network/requestQueue/index.js') as { prototype: RequestQueue & { __fanoutIdleFix?: true } };
 const proto = RequestQueueClass.prototype;
-if (typeof proto.scheduleCheckPendingRequests !== 'function') throw new Error('kafkajs RequestQueue.scheduleCheckPendingRequests not found: the idle-timer fix needs updating for this kafkajs version');
+if (typeof proto.scheduleCheckPendingRequests !== 'function')
+  throw new Error(
+    'kafkajs RequestQueue.scheduleCheckPendingRequests not found: the idle-timer fix needs updating for this kafkajs version',
+  );
 if (!proto.__fanoutIdleFix) {
   const original = proto.scheduleCheckPendingRequests;
   proto.scheduleCheckPendingRequests = function (this: RequestQueue) {

@@ -48,9 +48,22 @@ function openssl(dir: string, args: string[]): void {
 /** A self-signed CA. The extensions are explicit so that no distribution's openssl.cnf decides them. */
 function makeCa(dir: string, name: string, cn: string): void {
   openssl(dir, [
-    'req', '-x509', ...NEW_KEY, '-nodes', '-days', DAYS, '-subj', `/CN=${cn}`,
-    '-keyout', `${name}-key.pem`, '-out', `${name}.pem`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...NEW_KEY,
+    '-nodes',
+    '-days',
+    DAYS,
+    '-subj',
+    `/CN=${cn}`,
+    '-keyout',
+    `${name}-key.pem`,
+    '-out',
+    `${name}.pem`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
 }
 
@@ -59,8 +72,22 @@ function makeLeaf(dir: string, ca: string, name: string, cn: string, extensions:
   openssl(dir, ['req', '-new', ...NEW_KEY, '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`]);
   writeFileSync(join(dir, `${name}.ext`), ['basicConstraints=CA:FALSE', ...extensions, ''].join('\n'));
   openssl(dir, [
-    'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`,
-    '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', DAYS, '-extfile', `${name}.ext`, '-out', `${name}.pem`,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}-key.pem`,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    DAYS,
+    '-extfile',
+    `${name}.ext`,
+    '-out',
+    `${name}.pem`,
   ]);
   rmSync(join(dir, `${name}.csr`));
   rmSync(join(dir, `${name}.ext`));
@@ -73,14 +100,26 @@ function makeLeaf(dir: string, ca: string, name: string, cn: string, extensions:
  */
 export function generateLocalTls(dir: string): LocalClusterTlsFiles {
   makeCa(dir, 'ca', 'fanout local Kafka CA');
-  makeLeaf(dir, 'ca', 'server', 'localhost', ['subjectAltName=DNS:localhost,IP:127.0.0.1', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth']);
+  makeLeaf(dir, 'ca', 'server', 'localhost', [
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=serverAuth',
+  ]);
   makeLeaf(dir, 'ca', 'client', 'fanout', ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth']);
   makeCa(dir, 'untrusted-ca', 'fanout untrusted CA');
   // Nobody may sign with the untrusted CA; only its certificate is needed.
   rmSync(join(dir, 'untrusted-ca-key.pem'));
   // KIP-651 PEM keystore: the private key first, then the certificate chain.
   const serverKeystoreFile = join(dir, 'server-keystore.pem');
-  writeFileSync(serverKeystoreFile, [readFileSync(join(dir, 'server-key.pem'), 'utf8'), readFileSync(join(dir, 'server.pem'), 'utf8'), readFileSync(join(dir, 'ca.pem'), 'utf8')].join(''), { mode: 0o600 });
+  writeFileSync(
+    serverKeystoreFile,
+    [
+      readFileSync(join(dir, 'server-key.pem'), 'utf8'),
+      readFileSync(join(dir, 'server.pem'), 'utf8'),
+      readFileSync(join(dir, 'ca.pem'), 'utf8'),
+    ].join(''),
+    { mode: 0o600 },
+  );
   return {
     dir,
     caFile: join(dir, 'ca.pem'),

@@ -16,7 +16,15 @@ import { connect, createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
-import { generateLocalSasl, generateLocalTls, saslSslListenerProperties, scramFormatArgs, type LocalClusterSasl, type LocalClusterTls, type LocalClusterTlsFiles } from './local-cluster-tls.js';
+import {
+  generateLocalSasl,
+  generateLocalTls,
+  saslSslListenerProperties,
+  scramFormatArgs,
+  type LocalClusterSasl,
+  type LocalClusterTls,
+  type LocalClusterTlsFiles,
+} from './local-cluster-tls.js';
 
 /** Apache Kafka version run locally; 3.9 is the last line kafkajs 2.2 is tested against. */
 export const KAFKA_VERSION = '3.9.1';
@@ -54,7 +62,9 @@ export function ensureKafkaJars(log: (msg: string) => void = () => {}): string {
   const libs = join(dir, 'libs');
   if (existsSync(join(libs, `kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar`)) && existsSync(join(dir, '.complete'))) return libs;
   if (!hasCommand('mvn', ['-v'])) {
-    throw new BrokerUnavailableError(`Maven (mvn) is not installed, so the Kafka ${KAFKA_VERSION} jars cannot be fetched from Maven Central. Install it (Debian: apt-get install maven). ${HOW_TO_POINT}`);
+    throw new BrokerUnavailableError(
+      `Maven (mvn) is not installed, so the Kafka ${KAFKA_VERSION} jars cannot be fetched from Maven Central. Install it (Debian: apt-get install maven). ${HOW_TO_POINT}`,
+    );
   }
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -70,9 +80,14 @@ export function ensureKafkaJars(log: (msg: string) => void = () => {}): string {
 `,
   );
   log(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs} (first run only)`);
-  const r = spawnSync('mvn', ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync('mvn', ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) {
-    throw new BrokerUnavailableError(`mvn could not resolve the Kafka jars (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-2000)}\n${HOW_TO_POINT}`);
+    throw new BrokerUnavailableError(
+      `mvn could not resolve the Kafka jars (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-2000)}\n${HOW_TO_POINT}`,
+    );
   }
   writeFileSync(join(dir, '.complete'), new Date().toISOString());
   return libs;
@@ -215,7 +230,9 @@ interface ClusterSpec {
 function requireJava(): void {
   const major = javaMajorVersion();
   if (major === null) {
-    throw new BrokerUnavailableError(`Java is not installed; a local Kafka needs Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless). ${HOW_TO_POINT}`);
+    throw new BrokerUnavailableError(
+      `Java is not installed; a local Kafka needs Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless). ${HOW_TO_POINT}`,
+    );
   }
   if (major < 17) throw new BrokerUnavailableError(`Java ${major} is too old; the local Kafka needs Java 17 or newer. ${HOW_TO_POINT}`);
 }
@@ -272,7 +289,10 @@ function listenerLines(spec: ClusterSpec, node: NodeSpec): string[] {
 export const KAFKA_BROKER_SESSION_TIMEOUT_MS = 9000;
 const LOCAL_BROKER_SESSION_TIMEOUT_MS = 3000;
 function failoverProperties(sessionTimeoutMs: number): string[] {
-  return [`broker.heartbeat.interval.ms=${Math.max(100, Math.round(sessionTimeoutMs / 6))}`, `broker.session.timeout.ms=${sessionTimeoutMs}`];
+  return [
+    `broker.heartbeat.interval.ms=${Math.max(100, Math.round(sessionTimeoutMs / 6))}`,
+    `broker.session.timeout.ms=${sessionTimeoutMs}`,
+  ];
 }
 
 function nodeProperties(spec: ClusterSpec, node: NodeSpec): string {
@@ -307,7 +327,15 @@ function writeLog4j(work: string): string {
   const file = join(work, 'log4j.properties');
   writeFileSync(
     file,
-    ['log4j.rootLogger=WARN, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', 'log4j.logger.kafka=WARN', 'log4j.logger.org.apache.kafka=WARN', ''].join('\n'),
+    [
+      'log4j.rootLogger=WARN, stdout',
+      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      'log4j.logger.kafka=WARN',
+      'log4j.logger.org.apache.kafka=WARN',
+      '',
+    ].join('\n'),
   );
   return file;
 }
@@ -328,9 +356,14 @@ function runJava(args: string[]): Promise<{ code: number | null; output: string 
 async function formatNodes(spec: ClusterSpec, java: string[]): Promise<void> {
   const id = clusterId();
   const scram = spec.sasl ? scramFormatArgs(spec.sasl) : [];
-  const results = await Promise.all(spec.nodes.map((n) => runJava([...java, 'kafka.tools.StorageTool', 'format', '-t', id, '-c', n.props, ...scram])));
+  const results = await Promise.all(
+    spec.nodes.map((n) => runJava([...java, 'kafka.tools.StorageTool', 'format', '-t', id, '-c', n.props, ...scram])),
+  );
   const failed = results.findIndex((r) => r.code !== 0);
-  if (failed >= 0) throw new BrokerUnavailableError(`formatting the Kafka log directory of node ${spec.nodes[failed]!.id} failed:\n${results[failed]!.output}`);
+  if (failed >= 0)
+    throw new BrokerUnavailableError(
+      `formatting the Kafka log directory of node ${spec.nodes[failed]!.id} failed:\n${results[failed]!.output}`,
+    );
 }
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -461,7 +494,12 @@ function waitForPort(node: LocalNode, timeoutMs: number): Promise<void> {
       });
       s.on('error', () => {
         s.destroy();
-        if (Date.now() > deadline) reject(new BrokerUnavailableError(`Kafka node ${node.nodeId} did not listen on 127.0.0.1:${node.port} within ${timeoutMs} ms:\n${node.tail()}`));
+        if (Date.now() > deadline)
+          reject(
+            new BrokerUnavailableError(
+              `Kafka node ${node.nodeId} did not listen on 127.0.0.1:${node.port} within ${timeoutMs} ms:\n${node.tail()}`,
+            ),
+          );
         else setTimeout(attempt, 200);
       });
     };
@@ -472,12 +510,21 @@ function waitForPort(node: LocalNode, timeoutMs: number): Promise<void> {
 /** The kafkajs options this module's own admin client needs for the cluster's client listener. */
 function adminSecurity(spec: ClusterSpec): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   if (!spec.tls || !spec.sasl) return {};
-  return { ssl: { ca: [readFileSync(spec.tls.caFile, 'utf8')] }, sasl: { mechanism: 'scram-sha-512', username: spec.sasl.username, password: spec.sasl.password } };
+  return {
+    ssl: { ca: [readFileSync(spec.tls.caFile, 'utf8')] },
+    sasl: { mechanism: 'scram-sha-512', username: spec.sasl.username, password: spec.sasl.password },
+  };
 }
 
 /** How many brokers `broker` lists in its metadata; a message instead when it does not answer. */
 async function brokersListedBy(broker: string, security: Pick<KafkaConfig, 'ssl' | 'sasl'>): Promise<number | string> {
-  const admin = new Kafka({ brokers: [broker], clientId: 'fanout-local-wait', logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...security }).admin();
+  const admin = new Kafka({
+    brokers: [broker],
+    clientId: 'fanout-local-wait',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    ...security,
+  }).admin();
   try {
     await admin.connect();
     return (await admin.describeCluster()).brokers.length;
@@ -504,7 +551,9 @@ async function waitForAllBrokers(spec: ClusterSpec, nodes: LocalNode[], brokers:
     if (answers.every((a) => a === nodes.length)) return;
     if (Date.now() > deadline) {
       const why = answers.map((a, i) => (typeof a === 'number' ? `${brokers[i]} lists ${a}` : a)).join('; ');
-      throw new BrokerUnavailableError(`the local Kafka cluster did not list all ${nodes.length} brokers within ${timeoutMs} ms (${why}):\n${nodes.map((n) => n.tail()).join('\n')}`);
+      throw new BrokerUnavailableError(
+        `the local Kafka cluster did not list all ${nodes.length} brokers within ${timeoutMs} ms (${why}):\n${nodes.map((n) => n.tail()).join('\n')}`,
+      );
     }
     await sleep(200);
   }
@@ -539,7 +588,9 @@ export function clientEnvExports(env: Record<string, string>): string {
 /** Certificates and the user for sasl_ssl; openssl failures become BrokerUnavailableError. */
 function makeCredentials(work: string): { tls: LocalClusterTlsFiles; sasl: LocalClusterSasl } {
   if (!hasCommand('openssl', ['version'])) {
-    throw new BrokerUnavailableError(`openssl is not installed; a sasl_ssl local Kafka makes its certificates with it (Debian: apt-get install openssl). ${HOW_TO_POINT}`);
+    throw new BrokerUnavailableError(
+      `openssl is not installed; a sasl_ssl local Kafka makes its certificates with it (Debian: apt-get install openssl). ${HOW_TO_POINT}`,
+    );
   }
   try {
     return { tls: generateLocalTls(work), sasl: generateLocalSasl(work) };
@@ -555,17 +606,34 @@ async function planCluster(opts: LocalKafkaOptions, work: string): Promise<Clust
   const nodes = Array.from({ length: count }, (_, i): NodeSpec => {
     const dir = join(work, `node-${i + 1}`);
     mkdirSync(dir);
-    return { id: i + 1, port: ports[i]!, controllerPort: ports[count + i]!, ...(security === 'sasl_ssl' ? { internalPort: ports[2 * count + i]! } : {}), dir, props: join(dir, 'server.properties') };
+    return {
+      id: i + 1,
+      port: ports[i]!,
+      controllerPort: ports[count + i]!,
+      ...(security === 'sasl_ssl' ? { internalPort: ports[2 * count + i]! } : {}),
+      dir,
+      props: join(dir, 'server.properties'),
+    };
   });
-  const spec: ClusterSpec = { work, security, nodes, groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0, sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS, sessionTimeoutGiven: opts.brokerSessionTimeoutMs !== undefined, ...(opts.proxiedListener ? { proxied: opts.proxiedListener } : {}) };
+  const spec: ClusterSpec = {
+    work,
+    security,
+    nodes,
+    groupDelayMs: opts.groupInitialRebalanceDelayMs ?? 0,
+    sessionTimeoutMs: opts.brokerSessionTimeoutMs ?? LOCAL_BROKER_SESSION_TIMEOUT_MS,
+    sessionTimeoutGiven: opts.brokerSessionTimeoutMs !== undefined,
+    ...(opts.proxiedListener ? { proxied: opts.proxiedListener } : {}),
+  };
   if (security === 'sasl_ssl') Object.assign(spec, makeCredentials(work));
   for (const n of nodes) writeFileSync(n.props, nodeProperties(spec, n));
   return spec;
 }
 
 function checkShape(opts: LocalKafkaOptions): void {
-  if (opts.proxiedListener && ((opts.brokers ?? 1) !== 1 || (opts.security ?? 'plaintext') !== 'plaintext')) throw new RangeError('proxiedListener needs one plaintext node');
-  if (opts.brokers !== undefined && opts.brokers !== 1 && opts.brokers !== 3) throw new RangeError(`brokers must be 1 or 3, got ${String(opts.brokers)}`);
+  if (opts.proxiedListener && ((opts.brokers ?? 1) !== 1 || (opts.security ?? 'plaintext') !== 'plaintext'))
+    throw new RangeError('proxiedListener needs one plaintext node');
+  if (opts.brokers !== undefined && opts.brokers !== 1 && opts.brokers !== 3)
+    throw new RangeError(`brokers must be 1 or 3, got ${String(opts.brokers)}`);
   if (opts.security !== undefined && opts.security !== 'plaintext' && opts.security !== 'sasl_ssl') {
     throw new RangeError(`security must be plaintext or sasl_ssl, got ${String(opts.security)}`);
   }
@@ -579,7 +647,16 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   const work = mkdtempSync(join(tmpdir(), 'fanout-kafka-'));
   let spec: ClusterSpec;
   const heap = opts.heap ?? (opts.brokers === 3 ? '384m' : '512m');
-  const java = [`-Xms${heap}`, `-Xmx${heap}`, '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${writeLog4j(work)}`, '-cp', `${libs}/*`];
+  const java = [
+    `-Xms${heap}`,
+    `-Xmx${heap}`,
+    '-XX:+UseG1GC',
+    '-XX:TieredStopAtLevel=1',
+    '-Djava.awt.headless=true',
+    `-Dlog4j.configuration=file:${writeLog4j(work)}`,
+    '-cp',
+    `${libs}/*`,
+  ];
   try {
     spec = await planCluster(opts, work);
     await formatNodes(spec, java);
@@ -607,7 +684,9 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
     return stopped;
   };
   try {
-    log(`starting Apache Kafka ${KAFKA_VERSION} (KRaft, ${nodes.length} node${nodes.length > 1 ? 's' : ''}, ${spec.security}) on ${brokers.join(',')}`);
+    log(
+      `starting Apache Kafka ${KAFKA_VERSION} (KRaft, ${nodes.length} node${nodes.length > 1 ? 's' : ''}, ${spec.security}) on ${brokers.join(',')}`,
+    );
     for (const n of nodes) n.spawn();
     await Promise.all(nodes.map((n) => waitForPort(n, timeoutMs)));
     await waitForAllBrokers(spec, nodes, brokers, timeoutMs);
@@ -625,7 +704,17 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
     security: spec.security,
     workDir: work,
     clientEnv: clientEnvFor(spec, brokers),
-    ...(tls ? { tls: { dir: tls.dir, caFile: tls.caFile, clientCertFile: tls.clientCertFile, clientKeyFile: tls.clientKeyFile, untrustedCaFile: tls.untrustedCaFile } } : {}),
+    ...(tls
+      ? {
+          tls: {
+            dir: tls.dir,
+            caFile: tls.caFile,
+            clientCertFile: tls.clientCertFile,
+            clientKeyFile: tls.clientKeyFile,
+            untrustedCaFile: tls.untrustedCaFile,
+          },
+        }
+      : {}),
     ...(sasl ? { sasl: { ...sasl, oauthBearer: 'unsecured' as const } } : {}),
     nodes,
     stop,

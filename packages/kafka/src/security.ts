@@ -32,7 +32,14 @@ export interface KafkaSecurity {
   tls?: ConnectionOptions;
   sasl?: SASLOptions;
   /** What was configured, for logs and error messages (no secrets). */
-  describe: { protocol: SecurityProtocol; mechanism?: SaslMechanism; username?: string; caFile?: string; clientCertificate?: boolean; tokenFrom?: string };
+  describe: {
+    protocol: SecurityProtocol;
+    mechanism?: SaslMechanism;
+    username?: string;
+    caFile?: string;
+    clientCertificate?: boolean;
+    tokenFrom?: string;
+  };
 }
 
 const PROTOCOLS: readonly SecurityProtocol[] = ['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'];
@@ -62,7 +69,10 @@ function readable(path: string, variable: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(variable, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of a readable file`);
+    throw new ConfigError(
+      variable,
+      `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of a readable file`,
+    );
   }
 }
 
@@ -104,7 +114,11 @@ function fail(variable: string, message: string): never {
  */
 export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSecurity {
   const rawProtocol = (plain(env, 'FANOUT_KAFKA_SECURITY_PROTOCOL') ?? 'plaintext').toLowerCase() as SecurityProtocol;
-  if (!PROTOCOLS.includes(rawProtocol)) fail('FANOUT_KAFKA_SECURITY_PROTOCOL', `expected one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(env.FANOUT_KAFKA_SECURITY_PROTOCOL)}`);
+  if (!PROTOCOLS.includes(rawProtocol))
+    fail(
+      'FANOUT_KAFKA_SECURITY_PROTOCOL',
+      `expected one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(env.FANOUT_KAFKA_SECURITY_PROTOCOL)}`,
+    );
   const protocol = rawProtocol;
   const usesTls = protocol === 'ssl' || protocol === 'sasl_ssl';
   const usesSasl = protocol === 'sasl_plaintext' || protocol === 'sasl_ssl';
@@ -124,7 +138,10 @@ export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
       describe.caFile = caFile;
     }
     if (Boolean(certFile) !== Boolean(keyFile)) {
-      fail(certFile ? 'FANOUT_KAFKA_TLS_KEY_FILE' : 'FANOUT_KAFKA_TLS_CERT_FILE', 'mutual TLS needs both FANOUT_KAFKA_TLS_CERT_FILE and FANOUT_KAFKA_TLS_KEY_FILE');
+      fail(
+        certFile ? 'FANOUT_KAFKA_TLS_KEY_FILE' : 'FANOUT_KAFKA_TLS_CERT_FILE',
+        'mutual TLS needs both FANOUT_KAFKA_TLS_CERT_FILE and FANOUT_KAFKA_TLS_KEY_FILE',
+      );
     }
     if (certFile && keyFile) {
       tls.cert = pemCertificates(certFile, 'FANOUT_KAFKA_TLS_CERT_FILE');
@@ -132,7 +149,9 @@ export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
       try {
         createPrivateKey(keyPassword !== undefined ? { key, passphrase: keyPassword } : key);
       } catch (err) {
-        const v = /passphrase|decrypt|bad decrypt/i.test((err as Error).message) ? 'FANOUT_KAFKA_TLS_KEY_PASSWORD' : 'FANOUT_KAFKA_TLS_KEY_FILE';
+        const v = /passphrase|decrypt|bad decrypt/i.test((err as Error).message)
+          ? 'FANOUT_KAFKA_TLS_KEY_PASSWORD'
+          : 'FANOUT_KAFKA_TLS_KEY_FILE';
         fail(v, `the private key in ${keyFile} cannot be read: ${(err as Error).message}`);
       }
       tls.key = key;
@@ -141,7 +160,12 @@ export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
     }
     if (servername) tls.servername = servername;
   } else {
-    for (const v of ['FANOUT_KAFKA_TLS_CA_FILE', 'FANOUT_KAFKA_TLS_CERT_FILE', 'FANOUT_KAFKA_TLS_KEY_FILE', 'FANOUT_KAFKA_TLS_SERVERNAME'] as const) {
+    for (const v of [
+      'FANOUT_KAFKA_TLS_CA_FILE',
+      'FANOUT_KAFKA_TLS_CERT_FILE',
+      'FANOUT_KAFKA_TLS_KEY_FILE',
+      'FANOUT_KAFKA_TLS_SERVERNAME',
+    ] as const) {
       if (plain(env, v)) fail(v, `is set but FANOUT_KAFKA_SECURITY_PROTOCOL is ${protocol}; set it to ssl or sasl_ssl, or unset ${v}`);
     }
   }
@@ -149,8 +173,13 @@ export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
   const rawMechanism = plain(env, 'FANOUT_KAFKA_SASL_MECHANISM')?.toLowerCase().replace(/_/g, '-') as SaslMechanism | undefined;
   let sasl: SASLOptions | undefined;
   if (usesSasl) {
-    if (!rawMechanism) fail('FANOUT_KAFKA_SASL_MECHANISM', `FANOUT_KAFKA_SECURITY_PROTOCOL is ${protocol}; choose one of ${MECHANISMS.join(', ')}`);
-    if (!MECHANISMS.includes(rawMechanism)) fail('FANOUT_KAFKA_SASL_MECHANISM', `expected one of ${MECHANISMS.join(', ')}, got ${JSON.stringify(env.FANOUT_KAFKA_SASL_MECHANISM)}`);
+    if (!rawMechanism)
+      fail('FANOUT_KAFKA_SASL_MECHANISM', `FANOUT_KAFKA_SECURITY_PROTOCOL is ${protocol}; choose one of ${MECHANISMS.join(', ')}`);
+    if (!MECHANISMS.includes(rawMechanism))
+      fail(
+        'FANOUT_KAFKA_SASL_MECHANISM',
+        `expected one of ${MECHANISMS.join(', ')}, got ${JSON.stringify(env.FANOUT_KAFKA_SASL_MECHANISM)}`,
+      );
     describe.mechanism = rawMechanism;
     if (rawMechanism === 'oauthbearer') {
       const provider = oauthProvider(env);
@@ -159,13 +188,24 @@ export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
     } else {
       const username = secret(env, 'FANOUT_KAFKA_SASL_USERNAME');
       const password = secret(env, 'FANOUT_KAFKA_SASL_PASSWORD');
-      if (!username) fail('FANOUT_KAFKA_SASL_USERNAME', `SASL ${rawMechanism.toUpperCase()} needs a user name (FANOUT_KAFKA_SASL_USERNAME or FANOUT_KAFKA_SASL_USERNAME_FILE)`);
-      if (!password) fail('FANOUT_KAFKA_SASL_PASSWORD', `SASL ${rawMechanism.toUpperCase()} needs a password (FANOUT_KAFKA_SASL_PASSWORD or FANOUT_KAFKA_SASL_PASSWORD_FILE)`);
+      if (!username)
+        fail(
+          'FANOUT_KAFKA_SASL_USERNAME',
+          `SASL ${rawMechanism.toUpperCase()} needs a user name (FANOUT_KAFKA_SASL_USERNAME or FANOUT_KAFKA_SASL_USERNAME_FILE)`,
+        );
+      if (!password)
+        fail(
+          'FANOUT_KAFKA_SASL_PASSWORD',
+          `SASL ${rawMechanism.toUpperCase()} needs a password (FANOUT_KAFKA_SASL_PASSWORD or FANOUT_KAFKA_SASL_PASSWORD_FILE)`,
+        );
       sasl = { mechanism: rawMechanism, username, password } as SASLOptions;
       describe.username = username;
     }
   } else if (rawMechanism) {
-    fail('FANOUT_KAFKA_SASL_MECHANISM', `is set but FANOUT_KAFKA_SECURITY_PROTOCOL is ${protocol}; set it to sasl_ssl (or sasl_plaintext), or unset the mechanism`);
+    fail(
+      'FANOUT_KAFKA_SASL_MECHANISM',
+      `is set but FANOUT_KAFKA_SECURITY_PROTOCOL is ${protocol}; set it to sasl_ssl (or sasl_plaintext), or unset the mechanism`,
+    );
   }
   return { protocol, ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}), describe };
 }
@@ -181,7 +221,8 @@ export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
 function oauthProvider(env: NodeJS.ProcessEnv): { fn: OauthTokenProvider; from: string } {
   const module = plain(env, 'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER');
   const file = plain(env, 'FANOUT_KAFKA_OAUTH_TOKEN_FILE');
-  if (module && file) fail('FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', 'both FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER and FANOUT_KAFKA_OAUTH_TOKEN_FILE are set; keep one');
+  if (module && file)
+    fail('FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', 'both FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER and FANOUT_KAFKA_OAUTH_TOKEN_FILE are set; keep one');
   if (file) {
     readable(file, 'FANOUT_KAFKA_OAUTH_TOKEN_FILE');
     return {
@@ -193,15 +234,27 @@ function oauthProvider(env: NodeJS.ProcessEnv): { fn: OauthTokenProvider; from: 
       },
     };
   }
-  if (!module) fail('FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', 'SASL OAUTHBEARER needs a token: set FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER (a module whose default export returns { value }) or FANOUT_KAFKA_OAUTH_TOKEN_FILE');
+  if (!module)
+    fail(
+      'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER',
+      'SASL OAUTHBEARER needs a token: set FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER (a module whose default export returns { value }) or FANOUT_KAFKA_OAUTH_TOKEN_FILE',
+    );
   const looksLikePath = module.startsWith('.') || isAbsolute(module);
   const specifier = looksLikePath ? pathToFileURL(resolve(module)).href : module;
-  if (looksLikePath && !existsSync(resolve(module))) fail('FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', `${resolve(module)} does not exist; give the path of an ES module (or an installed package name)`);
+  if (looksLikePath && !existsSync(resolve(module)))
+    fail(
+      'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER',
+      `${resolve(module)} does not exist; give the path of an ES module (or an installed package name)`,
+    );
   let loaded: Promise<OauthTokenProvider> | null = null;
   const load = () =>
     (loaded ??= import(specifier).then(
       (m: { default?: unknown }) => {
-        if (typeof m.default !== 'function') throw new ConfigError('FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', `${module} has no default export function; export default async () => ({ value: token })`);
+        if (typeof m.default !== 'function')
+          throw new ConfigError(
+            'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER',
+            `${module} has no default export function; export default async () => ({ value: token })`,
+          );
         return m.default as OauthTokenProvider;
       },
       (err: Error) => {
@@ -213,7 +266,10 @@ function oauthProvider(env: NodeJS.ProcessEnv): { fn: OauthTokenProvider; from: 
     fn: async () => {
       const token = await (await load())();
       if (!token || typeof token.value !== 'string' || token.value === '') {
-        throw new ConfigError('FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER', `${module} returned no token; its default export must resolve to { value: string }`);
+        throw new ConfigError(
+          'FANOUT_KAFKA_OAUTH_TOKEN_PROVIDER',
+          `${module} returned no token; its default export must resolve to { value: string }`,
+        );
       }
       return token;
     },

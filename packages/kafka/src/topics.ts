@@ -40,15 +40,26 @@ export interface TopicSettings {
 export function topicSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): TopicSettings {
   const c = loadConfig(TOPIC_DEFAULTS, {}, env);
   if (!Number.isInteger(c.topicReplicationFactor) || c.topicReplicationFactor < 1 || c.topicReplicationFactor > 32) {
-    throw new ConfigError('FANOUT_TOPIC_REPLICATION_FACTOR', 'must be an integer from 1 to 32 (3 for production, 1 for a single-broker development cluster)');
+    throw new ConfigError(
+      'FANOUT_TOPIC_REPLICATION_FACTOR',
+      'must be an integer from 1 to 32 (3 for production, 1 for a single-broker development cluster)',
+    );
   }
   if (!Number.isInteger(c.topicMinInsyncReplicas) || c.topicMinInsyncReplicas < 1 || c.topicMinInsyncReplicas > c.topicReplicationFactor) {
-    throw new ConfigError('FANOUT_TOPIC_MIN_INSYNC_REPLICAS', `must be an integer from 1 to FANOUT_TOPIC_REPLICATION_FACTOR (${c.topicReplicationFactor}); 2 of 3 for production`);
+    throw new ConfigError(
+      'FANOUT_TOPIC_MIN_INSYNC_REPLICAS',
+      `must be an integer from 1 to FANOUT_TOPIC_REPLICATION_FACTOR (${c.topicReplicationFactor}); 2 of 3 for production`,
+    );
   }
   if (!Number.isInteger(c.topicRetentionMs) || c.topicRetentionMs < 60_000) {
     throw new ConfigError('FANOUT_TOPIC_RETENTION_MS', 'must be an integer number of ms, at least 60000');
   }
-  return { replicationFactor: c.topicReplicationFactor, minInsyncReplicas: c.topicMinInsyncReplicas, retentionMs: c.topicRetentionMs, strict: c.topicStrict };
+  return {
+    replicationFactor: c.topicReplicationFactor,
+    minInsyncReplicas: c.topicMinInsyncReplicas,
+    retentionMs: c.topicRetentionMs,
+    strict: c.topicStrict,
+  };
 }
 
 /** The configuration a topic is created with: its own entries, then durability. */
@@ -73,7 +84,12 @@ export class TopicDurabilityError extends ConfigError {
  * configuration is logged: changing it would move keys between partitions) and checked against
  * the durability settings (checkTopics). Returns the actual partition count of each topic.
  */
-export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], logger: Logger, settings: TopicSettings = topicSettingsFromEnv()): Promise<Map<string, number>> {
+export async function ensureTopics(
+  kafka: Kafka,
+  specs: TopicSpec[],
+  logger: Logger,
+  settings: TopicSettings = topicSettingsFromEnv(),
+): Promise<Map<string, number>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -84,7 +100,10 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[], logger: Log
     for (const s of specs) {
       const actual = counts.get(s.topic);
       if (actual !== undefined && actual !== s.numPartitions) {
-        logger.warn({ topic: s.topic, configured: s.numPartitions, actual }, 'topic partition count differs from configuration; using the actual count');
+        logger.warn(
+          { topic: s.topic, configured: s.numPartitions, actual },
+          'topic partition count differs from configuration; using the actual count',
+        );
       }
     }
     return counts;
@@ -100,9 +119,21 @@ async function createTopics(admin: Admin, missing: TopicSpec[], settings: TopicS
     try {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, replicationFactor: settings.replicationFactor, configEntries: entriesFor(s, settings) })),
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.numPartitions,
+          replicationFactor: settings.replicationFactor,
+          configEntries: entriesFor(s, settings),
+        })),
       });
-      logger.info({ topics: missing.map((s) => `${s.topic}/${s.numPartitions}`), replication_factor: settings.replicationFactor, min_insync_replicas: settings.minInsyncReplicas }, 'created topics');
+      logger.info(
+        {
+          topics: missing.map((s) => `${s.topic}/${s.numPartitions}`),
+          replication_factor: settings.replicationFactor,
+          min_insync_replicas: settings.minInsyncReplicas,
+        },
+        'created topics',
+      );
     } catch (err) {
       const errors = (err as { errors?: { type?: string; message?: string }[] }).errors ?? [];
       const invalid = errors.find((e) => e.type === 'INVALID_REPLICATION_FACTOR');
@@ -126,7 +157,12 @@ async function createTopics(admin: Admin, missing: TopicSpec[], settings: TopicS
  * Topics that do not exist yet are skipped (a service that creates them will check them). Returns
  * the partition count of each topic that exists.
  */
-export async function checkTopics(kafka: Kafka, specs: Pick<TopicSpec, 'topic' | 'events' | 'configEntries'>[], logger: Logger, settings: TopicSettings = topicSettingsFromEnv()): Promise<Map<string, number>> {
+export async function checkTopics(
+  kafka: Kafka,
+  specs: Pick<TopicSpec, 'topic' | 'events' | 'configEntries'>[],
+  logger: Logger,
+  settings: TopicSettings = topicSettingsFromEnv(),
+): Promise<Map<string, number>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -138,28 +174,55 @@ export async function checkTopics(kafka: Kafka, specs: Pick<TopicSpec, 'topic' |
   }
 }
 
-async function checkTopicsWith(admin: Admin, specs: Pick<TopicSpec, 'topic' | 'events' | 'configEntries'>[], settings: TopicSettings, logger: Logger): Promise<Map<string, number>> {
+async function checkTopicsWith(
+  admin: Admin,
+  specs: Pick<TopicSpec, 'topic' | 'events' | 'configEntries'>[],
+  settings: TopicSettings,
+  logger: Logger,
+): Promise<Map<string, number>> {
   const meta = await withRetry(() => admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) }));
   const described = await withRetry(() =>
-    admin.describeConfigs({ includeSynonyms: false, resources: specs.map((s) => ({ type: TOPIC_RESOURCE, name: s.topic, configNames: ['min.insync.replicas', 'retention.ms'] })) }),
+    admin.describeConfigs({
+      includeSynonyms: false,
+      resources: specs.map((s) => ({ type: TOPIC_RESOURCE, name: s.topic, configNames: ['min.insync.replicas', 'retention.ms'] })),
+    }),
   );
   const counts = new Map<string, number>();
   const shortfalls: { variable: string; topic: string; setting: string; configured: number; actual: number }[] = [];
   for (const t of meta.topics) {
     counts.set(t.name, t.partitions.length);
     const replicas = Math.min(...t.partitions.map((p) => p.replicas.length));
-    if (replicas < settings.replicationFactor) shortfalls.push({ variable: 'FANOUT_TOPIC_REPLICATION_FACTOR', topic: t.name, setting: 'replicas', configured: settings.replicationFactor, actual: replicas });
+    if (replicas < settings.replicationFactor)
+      shortfalls.push({
+        variable: 'FANOUT_TOPIC_REPLICATION_FACTOR',
+        topic: t.name,
+        setting: 'replicas',
+        configured: settings.replicationFactor,
+        actual: replicas,
+      });
     const entries = described.resources.find((r) => r.resourceName === t.name)?.configEntries ?? [];
     const value = (name: string) => Number(entries.find((e) => e.configName === name)?.configValue);
     const minIsr = value('min.insync.replicas');
     if (Number.isFinite(minIsr) && minIsr < settings.minInsyncReplicas) {
-      shortfalls.push({ variable: 'FANOUT_TOPIC_MIN_INSYNC_REPLICAS', topic: t.name, setting: 'min.insync.replicas', configured: settings.minInsyncReplicas, actual: minIsr });
+      shortfalls.push({
+        variable: 'FANOUT_TOPIC_MIN_INSYNC_REPLICAS',
+        topic: t.name,
+        setting: 'min.insync.replicas',
+        configured: settings.minInsyncReplicas,
+        actual: minIsr,
+      });
     }
     const spec = specs.find((s) => s.topic === t.name);
     const wantRetention = spec?.events ? settings.retentionMs : Number(spec?.configEntries?.find((e) => e.name === 'retention.ms')?.value);
     const retention = value('retention.ms');
     if (Number.isFinite(wantRetention) && Number.isFinite(retention) && retention !== -1 && retention < wantRetention) {
-      shortfalls.push({ variable: spec?.events ? 'FANOUT_TOPIC_RETENTION_MS' : 'retention.ms', topic: t.name, setting: 'retention.ms', configured: wantRetention, actual: retention });
+      shortfalls.push({
+        variable: spec?.events ? 'FANOUT_TOPIC_RETENTION_MS' : 'retention.ms',
+        topic: t.name,
+        setting: 'retention.ms',
+        configured: wantRetention,
+        actual: retention,
+      });
     }
   }
   for (const s of shortfalls) {

@@ -61,7 +61,8 @@ export class TurnBatcher<T, R> {
       while (this.queue.length > 0) {
         let n = 0;
         let bytes = 0;
-        while (n < this.queue.length && n < maxCount && (n === 0 || bytes + this.queue[n]!.size <= this.o.maxBytes)) bytes += this.queue[n++]!.size;
+        while (n < this.queue.length && n < maxCount && (n === 0 || bytes + this.queue[n]!.size <= this.o.maxBytes))
+          bytes += this.queue[n++]!.size;
         const batch = this.queue.splice(0, n);
         try {
           const results = await this.o.send(batch.map((q) => q.item));

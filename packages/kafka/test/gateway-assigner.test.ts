@@ -14,7 +14,9 @@ function member(node: string, owned: number[]) {
 async function assign(members: ReturnType<typeof member>[]): Promise<Record<string, number[]>> {
   const leader = gatewayAssigner({ node: 'x', url: 'http://x' })({ cluster } as never);
   const out = await leader.assign({ members, topics: [TOPIC] });
-  return Object.fromEntries(out.map((a) => [a.memberId.replace(/-id$/, ''), AssignerProtocol.MemberAssignment.decode(a.memberAssignment)!.assignment[TOPIC] ?? []]));
+  return Object.fromEntries(
+    out.map((a) => [a.memberId.replace(/-id$/, ''), AssignerProtocol.MemberAssignment.decode(a.memberAssignment)!.assignment[TOPIC] ?? []]),
+  );
 }
 
 const moved = (before: Record<string, number[]>, after: Record<string, number[]>) =>
@@ -43,6 +45,10 @@ describe('the gateway assigner', () => {
 
   it('never gives one partition to two members, even if both claim it', async () => {
     const after = await assign([member('gw-a', [0, 1, 2]), member('gw-b', [0, 1, 2])]);
-    expect(Object.values(after).flat().sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(
+      Object.values(after)
+        .flat()
+        .sort((x, y) => x - y),
+    ).toEqual(Array.from({ length: 12 }, (_, i) => i));
   });
 });

@@ -24,7 +24,13 @@ afterAll(async () => {
 }, 30_000);
 
 function client(config: Partial<KafkaConfig>): Kafka {
-  return new Kafka({ brokers: cluster.brokers, clientId: 'local-cluster-test', logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...config });
+  return new Kafka({
+    brokers: cluster.brokers,
+    clientId: 'local-cluster-test',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    ...config,
+  });
 }
 
 /** How many brokers the cluster lists to a client connecting with `config`. */
@@ -40,7 +46,11 @@ async function brokersSeen(config: Partial<KafkaConfig>): Promise<number> {
 
 /** The first `code` along an error's causes (kafkajs wraps the socket error). */
 function errorCode(err: unknown): string | undefined {
-  for (let e = err as { code?: unknown; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.originalError ?? e.cause) as typeof e) {
+  for (
+    let e = err as { code?: unknown; cause?: unknown; originalError?: unknown } | undefined;
+    e;
+    e = (e.originalError ?? e.cause) as typeof e
+  ) {
     if (typeof e.code === 'string') return e.code;
   }
   return undefined;
@@ -81,26 +91,41 @@ describe('local Kafka cluster, 3 nodes, SASL_SSL', () => {
   });
 
   it.each(['scram-sha-512', 'scram-sha-256', 'plain'] as const)('accepts %s over TLS', async (mechanism) => {
-    expect(await brokersSeen({ ssl: { ca: [ca] }, sasl: { mechanism, username: 'fanout', password: cluster.sasl!.password } as SASLOptions })).toBe(3);
+    expect(
+      await brokersSeen({ ssl: { ca: [ca] }, sasl: { mechanism, username: 'fanout', password: cluster.sasl!.password } as SASLOptions }),
+    ).toBe(3);
   });
 
   it('refuses a wrong password with a SASL authentication error', async () => {
-    const err = await brokersSeen({ ssl: { ca: [ca] }, sasl: { ...scram512, password: 'not-the-password' } as SASLOptions }).catch((e: unknown) => e);
+    const err = await brokersSeen({ ssl: { ca: [ca] }, sasl: { ...scram512, password: 'not-the-password' } as SASLOptions }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(KafkaJSSASLAuthenticationError);
   });
 
   it('is refused by a client that trusts another CA', async () => {
-    const err = await brokersSeen({ ssl: { ca: [readFileSync(cluster.tls!.untrustedCaFile, 'utf8')] }, sasl: scram512 }).catch((e: unknown) => e);
+    const err = await brokersSeen({ ssl: { ca: [readFileSync(cluster.tls!.untrustedCaFile, 'utf8')] }, sasl: scram512 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     expect(errorCode(err)).toMatch(/SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
   });
 
   it('accepts an unsecured OAUTHBEARER token (local use only)', async () => {
-    expect(await brokersSeen({ ssl: { ca: [ca] }, sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredToken('fanout') }) } })).toBe(3);
+    expect(
+      await brokersSeen({
+        ssl: { ca: [ca] },
+        sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredToken('fanout') }) },
+      }),
+    ).toBe(3);
   });
 
   it('accepts the client certificate for mutual TLS', async () => {
-    const ssl = { ca: [ca], cert: readFileSync(cluster.tls!.clientCertFile, 'utf8'), key: readFileSync(cluster.tls!.clientKeyFile, 'utf8') };
+    const ssl = {
+      ca: [ca],
+      cert: readFileSync(cluster.tls!.clientCertFile, 'utf8'),
+      key: readFileSync(cluster.tls!.clientKeyFile, 'utf8'),
+    };
     expect(await brokersSeen({ ssl, sasl: scram512 })).toBe(3);
   });
 

@@ -45,7 +45,11 @@ describe('local Kafka options', () => {
       expect(k.security).toBe('plaintext');
       expect(k.tls).toBeUndefined();
       expect(k.nodes.map((n) => [n.nodeId, n.port, n.alive()])).toEqual([[1, Number(k.brokers[0]!.split(':')[1]), true]]);
-      expect(k.clientEnv).toEqual({ KAFKA_BROKERS: k.brokers[0], FANOUT_TOPIC_REPLICATION_FACTOR: '1', FANOUT_TOPIC_MIN_INSYNC_REPLICAS: '1' });
+      expect(k.clientEnv).toEqual({
+        KAFKA_BROKERS: k.brokers[0],
+        FANOUT_TOPIC_REPLICATION_FACTOR: '1',
+        FANOUT_TOPIC_MIN_INSYNC_REPLICAS: '1',
+      });
     } finally {
       await k.stop();
     }

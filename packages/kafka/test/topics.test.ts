@@ -28,7 +28,10 @@ describe('topic durability (real broker)', () => {
     expect(counts.get(topic)).toBe(2);
     const admin = kafka.admin();
     await admin.connect();
-    const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: topic, configNames: ['min.insync.replicas', 'retention.ms'] }] });
+    const r = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: 2, name: topic, configNames: ['min.insync.replicas', 'retention.ms'] }],
+    });
     await admin.disconnect();
     const value = (n: string) => r.resources[0]!.configEntries.find((e) => e.configName === n)?.configValue;
     expect(value('min.insync.replicas')).toBe('1');
@@ -61,7 +64,12 @@ describe('topic durability (real broker)', () => {
   it('names FANOUT_TOPIC_REPLICATION_FACTOR when the cluster has fewer brokers than replicas', async () => {
     const { logger } = capturingLogger();
     const kafka = createKafka({ brokers: brokers(), clientId: 'topics-test', logger });
-    const err = await ensureTopics(kafka, [{ topic: `t.rf3.${randomUUID().slice(0, 8)}`, numPartitions: 1 }], logger, { replicationFactor: 3, minInsyncReplicas: 2, retentionMs: 86_400_000, strict: false }).catch((e: unknown) => e);
+    const err = await ensureTopics(kafka, [{ topic: `t.rf3.${randomUUID().slice(0, 8)}`, numPartitions: 1 }], logger, {
+      replicationFactor: 3,
+      minInsyncReplicas: 2,
+      retentionMs: 86_400_000,
+      strict: false,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).variable).toBe('FANOUT_TOPIC_REPLICATION_FACTOR');
     expect((err as Error).message).toMatch(/cluster of 1 broker/);

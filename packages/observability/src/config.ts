@@ -4,7 +4,10 @@
  * result frozen. A bad setting stops the process with a ConfigError naming the variable.
  */
 export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(`${variable}: ${message}`);
     this.name = 'ConfigError';
   }
@@ -18,8 +21,15 @@ export function envName(key: string): string {
  * Kafka bootstrap servers: the service's own setting, else KAFKA_BROKERS; none is a ConfigError.
  */
 export function resolveBrokers(configured: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
-  const brokers = configured.length > 0 ? [...configured] : (env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (brokers.length === 0) throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
+  const brokers =
+    configured.length > 0
+      ? [...configured]
+      : (env.KAFKA_BROKERS ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+  if (brokers.length === 0)
+    throw new ConfigError('FANOUT_BROKERS', 'no Kafka brokers configured; set FANOUT_BROKERS or KAFKA_BROKERS to host:port[,host:port]');
   return brokers;
 }
 
@@ -49,7 +59,10 @@ export function loadConfig<T extends Shape>(defaults: T, overrides: Partial<T> =
       if (!/^(true|false|1|0)$/i.test(raw)) throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
       out[key] = /^(true|1)$/i.test(raw);
     } else if (Array.isArray(def)) {
-      out[key] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      out[key] = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     } else {
       out[key] = raw;
     }

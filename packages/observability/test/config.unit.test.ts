@@ -37,7 +37,11 @@ describe('loadConfig', () => {
   });
 
   it('converts each variable to the type of its default', () => {
-    const c = loadConfig(DEFAULTS, {}, { FANOUT_PORT: '8080', FANOUT_RATIO: '0.25', FANOUT_SERVE_PAGE: 'false', FANOUT_BROKERS: ' a:9092, b:9092 ,,', FANOUT_REGION: 'eu' });
+    const c = loadConfig(
+      DEFAULTS,
+      {},
+      { FANOUT_PORT: '8080', FANOUT_RATIO: '0.25', FANOUT_SERVE_PAGE: 'false', FANOUT_BROKERS: ' a:9092, b:9092 ,,', FANOUT_REGION: 'eu' },
+    );
     expect(c).toEqual({ port: 8080, ratio: 0.25, servePage: false, brokers: ['a:9092', 'b:9092'], region: 'eu' });
   });
 

@@ -62,26 +62,41 @@ export function parseClientFrame(text: string): ClientFrame | FrameError {
     case 'unsubscribe': {
       const channels = obj.channels;
       if (!Array.isArray(channels) || channels.length === 0 || channels.length > MAX_CHANNELS_PER_FRAME) {
-        return withId({ code: 'bad_frame' as const, message: `"channels" must be an array of 1 to ${MAX_CHANNELS_PER_FRAME} channel names.` });
+        return withId({
+          code: 'bad_frame' as const,
+          message: `"channels" must be an array of 1 to ${MAX_CHANNELS_PER_FRAME} channel names.`,
+        });
       }
       for (const c of channels) {
         if (!isValidChannel(c) && parseNamespacePattern(c) === null) {
-          return withId({ code: 'invalid_channel' as const, message: `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message} A namespace wildcard is "<namespace>:*".` });
+          return withId({
+            code: 'invalid_channel' as const,
+            message: `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message} A namespace wildcard is "<namespace>:*".`,
+          });
         }
       }
       const unique = [...new Set(channels as string[])];
       if (obj.op === 'subscribe' && obj.positions !== undefined) {
         const pos = obj.positions;
         if (typeof pos !== 'object' || pos === null || Array.isArray(pos)) {
-          return withId({ code: 'invalid_position' as const, message: '"positions" must be an object mapping channel names to positions.' });
+          return withId({
+            code: 'invalid_position' as const,
+            message: '"positions" must be an object mapping channel names to positions.',
+          });
         }
         const out: Record<string, string> = {};
         for (const [ch, p] of Object.entries(pos as Record<string, unknown>)) {
           if (!unique.includes(ch) || parseNamespacePattern(ch) !== null) {
-            return withId({ code: 'invalid_position' as const, message: `"positions" names ${JSON.stringify(ch.slice(0, 80))}, which is not an exact channel of this subscribe frame.` });
+            return withId({
+              code: 'invalid_position' as const,
+              message: `"positions" names ${JSON.stringify(ch.slice(0, 80))}, which is not an exact channel of this subscribe frame.`,
+            });
           }
           if (parsePosition(p) === null) {
-            return withId({ code: 'invalid_position' as const, message: `${JSON.stringify(String(p).slice(0, 80))} is not a position; positions are "<epoch>:<partition>:<offset>" as received in "pos".` });
+            return withId({
+              code: 'invalid_position' as const,
+              message: `${JSON.stringify(String(p).slice(0, 80))} is not a position; positions are "<epoch>:<partition>:<offset>" as received in "pos".`,
+            });
           }
           out[ch] = p as string;
         }
@@ -103,7 +118,10 @@ export function parseClientFrame(text: string): ClientFrame | FrameError {
     case undefined:
       return withId({ code: 'bad_frame' as const, message: 'The frame has no "op". ' + ERRORS.bad_frame.message });
     default:
-      return withId({ code: 'unknown_op' as const, message: `Unknown op ${JSON.stringify(String(obj.op).slice(0, 40))}; known ops are subscribe, unsubscribe, credit and ping.` });
+      return withId({
+        code: 'unknown_op' as const,
+        message: `Unknown op ${JSON.stringify(String(obj.op).slice(0, 40))}; known ops are subscribe, unsubscribe, credit and ping.`,
+      });
   }
 }
 
@@ -133,7 +151,8 @@ export function resetFrame(channel: string, reason: ResetReason, position: strin
   return JSON.stringify({ t: 'reset', ch: channel, reason, position });
 }
 
-export type ResetReason = 'beyond_replay_limit' | 'beyond_retention' | 'epoch_changed' | 'partition_changed' | 'replay_failed' | 'replay_busy';
+export type ResetReason =
+  'beyond_replay_limit' | 'beyond_retention' | 'epoch_changed' | 'partition_changed' | 'replay_failed' | 'replay_busy';
 
 export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer', delayMs: number): string {
   return JSON.stringify({ t: 'reconnect', reason, delay_ms: delayMs });
@@ -141,7 +160,15 @@ export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer
 
 /** Server frames as a client sees them, for typed clients and tests. */
 export type ServerFrame =
-  | { t: 'welcome'; node: string; region: string; heartbeat_s: number; max_frame_bytes: number; user: string | null; credits: number | 'unlimited' }
+  | {
+      t: 'welcome';
+      node: string;
+      region: string;
+      heartbeat_s: number;
+      max_frame_bytes: number;
+      user: string | null;
+      credits: number | 'unlimited';
+    }
   | { t: 'credits'; id?: RequestId; credits: number | 'unlimited' }
   | { t: 'gap'; ch: string; from: string; to: string; count: number }
   | { t: 'reset'; ch: string; reason: ResetReason; position: string | null }

@@ -30,6 +30,7 @@ describe('close codes', () => {
       4501: 'unauthorized',
     };
     for (const [code, label] of Object.entries(expected)) expect(closeLabel(Number(code)), code).toBe(label);
-    for (const code of [0, 1002, 1003, 1005, 1007, 1009, 1011, 3000, 4004, 4499, 4502, 4999, 5000]) expect(closeLabel(code), String(code)).toBe('other');
+    for (const code of [0, 1002, 1003, 1005, 1007, 1009, 1011, 3000, 4004, 4499, 4502, 4999, 5000])
+      expect(closeLabel(code), String(code)).toBe('other');
   });
 });

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { parseClientFrame, isFrameError, parseChannel, parseNamespacePattern, parsePosition, formatPosition, validateEvent, FanoutError, encodeEnvelope } from '@fanout/protocol';
+import {
+  parseClientFrame,
+  isFrameError,
+  parseChannel,
+  parseNamespacePattern,
+  parsePosition,
+  formatPosition,
+  validateEvent,
+  FanoutError,
+  encodeEnvelope,
+} from '@fanout/protocol';
 
 describe('channel grammar', () => {
   it('accepts namespace:name and rejects everything else', () => {
@@ -27,7 +37,11 @@ describe('positions', () => {
 
 describe('client frames', () => {
   it('parses subscribe, unsubscribe and ping with request ids', () => {
-    expect(parseClientFrame('{"op":"subscribe","id":1,"channels":["prices:AAPL","news:*"]}')).toEqual({ op: 'subscribe', id: 1, channels: ['prices:AAPL', 'news:*'] });
+    expect(parseClientFrame('{"op":"subscribe","id":1,"channels":["prices:AAPL","news:*"]}')).toEqual({
+      op: 'subscribe',
+      id: 1,
+      channels: ['prices:AAPL', 'news:*'],
+    });
     expect(parseClientFrame('{"op":"unsubscribe","channels":["prices:AAPL"]}')).toEqual({ op: 'unsubscribe', channels: ['prices:AAPL'] });
     expect(parseClientFrame('{"op":"ping","id":"a"}')).toEqual({ op: 'ping', id: 'a' });
   });
@@ -82,7 +96,13 @@ describe('events', () => {
 
 describe('envelope', () => {
   it('is valid JSON with the data spliced in unchanged', () => {
-    const text = encodeEnvelope({ channel: 'prices:AAPL', eventId: 'e"1', position: '1:0:5', publishedAt: 1700000000000, dataJson: '{"bid":1.5}' });
+    const text = encodeEnvelope({
+      channel: 'prices:AAPL',
+      eventId: 'e"1',
+      position: '1:0:5',
+      publishedAt: 1700000000000,
+      dataJson: '{"bid":1.5}',
+    });
     expect(JSON.parse(text)).toEqual({ t: 'msg', ch: 'prices:AAPL', id: 'e"1', pos: '1:0:5', ts: 1700000000000, data: { bid: 1.5 } });
   });
 });

@@ -127,11 +127,14 @@ export function addTarget(list: BlockList, entry: string): void {
   list.addSubnet(addr!, prefix, family);
 }
 
-export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> & { kafka?: KafkaClientSettings } = {}): Readonly<DispatcherConfig & { kafka: KafkaClientSettings }> {
+export function dispatcherConfig(
+  overrides: Partial<DispatcherConfigInput> & { kafka?: KafkaClientSettings } = {},
+): Readonly<DispatcherConfig & { kafka: KafkaClientSettings }> {
   const { kafka: kafkaOverride, ...rest } = overrides;
   const c = loadConfig(DISPATCHER_DEFAULTS, rest);
   const brokers = resolveBrokers(c.brokers);
-  if (c.apiKeys.length === 0) throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
+  if (c.apiKeys.length === 0)
+    throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
   checkPort(c.port);
   if (c.node !== '' && !/^[A-Za-z0-9._-]{1,64}$/.test(c.node)) throw new ConfigError('FANOUT_NODE', 'must be 1 to 64 of [A-Za-z0-9._-]');
@@ -140,10 +143,12 @@ export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> & { k
   for (const key of ['topicBroadcast', 'topicUsers', 'topicEndpoints', 'topicRetryPrefix', 'topicDeadLetters'] as const) {
     if (!/^[A-Za-z0-9._-]{1,200}$/.test(c[key])) throw new ConfigError(envName(key), 'must be a topic name, 1 to 200 of [A-Za-z0-9._-]');
   }
-  if (c.retrySchedule.length === 0 || c.retrySchedule.length > 20) throw new ConfigError('FANOUT_RETRY_SCHEDULE', 'must list 1 to 20 delays, e.g. 5s,5m,30m,2h,5h,10h,24h');
+  if (c.retrySchedule.length === 0 || c.retrySchedule.length > 20)
+    throw new ConfigError('FANOUT_RETRY_SCHEDULE', 'must list 1 to 20 delays, e.g. 5s,5m,30m,2h,5h,10h,24h');
   const retryDelaysMs = c.retrySchedule.map((s) => {
     const ms = parseDuration(s);
-    if (ms === null || ms < 1 || ms > 30 * 86_400_000) throw new ConfigError('FANOUT_RETRY_SCHEDULE', `${JSON.stringify(s)} is not a delay from 1ms to 30d (write 500ms, 5s, 5m, 2h or 1d)`);
+    if (ms === null || ms < 1 || ms > 30 * 86_400_000)
+      throw new ConfigError('FANOUT_RETRY_SCHEDULE', `${JSON.stringify(s)} is not a delay from 1ms to 30d (write 500ms, 5s, 5m, 2h or 1d)`);
     return ms;
   });
   if (c.retryJitter > 1) throw new ConfigError('FANOUT_RETRY_JITTER', 'must be a fraction from 0 to 1');
@@ -178,14 +183,19 @@ export function dispatcherConfig(overrides: Partial<DispatcherConfigInput> & { k
     const v = c[key] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(envName(key), `must be an integer from ${min} to ${max}`);
   }
-  if (c.circuitMaxOpenMs < c.circuitOpenMs) throw new ConfigError('FANOUT_CIRCUIT_MAX_OPEN_MS', 'must not be shorter than FANOUT_CIRCUIT_OPEN_MS');
-  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader)) throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
+  if (c.circuitMaxOpenMs < c.circuitOpenMs)
+    throw new ConfigError('FANOUT_CIRCUIT_MAX_OPEN_MS', 'must not be shorter than FANOUT_CIRCUIT_OPEN_MS');
+  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
+    throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
   const allowList = new BlockList();
   for (const entry of c.allowedTargets) {
     try {
       addTarget(allowList, entry);
     } catch (err) {
-      throw new ConfigError('FANOUT_ALLOWED_TARGETS', `${(err as Error).message}; list addresses or CIDR ranges such as 127.0.0.0/8,::1/128`);
+      throw new ConfigError(
+        'FANOUT_ALLOWED_TARGETS',
+        `${(err as Error).message}; list addresses or CIDR ranges such as 127.0.0.0/8,::1/128`,
+      );
     }
   }
   const node = c.node || `dispatcher-${process.pid}`;

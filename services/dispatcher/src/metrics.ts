@@ -38,7 +38,7 @@ export function dispatcherMetrics(registry: Registry, gauges: DispatcherGauges) 
     }),
     firstAttemptLagSeconds: new Histogram({
       name: 'fanout_webhook_first_attempt_lag_seconds',
-      help: 'Time from an event\'s publication to the end of its first successful attempt, for deliveries that succeeded first time.',
+      help: "Time from an event's publication to the end of its first successful attempt, for deliveries that succeeded first time.",
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
@@ -55,8 +55,12 @@ export function dispatcherMetrics(registry: Registry, gauges: DispatcherGauges) 
       registers,
     }),
     redriven: new Counter({ name: 'fanout_webhook_redriven_total', help: 'Dead letters submitted again by a redrive call.', registers }),
-    circuitsOpened: new Counter({ name: 'fanout_webhook_circuits_opened_total', help: 'Times an endpoint\'s circuit opened.', registers }),
-    rateLimited: new Counter({ name: 'fanout_webhook_api_rate_limited_total', help: 'Endpoint API requests refused with 429 rate_limited: their client address was over FANOUT_RATE_PER_ADDRESS.', registers }),
+    circuitsOpened: new Counter({ name: 'fanout_webhook_circuits_opened_total', help: "Times an endpoint's circuit opened.", registers }),
+    rateLimited: new Counter({
+      name: 'fanout_webhook_api_rate_limited_total',
+      help: 'Endpoint API requests refused with 429 rate_limited: their client address was over FANOUT_RATE_PER_ADDRESS.',
+      registers,
+    }),
     skippedRecords: new Counter({
       name: 'fanout_webhook_skipped_records_total',
       help: 'Records skipped, by kind: event or retry (could not be read), forwarded_copy (a gateway copy of a misrouted user record; the original is delivered).',
@@ -69,7 +73,12 @@ export function dispatcherMetrics(registry: Registry, gauges: DispatcherGauges) 
       labelNames: ['reason'],
       registers,
     }),
-    requests: new Counter({ name: 'fanout_dispatcher_requests_total', help: 'Endpoint API requests by route and status code.', labelNames: ['route', 'code'], registers }),
+    requests: new Counter({
+      name: 'fanout_dispatcher_requests_total',
+      help: 'Endpoint API requests by route and status code.',
+      labelNames: ['route', 'code'],
+      registers,
+    }),
     retryBacklog: new Gauge({
       name: 'fanout_webhook_retry_backlog',
       help: 'Records in the retry topics not yet committed by the retry consumer group (scheduled retries and deferrals), refreshed every few seconds.',
@@ -96,7 +105,7 @@ export function dispatcherMetrics(registry: Registry, gauges: DispatcherGauges) 
     }),
     queued: new Gauge({
       name: 'fanout_webhook_queued_deliveries',
-      help: 'Deliveries waiting in memory for their endpoint\'s concurrency, rate or circuit.',
+      help: "Deliveries waiting in memory for their endpoint's concurrency, rate or circuit.",
       registers,
       collect() {
         this.set(gauges.queued());

@@ -46,12 +46,20 @@ function dueAt(m: KafkaMessage): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-export async function startDispatcher(overrides: Parameters<typeof dispatcherConfig>[0] = {}, logger: Logger = createLogger('dispatcher')): Promise<RunningDispatcher> {
+export async function startDispatcher(
+  overrides: Parameters<typeof dispatcherConfig>[0] = {},
+  logger: Logger = createLogger('dispatcher'),
+): Promise<RunningDispatcher> {
   const config = dispatcherConfig(overrides);
   const log = logger.child({ node: config.node });
   const health = new Health(['kafka', 'registry', 'consumers']);
   const promRegistry = createRegistry({ service: 'dispatcher' });
-  const kafka = await openKafka({ brokers: config.brokers, clientId: `fanout-dispatcher-${config.node}`, logger: log, security: config.kafka.security });
+  const kafka = await openKafka({
+    brokers: config.brokers,
+    clientId: `fanout-dispatcher-${config.node}`,
+    logger: log,
+    security: config.kafka.security,
+  });
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
@@ -85,7 +93,11 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
         { topic: config.topicUsers, numPartitions: config.userPartitions, events: true },
         { topic: config.topicEndpoints, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
         // A retry must outlive its wait: keep retry records well past the longest step.
-        ...retryTopics.map((topic) => ({ topic, numPartitions: config.retryPartitions, configEntries: [{ name: 'retention.ms', value: String(Math.max(WEEK_MS, 3 * longest)) }] })),
+        ...retryTopics.map((topic) => ({
+          topic,
+          numPartitions: config.retryPartitions,
+          configEntries: [{ name: 'retention.ms', value: String(Math.max(WEEK_MS, 3 * longest)) }],
+        })),
         {
           topic: config.topicDeadLetters,
           numPartitions: config.retryPartitions,
@@ -99,7 +111,13 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
       config.kafka.topics,
     );
     // Keyed records (endpoint ids) with Kafka's default partitioner, like every other producer here.
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { ...PRODUCER_RETRY } });
+    const producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { ...PRODUCER_RETRY },
+    });
     await producer.connect();
     cleanups.push(() => producer.disconnect());
     health.pass('kafka');
@@ -107,7 +125,14 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
     cleanups.push(() => writer.idle(2000));
 
     const onCrash = (what: string) => (err: Error) => health.break(`${what} reader crashed: ${err.message}`);
-    endpoints = new EndpointRegistry({ kafka, producer, topic: config.topicEndpoints, groupPrefix: `${config.groupId}-registry-${config.node}`, logger: log, onCrash: onCrash('registry') });
+    endpoints = new EndpointRegistry({
+      kafka,
+      producer,
+      topic: config.topicEndpoints,
+      groupPrefix: `${config.groupId}-registry-${config.node}`,
+      logger: log,
+      onCrash: onCrash('registry'),
+    });
     deadLetters = new DeadLetterStore({
       kafka,
       writer,
@@ -117,14 +142,27 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
       logger: log,
       onCrash: onCrash('dead-letter'),
     });
-    cleanups.push(() => endpoints!.stop(), () => deadLetters!.stop());
+    cleanups.push(
+      () => endpoints!.stop(),
+      () => deadLetters!.stop(),
+    );
     await Promise.all([endpoints.start(), deadLetters.start()]);
     health.pass('registry');
 
     const policy = new UrlPolicy({ allowList: config.allowList, requireHttps: config.requireHttps });
-    const sender = new HttpSender({ policy, timeoutMs: config.requestTimeoutMs, maxResponseBytes: config.maxResponseBytes, userAgent: 'fanout-dispatcher/0.1 (+https://www.standardwebhooks.com)' });
+    const sender = new HttpSender({
+      policy,
+      timeoutMs: config.requestTimeoutMs,
+      maxResponseBytes: config.maxResponseBytes,
+      userAgent: 'fanout-dispatcher/0.1 (+https://www.standardwebhooks.com)',
+    });
     cleanups.push(() => sender.close());
-    const schedule = new RetrySchedule({ writer, prefix: config.topicRetryPrefix, delaysMs: config.retryDelaysMs, jitter: config.retryJitter });
+    const schedule = new RetrySchedule({
+      writer,
+      prefix: config.topicRetryPrefix,
+      delaysMs: config.retryDelaysMs,
+      jitter: config.retryJitter,
+    });
     const eng = new DeliveryEngine({
       registry: endpoints,
       sender,
@@ -144,7 +182,15 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
     cleanups.push(() => eng.stop());
     const reg = endpoints;
 
-    const common = { kafka, sessionTimeoutMs: config.sessionTimeoutMs, commitIntervalMs: config.commitIntervalMs, window: config.partitionWindow, onCrash: (err: Error) => health.break(`consumer crashed: ${err.message}`), onPause: (reason: 'window' | 'budget') => metrics.consumerPauses.inc({ reason }), budget: { full: () => eng.overBudget, drained: () => eng.underHalfBudget } };
+    const common = {
+      kafka,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      commitIntervalMs: config.commitIntervalMs,
+      window: config.partitionWindow,
+      onCrash: (err: Error) => health.break(`consumer crashed: ${err.message}`),
+      onPause: (reason: 'window' | 'budget') => metrics.consumerPauses.inc({ reason }),
+      budget: { full: () => eng.overBudget, drained: () => eng.underHalfBudget },
+    };
     const events = new TrackedConsumer({
       ...common,
       groupId: config.groupId,
@@ -177,13 +223,19 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
         eng.submit(job, track());
       },
     });
-    cleanups.push(() => events.stop(), () => retries.stop());
+    cleanups.push(
+      () => events.stop(),
+      () => retries.stop(),
+    );
     await Promise.all([events.start(), retries.start()]);
     let joinTimer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([events.joined, retries.joined]),
       new Promise((_, reject) => {
-        joinTimer = setTimeout(() => reject(new Error(`the consumers did not join their groups within ${JOIN_TIMEOUT_MS} ms`)), JOIN_TIMEOUT_MS);
+        joinTimer = setTimeout(
+          () => reject(new Error(`the consumers did not join their groups within ${JOIN_TIMEOUT_MS} ms`)),
+          JOIN_TIMEOUT_MS,
+        );
       }),
     ]).finally(() => clearTimeout(joinTimer));
     health.pass('consumers');
@@ -204,7 +256,16 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
       maxChannelsPerEndpoint: config.maxChannelsPerEndpoint,
       secretOverlapMs: config.secretOverlapMs,
     });
-    const server = createDispatcherServer({ api, apiKeys: config.apiKeys, maxBodyBytes: config.maxBodyBytes, health, registry: promRegistry, metrics, logger: log, limits: { ratePerAddress: config.ratePerAddress, burst: config.ratePerAddressBurst, addressHeader: config.clientAddressHeader } });
+    const server = createDispatcherServer({
+      api,
+      apiKeys: config.apiKeys,
+      maxBodyBytes: config.maxBodyBytes,
+      health,
+      registry: promRegistry,
+      metrics,
+      logger: log,
+      limits: { ratePerAddress: config.ratePerAddress, burst: config.ratePerAddressBurst, addressHeader: config.clientAddressHeader },
+    });
     await listenHttp(server, config.port, config.host);
     const port = (server.address() as AddressInfo).port;
     log.info({ port, endpoints: endpoints.size, retry_steps: config.retryDelaysMs.length }, 'dispatcher ready');
@@ -226,7 +287,11 @@ export async function startDispatcher(overrides: Parameters<typeof dispatcherCon
           const closed = new Promise<void>((r) => server.close(() => r()));
           server.closeIdleConnections();
           const left = await eng.drain(config.shutdownGraceMs);
-          if (left > 0) log.warn({ deliveries: left }, 'deliveries still unsettled at the end of the grace period; whoever reads their partitions next repeats them');
+          if (left > 0)
+            log.warn(
+              { deliveries: left },
+              'deliveries still unsettled at the end of the grace period; whoever reads their partitions next repeats them',
+            );
           server.closeAllConnections();
           await closed;
           await cleanup();

@@ -15,7 +15,10 @@ let r: Receiver;
 
 beforeAll(async () => {
   r = await Receiver.start(() => (healthy ? { status: 200 } : { status: 500, body: 'database down' }));
-  [d, pub] = await Promise.all([startDispatcher(testConfig(topics, { retrySchedule: ['100ms', '200ms'] }), logs.logger), publisher(topics)]);
+  [d, pub] = await Promise.all([
+    startDispatcher(testConfig(topics, { retrySchedule: ['100ms', '200ms'] }), logs.logger),
+    publisher(topics),
+  ]);
 });
 afterAll(async () => {
   await d?.shutdown();
@@ -34,7 +37,12 @@ describe('dead letters', () => {
     const [record] = await readAll(brokers(), topics.topicDeadLetters, 1);
     expect(record!.key).toBe(`${id}/evt-dead-1`);
     const value = JSON.parse(record!.value!) as Record<string, any>;
-    expect(value).toMatchObject({ endpoint_id: id, attempt: 3, reason: 'exhausted', event: { id: 'evt-dead-1', channel: 'billing:invoices', data_json: '{"invoice":"inv-1"}' } });
+    expect(value).toMatchObject({
+      endpoint_id: id,
+      attempt: 3,
+      reason: 'exhausted',
+      event: { id: 'evt-dead-1', channel: 'billing:invoices', data_json: '{"invoice":"inv-1"}' },
+    });
     expect(value.last).toMatchObject({ status: 500, error: 'http_500: database down' });
     expect(r.attemptsOf('evt-dead-1').map((a) => a.status)).toEqual([500, 500, 500]);
 
@@ -42,7 +50,14 @@ describe('dead letters', () => {
       const l = await api(d.url, 'GET', `/v1/endpoints/${id}/dead-letters`);
       return l.body.total === 1 ? l : null;
     }, 'the dead letter in the API');
-    expect(listed.body.dead_letters[0]).toMatchObject({ event_id: 'evt-dead-1', channel: 'billing:invoices', attempts: 3, reason: 'exhausted', data: { invoice: 'inv-1' }, last_attempt: { status: 500 } });
+    expect(listed.body.dead_letters[0]).toMatchObject({
+      event_id: 'evt-dead-1',
+      channel: 'billing:invoices',
+      attempts: 3,
+      reason: 'exhausted',
+      data: { invoice: 'inv-1' },
+      last_attempt: { status: 500 },
+    });
     expect((await api(d.url, 'GET', `/v1/endpoints/${id}`)).body.dead_letters).toBe(1);
 
     // One log line for the final failure, with the endpoint id and never the secret.
@@ -58,7 +73,10 @@ describe('dead letters', () => {
     expect(redrive).toMatchObject({ status: 202, body: { redriven: 1, not_found: [] } });
     await waitFor(() => r.delivered().has('evt-dead-1'), 'the redriven delivery');
     expect(r.attemptsOf('evt-dead-1').map((a) => a.status)).toEqual([500, 500, 500, 200]);
-    await waitFor(async () => (await api(d.url, 'GET', `/v1/endpoints/${id}/dead-letters`)).body.total === 0, 'the dead letter to be removed');
+    await waitFor(
+      async () => (await api(d.url, 'GET', `/v1/endpoints/${id}/dead-letters`)).body.total === 0,
+      'the dead letter to be removed',
+    );
     const tombstone = (await readAll(brokers(), topics.topicDeadLetters, 2))[1]!;
     expect(tombstone).toMatchObject({ key: `${id}/evt-dead-1`, value: null });
     expect(await metric(d.url, 'fanout_webhook_redriven_total')).toBe(1);

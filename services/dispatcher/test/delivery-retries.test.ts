@@ -20,7 +20,12 @@ async function receiver(answer?: (r: { id: string; attempt: number }) => Answer)
 }
 
 beforeAll(async () => {
-  [d, pub] = await Promise.all([startDispatcher(testConfig(topics, { retrySchedule: ['200ms', '300ms', '400ms', '500ms'], partitionWindow: 3, maxQueuedDeliveries: 4 })), publisher(topics)]);
+  [d, pub] = await Promise.all([
+    startDispatcher(
+      testConfig(topics, { retrySchedule: ['200ms', '300ms', '400ms', '500ms'], partitionWindow: 3, maxQueuedDeliveries: 4 }),
+    ),
+    publisher(topics),
+  ]);
 });
 afterAll(async () => {
   await d?.shutdown();
@@ -32,17 +37,33 @@ describe('forwarded copies of misrouted user records', () => {
   it('delivers the original record once and skips the copies gateways write to the right partition', async () => {
     const r = await receiver();
     expect((await api(d.url, 'POST', '/v1/endpoints', { url: r.url, channels: ['user:*'] })).status).toBe(201);
-    const kafka = createKafka({ brokers: brokers(), clientId: 'forwarded-copies-test', logger: createLogger('test').child({}, { level: 'fatal' }) });
+    const kafka = createKafka({
+      brokers: brokers(),
+      clientId: 'forwarded-copies-test',
+      logger: createLogger('test').child({}, { level: 'fatal' }),
+    });
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await producer.connect();
     const original = toRecord({ channel: 'user:misrouted-7', id: 'evt-misrouted-1', dataJson: '{"n":1}' }, Date.now());
     // The original on whatever partition another client chose, then two regions' copies of it.
     await producer.send({ topic: topics.topicUsers, messages: [{ ...original, partition: 0 }] });
     for (const region of ['eu', 'us']) {
-      await producer.send({ topic: topics.topicUsers, messages: [{ ...original, partition: 1, headers: { ...original.headers, [HEADER_FORWARDED_FROM]: '0:0', [HEADER_FORWARDED_REGION]: region } }] });
+      await producer.send({
+        topic: topics.topicUsers,
+        messages: [
+          {
+            ...original,
+            partition: 1,
+            headers: { ...original.headers, [HEADER_FORWARDED_FROM]: '0:0', [HEADER_FORWARDED_REGION]: region },
+          },
+        ],
+      });
     }
     await producer.disconnect();
-    await waitFor(async () => (await metric(d.url, 'fanout_webhook_skipped_records_total', { kind: 'forwarded_copy' })) >= 2, 'both copies skipped');
+    await waitFor(
+      async () => (await metric(d.url, 'fanout_webhook_skipped_records_total', { kind: 'forwarded_copy' })) >= 2,
+      'both copies skipped',
+    );
     await waitFor(() => r.delivered().has('evt-misrouted-1'), 'the original delivered');
     expect(r.attemptsOf('evt-misrouted-1')).toHaveLength(1);
   });
@@ -74,7 +95,12 @@ describe('retries', () => {
       expect(payload).toMatchObject({ type: 'fanout.event', id: 'evt-retry-1', channel: 'orders:eu', data: { order: 7, total: 12.5 } });
     }
     // A different secret does not verify it.
-    expect(() => new Webhook('whsec_' + Buffer.alloc(32, 7).toString('base64')).verify(attempts[3]!.body, attempts[3]!.headers as Record<string, string>)).toThrow();
+    expect(() =>
+      new Webhook('whsec_' + Buffer.alloc(32, 7).toString('base64')).verify(
+        attempts[3]!.body,
+        attempts[3]!.headers as Record<string, string>,
+      ),
+    ).toThrow();
 
     expect(await metric(d.url, 'fanout_webhook_attempts_total', { result: 'http_error' })).toBeGreaterThanOrEqual(3);
     expect(await metric(d.url, 'fanout_webhook_deliveries_total', { outcome: 'retry_scheduled' })).toBeGreaterThanOrEqual(3);

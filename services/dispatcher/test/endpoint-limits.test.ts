@@ -19,7 +19,16 @@ async function receiver(answer?: (r: { id: string; attempt: number }) => Answer)
 beforeAll(async () => {
   [d, pub] = await Promise.all([
     // The slow receiver's deliveries are still unsettled at shutdown; that warning stays out of the output.
-    startDispatcher(testConfig(topics, { requestTimeoutMs: 5000, circuitFailureThreshold: 3, circuitOpenMs: 1500, retrySchedule: ['300ms', '300ms', '300ms', '2s', '2s'], shutdownGraceMs: 500 }), capturingLogger().logger),
+    startDispatcher(
+      testConfig(topics, {
+        requestTimeoutMs: 5000,
+        circuitFailureThreshold: 3,
+        circuitOpenMs: 1500,
+        retrySchedule: ['300ms', '300ms', '300ms', '2s', '2s'],
+        shutdownGraceMs: 500,
+      }),
+      capturingLogger().logger,
+    ),
     publisher(topics),
   ]);
 });
@@ -47,7 +56,10 @@ describe('per-endpoint limits', () => {
     expect(slow.maxConcurrent).toBe(2);
     // At its pace (2 per 2.5 s) the slow endpoint cannot send its queue within the wait limit:
     // the excess goes to the retry topic instead of holding memory and offsets.
-    await waitFor(async () => (await metric(d.url, 'fanout_webhook_deferrals_total', { reason: 'slow_endpoint' })) > 0, 'the slow lane to be trimmed');
+    await waitFor(
+      async () => (await metric(d.url, 'fanout_webhook_deferrals_total', { reason: 'slow_endpoint' })) > 0,
+      'the slow lane to be trimmed',
+    );
   });
 
   it('paces an endpoint with its rate limit (token bucket)', async () => {

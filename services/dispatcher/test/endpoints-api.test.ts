@@ -20,7 +20,10 @@ beforeAll(async () => {
   [open, strict, pub] = await Promise.all([
     startDispatcher(testConfig(topics, { allowedTargets: ['127.0.0.0/8', '::1/128'] })),
     // Its refused deliveries end as dead letters; their log lines are kept out of the test output.
-    startDispatcher(testConfig(topics, { allowedTargets: [], groupId: `${topics.groupId}-strict`, retrySchedule: ['100ms'] }), capturingLogger().logger),
+    startDispatcher(
+      testConfig(topics, { allowedTargets: [], groupId: `${topics.groupId}-strict`, retrySchedule: ['100ms'] }),
+      capturingLogger().logger,
+    ),
     publisher(topics),
   ]);
 });
@@ -68,15 +71,26 @@ describe('validation', () => {
 
   it('refuses invalid JSON and other content types', async () => {
     const headers = { authorization: 'Bearer test-dispatcher-key-0123' };
-    const bad = await fetch(open.url + '/v1/endpoints', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{"url":' });
+    const bad = await fetch(open.url + '/v1/endpoints', {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: '{"url":',
+    });
     expect([bad.status, ((await bad.json()) as any).error.code]).toEqual([400, 'invalid_json']);
-    const text = await fetch(open.url + '/v1/endpoints', { method: 'POST', headers: { ...headers, 'content-type': 'text/plain' }, body: 'x' });
+    const text = await fetch(open.url + '/v1/endpoints', {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'text/plain' },
+      body: 'x',
+    });
     expect([text.status, ((await text.json()) as any).error.code]).toEqual([415, 'unsupported_media_type']);
   });
 
   it('answers unknown routes, ids and methods with stable codes', async () => {
     expect((await api(open.url, 'GET', '/v1/nope')).body.error.code).toBe('not_found');
-    expect(await api(open.url, 'GET', '/v1/endpoints/ep_doesnotexist')).toMatchObject({ status: 404, body: { error: { code: 'endpoint_not_found' } } });
+    expect(await api(open.url, 'GET', '/v1/endpoints/ep_doesnotexist')).toMatchObject({
+      status: 404,
+      body: { error: { code: 'endpoint_not_found' } },
+    });
     expect(await api(open.url, 'PUT', '/v1/endpoints')).toMatchObject({ status: 405, body: { error: { code: 'method_not_allowed' } } });
   });
 });
@@ -105,7 +119,9 @@ describe('SSRF', () => {
   it('accepts loopback only where the allow-list names it, and still refuses other private ranges there', async () => {
     expect((await api(open.url, 'POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/hook', channels: ['ssrf:ok'] })).status).toBe(201);
     expect((await api(open.url, 'POST', '/v1/endpoints', { url: 'http://localhost:9/hook', channels: ['ssrf:ok'] })).status).toBe(201);
-    expect((await api(open.url, 'POST', '/v1/endpoints', { url: 'http://10.1.2.3/hook', channels: ['ssrf:ok'] })).body.error.code).toBe('webhook_url_forbidden');
+    expect((await api(open.url, 'POST', '/v1/endpoints', { url: 'http://10.1.2.3/hook', channels: ['ssrf:ok'] })).body.error.code).toBe(
+      'webhook_url_forbidden',
+    );
   });
 
   it('checks the address again when connecting: an instance without the allow-list does not deliver to a loopback endpoint another instance registered', async () => {
@@ -113,17 +129,35 @@ describe('SSRF', () => {
     await waitFor(() => strict.endpoints.get(ep.body.id), 'the strict instance to see the endpoint');
     await pub.publish({ channel: 'ssrf:deliver', data: 1, id: 'evt-ssrf' });
     await waitFor(() => receiver.delivered().has('evt-ssrf'), 'delivery by the allowed instance');
-    await waitFor(async () => (await metric(strict.url, 'fanout_webhook_attempts_total', { result: 'forbidden_target' })) >= 1, 'the strict instance to refuse the target');
+    await waitFor(
+      async () => (await metric(strict.url, 'fanout_webhook_attempts_total', { result: 'forbidden_target' })) >= 1,
+      'the strict instance to refuse the target',
+    );
     expect(receiver.attemptsOf('evt-ssrf')).toHaveLength(1);
   });
 });
 
 describe('the registry', () => {
   it('creates, lists, gets, updates, disables, enables, shows the secret of and deletes an endpoint', async () => {
-    const created = await api(open.url, 'POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/crud', channels: ['crud:*'], description: 'orders', rate_limit_per_s: 50, max_concurrency: 4 });
+    const created = await api(open.url, 'POST', '/v1/endpoints', {
+      url: 'http://127.0.0.1:9/crud',
+      channels: ['crud:*'],
+      description: 'orders',
+      rate_limit_per_s: 50,
+      max_concurrency: 4,
+    });
     expect(created.status).toBe(201);
     const id = created.body.id as string;
-    expect(created.body).toMatchObject({ id: expect.stringMatching(/^ep_/), url: 'http://127.0.0.1:9/crud', channels: ['crud:*'], description: 'orders', disabled: false, rate_limit_per_s: 50, max_concurrency: 4, dead_letters: 0 });
+    expect(created.body).toMatchObject({
+      id: expect.stringMatching(/^ep_/),
+      url: 'http://127.0.0.1:9/crud',
+      channels: ['crud:*'],
+      description: 'orders',
+      disabled: false,
+      rate_limit_per_s: 50,
+      max_concurrency: 4,
+      dead_letters: 0,
+    });
     expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
 
     const got = await api(open.url, 'GET', `/v1/endpoints/${id}`);
@@ -132,8 +166,17 @@ describe('the registry', () => {
     const list = await api(open.url, 'GET', '/v1/endpoints?limit=1000');
     expect(list.body.endpoints.map((e: { id: string }) => e.id)).toContain(id);
 
-    const patched = await api(open.url, 'PATCH', `/v1/endpoints/${id}`, { channels: ['crud:a', 'user:7'], description: 'changed', rate_limit_per_s: null });
-    expect(patched.body).toMatchObject({ channels: ['crud:a', 'user:7'], description: 'changed', rate_limit_per_s: null, max_concurrency: 4 });
+    const patched = await api(open.url, 'PATCH', `/v1/endpoints/${id}`, {
+      channels: ['crud:a', 'user:7'],
+      description: 'changed',
+      rate_limit_per_s: null,
+    });
+    expect(patched.body).toMatchObject({
+      channels: ['crud:a', 'user:7'],
+      description: 'changed',
+      rate_limit_per_s: null,
+      max_concurrency: 4,
+    });
     expect((await api(open.url, 'PATCH', `/v1/endpoints/${id}`, { secret: created.body.secret })).body.error.code).toBe('invalid_endpoint');
     expect((await api(open.url, 'POST', `/v1/endpoints/${id}/disable`)).body.disabled).toBe(true);
     expect((await api(open.url, 'POST', `/v1/endpoints/${id}/enable`)).body.disabled).toBe(false);
@@ -153,9 +196,15 @@ describe('the registry', () => {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      const cfg = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.topicEndpoints, configNames: ['cleanup.policy'] }] });
+      const cfg = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.topicEndpoints, configNames: ['cleanup.policy'] }],
+      });
       expect(cfg.resources[0]!.configEntries[0]!.configValue).toBe('compact');
-      const dl = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.topicDeadLetters, configNames: ['cleanup.policy'] }] });
+      const dl = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.topicDeadLetters, configNames: ['cleanup.policy'] }],
+      });
       expect(dl.resources[0]!.configEntries[0]!.configValue).toBe('compact,delete');
     } finally {
       await admin.disconnect();

@@ -49,7 +49,13 @@ export function testConfig(topics: Topics, overrides: Partial<DispatcherConfigIn
   };
 }
 
-export async function api(base: string, method: string, path: string, body?: unknown, key: string | null = API_KEY): Promise<{ status: number; body: any }> {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  key: string | null = API_KEY,
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {};
   if (key !== null) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers['content-type'] = 'application/json';

@@ -5,7 +5,9 @@ import { API_KEY, dispatcherTopics, testConfig } from './harness.js';
 
 let d: RunningDispatcher;
 beforeAll(async () => {
-  d = await startDispatcher(testConfig(dispatcherTopics('wh-rate'), { ratePerAddress: 2, ratePerAddressBurst: 3, clientAddressHeader: 'x-forwarded-for' }));
+  d = await startDispatcher(
+    testConfig(dispatcherTopics('wh-rate'), { ratePerAddress: 2, ratePerAddressBurst: 3, clientAddressHeader: 'x-forwarded-for' }),
+  );
 });
 afterAll(async () => {
   await d?.shutdown();
@@ -13,7 +15,8 @@ afterAll(async () => {
 
 describe('endpoint API rate per address', () => {
   it('refuses an address over its rate with 429 rate_limited and Retry-After; another address, /healthz and /metrics go on', async () => {
-    const list = (address: string) => fetch(`${d.url}/v1/endpoints`, { headers: { authorization: `Bearer ${API_KEY}`, 'x-forwarded-for': address } });
+    const list = (address: string) =>
+      fetch(`${d.url}/v1/endpoints`, { headers: { authorization: `Bearer ${API_KEY}`, 'x-forwarded-for': address } });
     const statuses: number[] = [];
     let refused: Response | null = null;
     for (let i = 0; i < 5; i++) {

@@ -30,7 +30,11 @@ export class Receiver {
   concurrent = 0;
   maxConcurrent = 0;
 
-  private constructor(private readonly server: Server, readonly url: string, public answer: (r: { id: string; attempt: number }) => Answer) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    public answer: (r: { id: string; attempt: number }) => Answer,
+  ) {}
 
   static async start(answer: (r: { id: string; attempt: number }) => Answer = () => ({ status: 200 })): Promise<Receiver> {
     let self: Receiver | null = null;
@@ -46,11 +50,19 @@ export class Receiver {
         const status = a.status ?? 200;
         r.concurrent++;
         r.maxConcurrent = Math.max(r.maxConcurrent, r.concurrent);
-        const entry: Received = { id, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now(), attempt, status };
+        const entry: Received = {
+          id,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: performance.now(),
+          attempt,
+          status,
+        };
         const reply = () => {
           r.concurrent--;
           r.requests.push(entry);
-          if (!res.destroyed) res.writeHead(status, { 'content-type': 'text/plain' }).end(a.body ?? (status < 300 ? 'ok' : 'failing on purpose'));
+          if (!res.destroyed)
+            res.writeHead(status, { 'content-type': 'text/plain' }).end(a.body ?? (status < 300 ? 'ok' : 'failing on purpose'));
         };
         if (a.delayMs) setTimeout(reply, a.delayMs);
         else reply();

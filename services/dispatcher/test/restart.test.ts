@@ -21,16 +21,27 @@ let receiver: Receiver | null = null;
 /** The dispatcher as its own process (npm start's way), configured through the environment. */
 async function spawnDispatcher(config: Record<string, unknown>): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
-  const env: Record<string, string> = { ...process.env, FANOUT_LOG_LEVEL: 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '1' } as Record<string, string>;
-  for (const [k, v] of Object.entries({ ...config, port, node: 'dispatcher-a' })) env[envName(k)] = Array.isArray(v) ? v.join(',') : String(v);
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'services/dispatcher/src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const env: Record<string, string> = { ...process.env, FANOUT_LOG_LEVEL: 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '1' } as Record<
+    string,
+    string
+  >;
+  for (const [k, v] of Object.entries({ ...config, port, node: 'dispatcher-a' }))
+    env[envName(k)] = Array.isArray(v) ? v.join(',') : String(v);
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'services/dispatcher/src/main.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {
       if (proc.exitCode !== null) throw new Error(`the dispatcher exited with ${proc.exitCode}: ${stderr}`);
-      return fetch(url + '/readyz').then((r) => r.status === 200, () => false);
+      return fetch(url + '/readyz').then(
+        (r) => r.status === 200,
+        () => false,
+      );
     },
     'the spawned dispatcher to be ready',
     45_000,

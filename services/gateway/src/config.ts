@@ -134,7 +134,10 @@ function arg(name: string, argv: string[]): string | undefined {
   return eq?.slice(name.length + 3);
 }
 
-export function gatewayConfig(overrides: Partial<GatewayConfig> & { kafka?: KafkaClientSettings } = {}, argv: string[] = []): Readonly<GatewayConfig & { kafka: KafkaClientSettings }> {
+export function gatewayConfig(
+  overrides: Partial<GatewayConfig> & { kafka?: KafkaClientSettings } = {},
+  argv: string[] = [],
+): Readonly<GatewayConfig & { kafka: KafkaClientSettings }> {
   const { kafka: kafkaOverride, ...rest } = overrides;
   const cli: Partial<GatewayConfig> = {};
   const region = arg('region', argv);
@@ -149,7 +152,8 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> & { kafka?: Kafk
   checkPort(c.port);
   if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
-  if (c.drainDelayMs + c.drainHandoverMs >= c.shutdownGraceMs) throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'plus FANOUT_DRAIN_HANDOVER_MS must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
+  if (c.drainDelayMs + c.drainHandoverMs >= c.shutdownGraceMs)
+    throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'plus FANOUT_DRAIN_HANDOVER_MS must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
   if (c.tokenSecret && Buffer.byteLength(c.tokenSecret) < 32) throw new ConfigError('FANOUT_TOKEN_SECRET', 'must be at least 32 bytes');
   if (c.tokenJwksUrl && !/^https?:\/\//.test(c.tokenJwksUrl)) throw new ConfigError('FANOUT_TOKEN_JWKS_URL', 'must be an http(s) URL');
@@ -180,7 +184,8 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> & { kafka?: Kafk
   intIn('ratePerAddress', 0);
   intIn('ratePerAddressBurst', 1);
   intIn('maxConnectionsPerAddress', 0);
-  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader)) throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
+  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
+    throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
   intIn('admissionBurst', 1);
   intIn('sseHeartbeatMs', 100);
   intIn('broadcastPartitions', 1, 10_000);
@@ -189,17 +194,36 @@ export function gatewayConfig(overrides: Partial<GatewayConfig> & { kafka?: Kafk
   intIn('lagProbeMs', 100);
   intIn('drainJitterMs', 0);
   intIn('drainHandoverMs', 0);
-  if (c.drainJitterMs > c.drainDelayMs) throw new ConfigError('FANOUT_DRAIN_JITTER_MS', 'must not exceed FANOUT_DRAIN_DELAY_MS (clients would be closed before their announced delay)');
-  if (c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits) || Number(c.initialCredits) > 1_000_000) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');
-  if (c.initialCredits === 'unlimited' && !c.allowUnlimitedCredits) throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number when FANOUT_ALLOW_UNLIMITED_CREDITS is false');
-  if (c.memoryLowWater <= 0 || c.memoryLowWater >= 1) throw new ConfigError('FANOUT_MEMORY_LOW_WATER', 'must be a fraction between 0 and 1');
-  if (c.queueMaxBytes > c.memoryBudgetBytes) throw new ConfigError('FANOUT_QUEUE_MAX_BYTES', 'must not exceed FANOUT_MEMORY_BUDGET_BYTES (one slow client must not pause Kafka for everyone)');
-  if (!['conflate', 'drop', 'disconnect'].includes(c.defaultQueuePolicy)) throw new ConfigError('FANOUT_DEFAULT_QUEUE_POLICY', 'must be conflate, drop or disconnect');
+  if (c.drainJitterMs > c.drainDelayMs)
+    throw new ConfigError(
+      'FANOUT_DRAIN_JITTER_MS',
+      'must not exceed FANOUT_DRAIN_DELAY_MS (clients would be closed before their announced delay)',
+    );
+  if ((c.initialCredits !== 'unlimited' && !/^\d{1,7}$/.test(c.initialCredits)) || Number(c.initialCredits) > 1_000_000)
+    throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number of messages (0..1000000) or "unlimited"');
+  if (c.initialCredits === 'unlimited' && !c.allowUnlimitedCredits)
+    throw new ConfigError('FANOUT_INITIAL_CREDITS', 'must be a number when FANOUT_ALLOW_UNLIMITED_CREDITS is false');
+  if (c.memoryLowWater <= 0 || c.memoryLowWater >= 1)
+    throw new ConfigError('FANOUT_MEMORY_LOW_WATER', 'must be a fraction between 0 and 1');
+  if (c.queueMaxBytes > c.memoryBudgetBytes)
+    throw new ConfigError(
+      'FANOUT_QUEUE_MAX_BYTES',
+      'must not exceed FANOUT_MEMORY_BUDGET_BYTES (one slow client must not pause Kafka for everyone)',
+    );
+  if (!['conflate', 'drop', 'disconnect'].includes(c.defaultQueuePolicy))
+    throw new ConfigError('FANOUT_DEFAULT_QUEUE_POLICY', 'must be conflate, drop or disconnect');
   try {
     new QueuePolicies(c.queuePolicies, c.defaultQueuePolicy);
   } catch (err) {
     throw new ConfigError('FANOUT_QUEUE_POLICIES', (err as Error).message);
   }
   const node2 = c.node || `gw-${c.region}-${process.pid}`;
-  return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers, node: node2, publicNamespaces: c.publicNamespaces.filter((n) => n !== 'none'), userGroupId: c.userGroupId || `fanout-gw-${c.region}` });
+  return Object.freeze({
+    ...c,
+    kafka: kafkaOverride ?? kafkaClientSettings(),
+    brokers,
+    node: node2,
+    publicNamespaces: c.publicNamespaces.filter((n) => n !== 'none'),
+    userGroupId: c.userGroupId || `fanout-gw-${c.region}`,
+  });
 }

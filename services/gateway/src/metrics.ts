@@ -22,7 +22,6 @@ function followCounter(registry: Registry, hub: Hub, field: keyof DeliveryCounte
   });
 }
 
-
 function followIngest(registers: Registry[], ingest: IngestCounts): Counter {
   const reported = ingestCounts();
   return new Counter({
@@ -32,7 +31,10 @@ function followIngest(registers: Registry[], ingest: IngestCounts): Counter {
     registers,
     collect() {
       for (const stream of ['broadcast', 'users'] as const) {
-        for (const [field, wanted] of [['wanted', 'true'], ['unwanted', 'false']] as const) {
+        for (const [field, wanted] of [
+          ['wanted', 'true'],
+          ['unwanted', 'false'],
+        ] as const) {
           const d = ingest[stream][field] - reported[stream][field];
           if (d > 0) this.inc({ stream, wanted }, d);
           reported[stream][field] = ingest[stream][field];
@@ -42,7 +44,17 @@ function followIngest(registers: Registry[], ingest: IngestCounts): Counter {
   });
 }
 
-export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudget, memory: { windows: Record<'broadcast' | 'users', ChannelWindows>; bound: () => number }, pausedPartitions: () => number, lag: () => Map<string, number>, longPolls: () => number, kafkaReachable: () => boolean = () => true, ingest: IngestCounts = ingestCounts()) {
+export function gatewayMetrics(
+  registry: Registry,
+  hub: Hub,
+  budget: MemoryBudget,
+  memory: { windows: Record<'broadcast' | 'users', ChannelWindows>; bound: () => number },
+  pausedPartitions: () => number,
+  lag: () => Map<string, number>,
+  longPolls: () => number,
+  kafkaReachable: () => boolean = () => true,
+  ingest: IngestCounts = ingestCounts(),
+) {
   const registers = [registry];
   let pausesReported = 0;
   return {
@@ -59,8 +71,22 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
         if (counts.size === 0) this.set({ transport: 'websocket' }, 0);
       },
     }),
-    subscriptions: new Gauge({ name: 'fanout_gateway_subscriptions', help: 'Subscriptions held by open connections (exact and wildcard).', registers, collect() { this.set(hub.subscriptionCount); } }),
-    channels: new Gauge({ name: 'fanout_gateway_channels', help: 'Channels with at least one exact subscriber on this gateway.', registers, collect() { this.set(hub.channelCount); } }),
+    subscriptions: new Gauge({
+      name: 'fanout_gateway_subscriptions',
+      help: 'Subscriptions held by open connections (exact and wildcard).',
+      registers,
+      collect() {
+        this.set(hub.subscriptionCount);
+      },
+    }),
+    channels: new Gauge({
+      name: 'fanout_gateway_channels',
+      help: 'Channels with at least one exact subscriber on this gateway.',
+      registers,
+      collect() {
+        this.set(hub.channelCount);
+      },
+    }),
     queuedMessages: new Gauge({
       name: 'fanout_gateway_queued_messages',
       help: 'Messages owed to connections but not yet written to their sockets.',
@@ -82,18 +108,93 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
       },
     }),
     deliveries: followCounter(registry, hub, 'written', 'fanout_gateway_deliveries_total', 'Messages written to client sockets.'),
-    conflated: followCounter(registry, hub, 'conflated', 'fanout_gateway_conflated_total', 'Queued messages replaced by a newer one with the same key (policy conflate).'),
-    dropped: followCounter(registry, hub, 'dropped', 'fanout_gateway_dropped_total', 'Queued messages dropped (policy drop, overflow of conflate, or memory shedding); clients got a gap frame.'),
-    slowConsumerCloses: followCounter(registry, hub, 'slowConsumerCloses', 'fanout_gateway_slow_consumer_disconnects_total', 'Connections closed with 4001 because their queue could not make room.'),
-    creditStalls: followCounter(registry, hub, 'creditStalls', 'fanout_gateway_credit_stalls_total', 'Flushes that stopped because the connection had no credits left.'),
-    socketStalls: followCounter(registry, hub, 'socketStalls', 'fanout_gateway_socket_stalls_total', 'Flushes that stopped because the socket buffer was full (TCP backpressure).'),
-    budgetUsed: new Gauge({ name: 'fanout_gateway_memory_budget_used_bytes', help: 'Bytes counted against the memory budget: queued across all connections plus the channel windows (at what their contents cost).', registers, collect() { this.set(budget.totalUsed); } }),
-    budgetMax: new Gauge({ name: 'fanout_gateway_memory_budget_bytes', help: 'The memory budget for queues and windows together (FANOUT_MEMORY_BUDGET_BYTES).', registers, collect() { this.set(budget.maxBytes); } }),
-    windowBytes: windowGauge(registers, memory.windows, 'fanout_gateway_window_bytes', 'What the channel windows cost, in bytes of process memory (frames plus measured per-message and per-window overheads).', (w) => w.bytes),
-    windowMessages: windowGauge(registers, memory.windows, 'fanout_gateway_window_messages', 'Messages held in the channel windows.', (w) => w.messageCount),
-    windowChannels: windowGauge(registers, memory.windows, 'fanout_gateway_window_channels', 'Channels with a window.', (w) => w.channelCount),
-    windowCap: windowGauge(registers, memory.windows, 'fanout_gateway_window_cap_bytes', 'The windows\' cap now: FANOUT_WINDOW_TOTAL_BYTES, or less while the connection queues need the memory budget.', (w) => w.capBytes),
-    memoryBound: new Gauge({ name: 'fanout_gateway_memory_bound_bytes', help: 'What RSS stays under by the documented formula (docs/operations.md, Memory): start-up RSS + 2 x the budget + Kafka fetches + per connection its cost and socket buffer.', registers, collect() { this.set(memory.bound()); } }),
+    conflated: followCounter(
+      registry,
+      hub,
+      'conflated',
+      'fanout_gateway_conflated_total',
+      'Queued messages replaced by a newer one with the same key (policy conflate).',
+    ),
+    dropped: followCounter(
+      registry,
+      hub,
+      'dropped',
+      'fanout_gateway_dropped_total',
+      'Queued messages dropped (policy drop, overflow of conflate, or memory shedding); clients got a gap frame.',
+    ),
+    slowConsumerCloses: followCounter(
+      registry,
+      hub,
+      'slowConsumerCloses',
+      'fanout_gateway_slow_consumer_disconnects_total',
+      'Connections closed with 4001 because their queue could not make room.',
+    ),
+    creditStalls: followCounter(
+      registry,
+      hub,
+      'creditStalls',
+      'fanout_gateway_credit_stalls_total',
+      'Flushes that stopped because the connection had no credits left.',
+    ),
+    socketStalls: followCounter(
+      registry,
+      hub,
+      'socketStalls',
+      'fanout_gateway_socket_stalls_total',
+      'Flushes that stopped because the socket buffer was full (TCP backpressure).',
+    ),
+    budgetUsed: new Gauge({
+      name: 'fanout_gateway_memory_budget_used_bytes',
+      help: 'Bytes counted against the memory budget: queued across all connections plus the channel windows (at what their contents cost).',
+      registers,
+      collect() {
+        this.set(budget.totalUsed);
+      },
+    }),
+    budgetMax: new Gauge({
+      name: 'fanout_gateway_memory_budget_bytes',
+      help: 'The memory budget for queues and windows together (FANOUT_MEMORY_BUDGET_BYTES).',
+      registers,
+      collect() {
+        this.set(budget.maxBytes);
+      },
+    }),
+    windowBytes: windowGauge(
+      registers,
+      memory.windows,
+      'fanout_gateway_window_bytes',
+      'What the channel windows cost, in bytes of process memory (frames plus measured per-message and per-window overheads).',
+      (w) => w.bytes,
+    ),
+    windowMessages: windowGauge(
+      registers,
+      memory.windows,
+      'fanout_gateway_window_messages',
+      'Messages held in the channel windows.',
+      (w) => w.messageCount,
+    ),
+    windowChannels: windowGauge(
+      registers,
+      memory.windows,
+      'fanout_gateway_window_channels',
+      'Channels with a window.',
+      (w) => w.channelCount,
+    ),
+    windowCap: windowGauge(
+      registers,
+      memory.windows,
+      'fanout_gateway_window_cap_bytes',
+      "The windows' cap now: FANOUT_WINDOW_TOTAL_BYTES, or less while the connection queues need the memory budget.",
+      (w) => w.capBytes,
+    ),
+    memoryBound: new Gauge({
+      name: 'fanout_gateway_memory_bound_bytes',
+      help: 'What RSS stays under by the documented formula (docs/operations.md, Memory): start-up RSS + 2 x the budget + Kafka fetches + per connection its cost and socket buffer.',
+      registers,
+      collect() {
+        this.set(memory.bound());
+      },
+    }),
     budgetPauses: new Counter({
       name: 'fanout_gateway_memory_budget_pauses_total',
       help: 'Times Kafka consumption was paused because the memory budget was reached.',
@@ -121,9 +222,20 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
         for (const [stream, n] of lag()) this.set({ stream }, n);
       },
     }),
-    pausedPartitions: new Gauge({ name: 'fanout_gateway_kafka_paused_partitions', help: 'Kafka partitions whose consumption is paused by the memory budget.', registers, collect() { this.set(pausedPartitions()); } }),
+    pausedPartitions: new Gauge({
+      name: 'fanout_gateway_kafka_paused_partitions',
+      help: 'Kafka partitions whose consumption is paused by the memory budget.',
+      registers,
+      collect() {
+        this.set(pausedPartitions());
+      },
+    }),
     consumed: followIngest(registers, ingest),
-    skipped: new Counter({ name: 'fanout_gateway_kafka_skipped_total', help: 'Kafka records without a usable channel (no fanout-channel header and no key); on the users topic also counted in fanout_gateway_misrouted_records_total (no_key).', registers }),
+    skipped: new Counter({
+      name: 'fanout_gateway_kafka_skipped_total',
+      help: 'Kafka records without a usable channel (no fanout-channel header and no key); on the users topic also counted in fanout_gateway_misrouted_records_total (no_key).',
+      registers,
+    }),
     fanoutLatency: new Histogram({
       name: 'fanout_gateway_fanout_latency_seconds',
       help: 'Time from publish (fanout-ts) to the gateway queueing the message for its subscribers.',
@@ -142,12 +254,20 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
     })(),
     forwardedCopies: new Counter({
       name: 'fanout_gateway_forwarded_copies_total',
-      help: "Forwarded copies of misrouted user records read on their partition: delivered, dropped as a repeat of a copy already delivered (duplicate; a forward done twice), or left to the region whose gateway wrote it (other_region).",
+      help: 'Forwarded copies of misrouted user records read on their partition: delivered, dropped as a repeat of a copy already delivered (duplicate; a forward done twice), or left to the region whose gateway wrote it (other_region).',
       labelNames: ['outcome'],
       registers,
     }),
-    consumerReplaced: new Counter({ name: 'fanout_gateway_kafka_consumer_replaced_total', help: 'Broadcast consumers that crashed (a broker or coordinator lost in a failover) and were replaced by a new one continuing at the same offsets.', registers }),
-    rebalances: new Counter({ name: 'fanout_gateway_user_rebalances_total', help: 'Assignments of user partitions received from the region consumer group.', registers }),
+    consumerReplaced: new Counter({
+      name: 'fanout_gateway_kafka_consumer_replaced_total',
+      help: 'Broadcast consumers that crashed (a broker or coordinator lost in a failover) and were replaced by a new one continuing at the same offsets.',
+      registers,
+    }),
+    rebalances: new Counter({
+      name: 'fanout_gateway_user_rebalances_total',
+      help: 'Assignments of user partitions received from the region consumer group.',
+      registers,
+    }),
     longPolls: new Gauge({
       name: 'fanout_gateway_long_polls',
       help: 'Long polls held open, waiting for a message or their timeout.',
@@ -156,12 +276,42 @@ export function gatewayMetrics(registry: Registry, hub: Hub, budget: MemoryBudge
         this.set(longPolls());
       },
     }),
-    resumes: new Counter({ name: 'fanout_gateway_resumes_total', help: 'Subscriptions with a position, by where the missed messages came from (window, kafka) or reset.', labelNames: ['source'], registers }),
-    replayReads: new Counter({ name: 'fanout_gateway_replay_reads_total', help: 'Reads of a partition range from Kafka (one read serves every resume of that partition waiting for it), including warm-ups of gained partitions.', labelNames: ['stream'], registers }),
-    admissionRefused: new Counter({ name: 'fanout_gateway_admission_refused_total', help: 'New connections, streams and requests refused with Retry-After: 503 over the gateway-wide admission rate (overloaded) or while starting or draining (not_ready); 429 over the per-address rate (address_rate) or open-connection limit (address_connections).', labelNames: ['reason'], registers }),
-    opened: new Counter({ name: 'fanout_gateway_connections_opened_total', help: 'Connections opened.', labelNames: ['transport'], registers }),
-    closed: new Counter({ name: 'fanout_gateway_connections_closed_total', help: 'Connections closed, by close-code class.', labelNames: ['transport', 'reason'], registers }),
-    protocolErrors: new Counter({ name: 'fanout_gateway_protocol_errors_total', help: 'Error frames sent to clients, by error code.', labelNames: ['code'], registers }),
+    resumes: new Counter({
+      name: 'fanout_gateway_resumes_total',
+      help: 'Subscriptions with a position, by where the missed messages came from (window, kafka) or reset.',
+      labelNames: ['source'],
+      registers,
+    }),
+    replayReads: new Counter({
+      name: 'fanout_gateway_replay_reads_total',
+      help: 'Reads of a partition range from Kafka (one read serves every resume of that partition waiting for it), including warm-ups of gained partitions.',
+      labelNames: ['stream'],
+      registers,
+    }),
+    admissionRefused: new Counter({
+      name: 'fanout_gateway_admission_refused_total',
+      help: 'New connections, streams and requests refused with Retry-After: 503 over the gateway-wide admission rate (overloaded) or while starting or draining (not_ready); 429 over the per-address rate (address_rate) or open-connection limit (address_connections).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    opened: new Counter({
+      name: 'fanout_gateway_connections_opened_total',
+      help: 'Connections opened.',
+      labelNames: ['transport'],
+      registers,
+    }),
+    closed: new Counter({
+      name: 'fanout_gateway_connections_closed_total',
+      help: 'Connections closed, by close-code class.',
+      labelNames: ['transport', 'reason'],
+      registers,
+    }),
+    protocolErrors: new Counter({
+      name: 'fanout_gateway_protocol_errors_total',
+      help: 'Error frames sent to clients, by error code.',
+      labelNames: ['code'],
+      registers,
+    }),
   };
 }
 
@@ -172,7 +322,13 @@ export function closeReason(code: number): string {
   return closeLabel(code);
 }
 
-function windowGauge(registers: Registry[], windows: Record<'broadcast' | 'users', ChannelWindows>, name: string, help: string, value: (w: ChannelWindows) => number): Gauge {
+function windowGauge(
+  registers: Registry[],
+  windows: Record<'broadcast' | 'users', ChannelWindows>,
+  name: string,
+  help: string,
+  value: (w: ChannelWindows) => number,
+): Gauge {
   return new Gauge({
     name,
     help,

@@ -49,7 +49,11 @@ export interface RunningGateway {
   shutdown(): Promise<void>;
 }
 
-export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0] = {}, logger?: Logger, argv: string[] = []): Promise<RunningGateway> {
+export async function startGateway(
+  overrides: Parameters<typeof gatewayConfig>[0] = {},
+  logger?: Logger,
+  argv: string[] = [],
+): Promise<RunningGateway> {
   const config = gatewayConfig(overrides, argv);
   const log = logger ?? createLogger('gateway', { region: config.region, node: config.node });
   const uws = loadNativeUws();
@@ -59,16 +63,28 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   const health = new Health(['kafka', 'listen', 'users']);
   const registry = createRegistry({ service: 'gateway', region: config.region });
   const hub = new Hub();
-  const kafka = await openKafka({ brokers: config.brokers, clientId: `fanout-${config.node}`, logger: log, security: config.kafka.security });
-  await ensureTopics(kafka, [
-    { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions, events: true },
-    { topic: config.topicUsers, numPartitions: config.userPartitions, events: true },
-  ], log, config.kafka.topics);
+  const kafka = await openKafka({
+    brokers: config.brokers,
+    clientId: `fanout-${config.node}`,
+    logger: log,
+    security: config.kafka.security,
+  });
+  await ensureTopics(
+    kafka,
+    [
+      { topic: config.topicBroadcast, numPartitions: config.broadcastPartitions, events: true },
+      { topic: config.topicUsers, numPartitions: config.userPartitions, events: true },
+    ],
+    log,
+    config.kafka.topics,
+  );
 
   // The listen socket comes first: the public URL (with the real port) goes into group metadata.
   const app = uws.App();
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${config.host}:${config.port}`))));
+    app.listen(config.host, config.port, (s) =>
+      s ? resolve(s) : reject(new Error(`gateway could not listen on ${config.host}:${config.port}`)),
+    );
   });
   const port = uws.us_socket_local_port(listenSocket);
   const url = config.publicUrl || `http://${config.host}:${port}`;
@@ -78,7 +94,12 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   let users: UserConsumer | null = null;
 
   // The channel windows of both streams: a cache inside the memory budget (they yield to the queues).
-  const windowLimits = { maxMessages: config.windowMaxMessages, maxBytes: config.windowMaxBytes, maxAgeMs: config.windowMaxAgeMs, maxTotalBytes: config.windowTotalBytes };
+  const windowLimits = {
+    maxMessages: config.windowMaxMessages,
+    maxBytes: config.windowMaxBytes,
+    maxAgeMs: config.windowMaxAgeMs,
+    maxTotalBytes: config.windowTotalBytes,
+  };
   const windows = { broadcast: new ChannelWindows(windowLimits), users: new ChannelWindows(windowLimits) };
   const budget = new MemoryBudget({
     maxBytes: config.memoryBudgetBytes,
@@ -106,15 +127,39 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     // Cut off from Kafka: not ready (no new clients), the connected ones are kept.
     onReachable: (reachable) => (reachable ? health.pass('kafka') : health.fail('kafka')),
     sources: {
-      broadcast: { topic: config.topicBroadcast, partitions: () => Array.from({ length: broadcast?.partitionCount ?? 0 }, (_, i) => i), lastOffset: (p) => streams.broadcast.windows.lastOffset(p) },
-      users: { topic: config.topicUsers, partitions: () => users?.ownedPartitions ?? [], lastOffset: (p) => streams.users.windows.lastOffset(p) },
+      broadcast: {
+        topic: config.topicBroadcast,
+        partitions: () => Array.from({ length: broadcast?.partitionCount ?? 0 }, (_, i) => i),
+        lastOffset: (p) => streams.broadcast.windows.lastOffset(p),
+      },
+      users: {
+        topic: config.topicUsers,
+        partitions: () => users?.ownedPartitions ?? [],
+        lastOffset: (p) => streams.users.windows.lastOffset(p),
+      },
     },
   });
   // The process at start-up (set once the consumers have joined), for the memory bound.
   let baseRss = process.memoryUsage.rss();
-  const bound = () => memoryBound({ baseRss, budgetBytes: config.memoryBudgetBytes, connections: hub.connections.size, socketBufferBytes: config.socketBufferBytes });
+  const bound = () =>
+    memoryBound({
+      baseRss,
+      budgetBytes: config.memoryBudgetBytes,
+      connections: hub.connections.size,
+      socketBufferBytes: config.socketBufferBytes,
+    });
   const ingest = ingestCounts();
-  const metrics = gatewayMetrics(registry, hub, budget, { windows, bound }, () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0), () => lagProbe.lag, () => pollers.count, () => lagProbe.reachable, ingest);
+  const metrics = gatewayMetrics(
+    registry,
+    hub,
+    budget,
+    { windows, bound },
+    () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0),
+    () => lagProbe.lag,
+    () => pollers.count,
+    () => lagProbe.reachable,
+    ingest,
+  );
 
   const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
   const factory = new OutgoingFactory(config.streamEpoch, policies);
@@ -176,15 +221,31 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   windowTimer.unref();
 
   // Who owns the other user partitions in this region (for wrong_gateway hints), from Kafka.
-  const group = new GroupView({ kafka, groupId: config.userGroupId, topic: config.topicUsers, refreshMs: config.groupRefreshMs, logger: log });
+  const group = new GroupView({
+    kafka,
+    groupId: config.userGroupId,
+    topic: config.topicUsers,
+    refreshMs: config.groupRefreshMs,
+    logger: log,
+  });
   const ownerHint = (channel: string): string => {
     const p = streams.partitionOf(channel);
     const owner = group.snapshot.owners.get(p);
-    const router = config.routerUrl ? ` Ask ${config.routerUrl}/v1/route?user=${encodeURIComponent(keyFor(channel))}&region=${config.region}.` : ' Ask the router where to connect.';
+    const router = config.routerUrl
+      ? ` Ask ${config.routerUrl}/v1/route?user=${encodeURIComponent(keyFor(channel))}&region=${config.region}.`
+      : ' Ask the router where to connect.';
     return `This gateway does not serve ${channel} (users partition ${p}) now.${owner && owner.node !== config.node ? ` Its owner is ${owner.node} at ${owner.url}.` : ''}${router}`;
   };
 
-  const resumer = new Resumer({ hub, streams, factory, epoch: config.streamEpoch, replayMaxOffsets: config.replayMaxOffsets, logger: log, onResume: (source) => metrics.resumes.inc({ source }) });
+  const resumer = new Resumer({
+    hub,
+    streams,
+    factory,
+    epoch: config.streamEpoch,
+    replayMaxOffsets: config.replayMaxOffsets,
+    logger: log,
+    onResume: (source) => metrics.resumes.inc({ source }),
+  });
   const pollers = new LongPollers();
   const permissions = new ChannelPermissions(config.publicNamespaces);
   const tokens = new TokenVerifier({
@@ -270,7 +331,12 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
       for (const p of lost) copies.drop(p);
       // Forwarded copies are judged from the start of the warm-up on (older ones: per replay).
       for (const [p, { start }] of gained) copies.reset(p, start);
-      onUserPartitionsLost(lost, { streams, hub, jitterMs: config.drainJitterMs, handedOver: (l) => waitForHandover(group, config.node, l, config.drainHandoverMs, log) });
+      onUserPartitionsLost(lost, {
+        streams,
+        hub,
+        jitterMs: config.drainJitterMs,
+        handedOver: (l) => waitForHandover(group, config.node, l, config.drainHandoverMs, log),
+      });
       // The partitions gained stay paused until their windows hold their recent past.
       return warmGainedPartitions(streams.users, factory, gained, log);
     },
@@ -279,7 +345,12 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   const gate = admissionGate({
     admission: new Admission({ ratePerS: config.admissionRatePerS, burst: config.admissionBurst }),
     accepting: () => health.readyExcept('users'),
-    limits: new AddressLimits({ ratePerS: config.ratePerAddress, burst: config.ratePerAddressBurst, maxConnections: config.maxConnectionsPerAddress, onRefused: (limit) => metrics.admissionRefused.inc({ reason: limit === 'rate' ? 'address_rate' : 'address_connections' }) }),
+    limits: new AddressLimits({
+      ratePerS: config.ratePerAddress,
+      burst: config.ratePerAddressBurst,
+      maxConnections: config.maxConnectionsPerAddress,
+      onRefused: (limit) => metrics.admissionRefused.inc({ reason: limit === 'rate' ? 'address_rate' : 'address_connections' }),
+    }),
     addressHeader: config.clientAddressHeader,
     onRefused: (reason) => metrics.admissionRefused.inc({ reason }),
   });
@@ -309,7 +380,15 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
     health,
     registry,
     servePage: config.servePage,
-    info: () => ({ node: config.node, region: config.region, url, ready: health.ready, connections: hub.connections.size, epoch: config.streamEpoch, user_partitions: users?.ownedPartitions ?? [] }),
+    info: () => ({
+      node: config.node,
+      region: config.region,
+      url,
+      ready: health.ready,
+      connections: hub.connections.size,
+      epoch: config.streamEpoch,
+      user_partitions: users?.ownedPartitions ?? [],
+    }),
   });
   health.pass('listen');
 
@@ -321,10 +400,20 @@ export async function startGateway(overrides: Parameters<typeof gatewayConfig>[0
   const warmLimit = new Promise<boolean>((r) => setTimeout(() => r(false), config.warmTimeoutMs).unref());
   const warmedInTime = await Promise.race([streams.broadcast.warmup.allWarm().then(() => true), warmLimit]);
   if (!warmedInTime) {
-    log.warn({ warm_timeout_ms: config.warmTimeoutMs, partitions_warming: streams.broadcast.warmup.partitionsWarming }, 'warm-up took longer than its limit: ready now; the rest of the history is delivered as live records');
+    log.warn(
+      { warm_timeout_ms: config.warmTimeoutMs, partitions_warming: streams.broadcast.warmup.partitionsWarming },
+      'warm-up took longer than its limit: ready now; the rest of the history is delivered as live records',
+    );
     streams.broadcast.warmup.finishAll();
   }
-  log.info({ warm_ms: Date.now() - warmStarted, window_channels: streams.broadcast.windows.channelCount, window_bytes: streams.broadcast.windows.bytes }, 'windows warmed');
+  log.info(
+    {
+      warm_ms: Date.now() - warmStarted,
+      window_channels: streams.broadcast.windows.channelCount,
+      window_bytes: streams.broadcast.windows.bytes,
+    },
+    'windows warmed',
+  );
   health.pass('kafka');
   // Only now join the region's group for user channels: the router names this gateway as an owner
   // once it is in the group, so it joins when it can serve what it is given (until then the

@@ -12,7 +12,16 @@ import { brokers, uniqueTopics, waitFor } from '../../../test/helpers.js';
 let gw: RunningGateway;
 const sockets: WebSocket[] = [];
 beforeAll(async () => {
-  gw = await startGateway({ brokers: brokers(), port: 0, servePage: false, ...uniqueTopics('addr'), maxConnectionsPerAddress: 3, ratePerAddress: 5, ratePerAddressBurst: 8, clientAddressHeader: 'x-forwarded-for' });
+  gw = await startGateway({
+    brokers: brokers(),
+    port: 0,
+    servePage: false,
+    ...uniqueTopics('addr'),
+    maxConnectionsPerAddress: 3,
+    ratePerAddress: 5,
+    ratePerAddressBurst: 8,
+    clientAddressHeader: 'x-forwarded-for',
+  });
 });
 afterAll(async () => {
   for (const s of sockets) s.terminate();
@@ -30,7 +39,13 @@ function ws(address: string): Promise<{ status: number; code?: string; retryAfte
     s.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(body) as { error: { code: string } }).error.code, retryAfter: res.headers['retry-after'] as string }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          code: (JSON.parse(body) as { error: { code: string } }).error.code,
+          retryAfter: res.headers['retry-after'] as string,
+        }),
+      );
     });
     s.once('error', () => {});
   });
@@ -44,7 +59,10 @@ describe('limits per client address', () => {
     expect((await ws('198.51.100.1')).status).toBe(101);
     // An SSE stream from the same address is the third open connection.
     const sse = new AbortController();
-    const stream = await fetch(`${gw.url}/v1/sse?channels=news:addr`, { headers: { 'x-forwarded-for': '198.51.100.1' }, signal: sse.signal });
+    const stream = await fetch(`${gw.url}/v1/sse?channels=news:addr`, {
+      headers: { 'x-forwarded-for': '198.51.100.1' },
+      signal: sse.signal,
+    });
     expect(stream.status).toBe(200);
     const fourth = await ws('198.51.100.1');
     expect(fourth).toEqual({ status: 429, code: 'too_many_connections', retryAfter: '1' });
@@ -70,7 +88,10 @@ describe('limits per client address', () => {
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(8);
     expect(refused, `statuses ${statuses.join(',')}`).not.toBeNull();
     expect(refused!.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
-    expect(((await refused!.json()) as { error: { code: string; retriable: boolean } }).error).toMatchObject({ code: 'rate_limited', retriable: true });
+    expect(((await refused!.json()) as { error: { code: string; retriable: boolean } }).error).toMatchObject({
+      code: 'rate_limited',
+      retriable: true,
+    });
     expect((await fetch(`${gw.url}/v1/latest?channel=news:rate`, { headers: { 'x-forwarded-for': '192.0.2.10' } })).status).toBe(200);
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
     expect(metrics).toMatch(/fanout_gateway_admission_refused_total\{[^}]*reason="address_rate"[^}]*\} [1-9]/);

@@ -20,7 +20,13 @@ afterAll(async () => {
 });
 
 /** Opens a WebSocket and reports how the handshake was answered. */
-function handshake(url: string): Promise<{ status: number; retryAfter: string | null; body: { error?: { code: string; retriable: boolean; detail?: { retry_after_ms?: number } } } }> {
+function handshake(
+  url: string,
+): Promise<{
+  status: number;
+  retryAfter: string | null;
+  body: { error?: { code: string; retriable: boolean; detail?: { retry_after_ms?: number } } };
+}> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     sockets.push(ws);
@@ -28,7 +34,13 @@ function handshake(url: string): Promise<{ status: number; retryAfter: string | 
     ws.on('unexpected-response', (_req, res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null, body: JSON.parse(text) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
+          body: JSON.parse(text),
+        }),
+      );
     });
     ws.on('error', (err) => {
       if (!/Unexpected server response/.test(err.message)) reject(err);
@@ -59,7 +71,15 @@ describe('admission at a bounded rate', () => {
   });
 
   it('the SDK waits the Retry-After it was given, then connects', async () => {
-    const gw = await startGateway({ brokers: brokers(), port: 0, servePage: false, admissionRatePerS: 1, admissionBurst: 1, ...topics, node: 'gw-adm-2' });
+    const gw = await startGateway({
+      brokers: brokers(),
+      port: 0,
+      servePage: false,
+      admissionRatePerS: 1,
+      admissionBurst: 1,
+      ...topics,
+      node: 'gw-adm-2',
+    });
     running.push(gw);
     // The one token goes to this connection; the SDK's first attempt is then over the rate.
     expect((await handshake(gw.wsUrl)).status).toBe(101);

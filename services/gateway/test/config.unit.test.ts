@@ -49,7 +49,13 @@ describe('gateway config', () => {
   });
 
   it('reads the environment and lets the command line override region, node and port', () => {
-    const c = load({ FANOUT_REGION: 'eu', FANOUT_BROKERS: 'a:1,b:2', FANOUT_QUEUE_MAX_MESSAGES: '50' }, ['--region', 'us', '--node', 'gw-7', '--port=0']);
+    const c = load({ FANOUT_REGION: 'eu', FANOUT_BROKERS: 'a:1,b:2', FANOUT_QUEUE_MAX_MESSAGES: '50' }, [
+      '--region',
+      'us',
+      '--node',
+      'gw-7',
+      '--port=0',
+    ]);
     expect(c.region).toBe('us');
     expect(c.node).toBe('gw-7');
     expect(c.port).toBe(0);

@@ -15,7 +15,14 @@ async function connect(token?: string): Promise<TestClient> {
 }
 
 beforeAll(async () => {
-  gw = await startGateway({ brokers: brokers(), port: 0, servePage: false, tokenSecret: SECRET, publicNamespaces: ['prices'], ...uniqueTopics('tokens') });
+  gw = await startGateway({
+    brokers: brokers(),
+    port: 0,
+    servePage: false,
+    tokenSecret: SECRET,
+    publicNamespaces: ['prices'],
+    ...uniqueTopics('tokens'),
+  });
 });
 afterAll(async () => {
   for (const c of clients) c.close();
@@ -37,7 +44,7 @@ describe('connect tokens on the gateway', () => {
     expect(await c.subscribe('risk:desk-1')).toMatchObject({ t: 'error', code: 'forbidden_channel' });
   });
 
-  it('never lets a connection read another user\'s channel', async () => {
+  it("never lets a connection read another user's channel", async () => {
     const c = await connect(await signConnectToken(SECRET, { sub: 'alice', channels: ['*', 'user:bob'] }));
     await waitFor(() => c.frames.find((f) => f.t === 'welcome'), 'welcome');
     expect(await c.subscribe('user:bob')).toMatchObject({ t: 'error', code: 'forbidden_channel' });
@@ -45,7 +52,16 @@ describe('connect tokens on the gateway', () => {
   });
 
   it.each([
-    ['expired', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('a').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(new TextEncoder().encode(SECRET)), 'token_expired'],
+    [
+      'expired',
+      async () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject('a')
+          .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+          .sign(new TextEncoder().encode(SECRET)),
+      'token_expired',
+    ],
     ['unsigned (alg none)', async () => new UnsecuredJWT({}).setSubject('a').setExpirationTime('1h').encode(), 'token_invalid'],
     ['wrongly signed', async () => signConnectToken('some-other-secret-0123456789-abcdefgh', { sub: 'a' }), 'token_invalid'],
     ['garbage', async () => 'garbage', 'token_invalid'],

@@ -235,7 +235,13 @@ describe('conflate policy', () => {
 
   it('conflates per value of the key field when the namespace names one', () => {
     const { sink, conn, enqueue } = setup({ credits: 0 });
-    enqueue(msg('ticks:x', 1, { sym: 'A' }), msg('ticks:x', 2, { sym: 'B' }), msg('ticks:x', 3, { sym: 'A' }), msg('ticks:x', 4, {}), msg('ticks:x', 5, {}));
+    enqueue(
+      msg('ticks:x', 1, { sym: 'A' }),
+      msg('ticks:x', 2, { sym: 'B' }),
+      msg('ticks:x', 3, { sym: 'A' }),
+      msg('ticks:x', 4, {}),
+      msg('ticks:x', 5, {}),
+    );
     conn.grant(10, 10);
     conn.flush();
     expect(sink.take()).toEqual(['ticks:x@2', 'ticks:x@3', 'ticks:x@5']);
@@ -305,7 +311,14 @@ describe('shedding (memory budget)', () => {
 
 describe('memory budget accounting', () => {
   it('adds what it queues to the budget and gives it back when written, dropped or closed', () => {
-    const budget = new MemoryBudget({ maxBytes: 1 << 30, lowWater: 0.5, shedAfterMs: 1000, pause: () => {}, resume: () => {}, connections: () => [] });
+    const budget = new MemoryBudget({
+      maxBytes: 1 << 30,
+      lowWater: 0.5,
+      shedAfterMs: 1000,
+      pause: () => {},
+      resume: () => {},
+      connections: () => [],
+    });
     const { conn, enqueue } = setup({ credits: 1, budget, limits: { queueMaxMessages: 3 } });
     enqueue(...msgs('news:a', 1, 5));
     expect(budget.used).toBe(5 * SIZE);
@@ -332,7 +345,13 @@ describe('catch-up', () => {
   it('does not send again what the client already has', () => {
     const { sink, conn, enqueue } = setup();
     conn.alreadyHas('news:a', 4);
-    expect(enqueue(msg('news:a', 3), msg('news:a', 4), msg('news:b', 1), msg('news:a', 5), msg('news:a', 6))).toEqual([false, false, true, true, true]);
+    expect(enqueue(msg('news:a', 3), msg('news:a', 4), msg('news:b', 1), msg('news:a', 5), msg('news:a', 6))).toEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
     conn.flush();
     expect(sink.take()).toEqual(['news:b@1', 'news:a@5', 'news:a@6']);
   });

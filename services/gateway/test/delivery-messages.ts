@@ -11,7 +11,12 @@ const factory = new OutgoingFactory(EPOCH, new QueuePolicies(['prices=conflate',
 
 /** One message of `channel` at `offset` (partition 0). */
 export function msg(channel: string, offset: number, data: Record<string, unknown> = { n: offset }): Outgoing {
-  return factory.make({ channel, id: `${channel}-${offset}`, publishedAt: 1_700_000_000_000, dataJson: JSON.stringify(data) }, 0, offset, 0);
+  return factory.make(
+    { channel, id: `${channel}-${offset}`, publishedAt: 1_700_000_000_000, dataJson: JSON.stringify(data) },
+    0,
+    offset,
+    0,
+  );
 }
 
 /** `count` consecutive messages of `channel` from offset `from`. */

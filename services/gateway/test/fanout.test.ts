@@ -59,7 +59,10 @@ describe('fan-out from Kafka to WebSocket clients', () => {
   it('delivers only subscribed channels, and stops after unsubscribe', async () => {
     const x = await client(eu);
     await x.subscribe('news:sports');
-    await publish([{ channel: 'news:sports', data: 1 }, { channel: 'news:weather', data: 2 }]);
+    await publish([
+      { channel: 'news:sports', data: 1 },
+      { channel: 'news:weather', data: 2 },
+    ]);
     await waitFor(() => x.messages('news:sports').length === 1, 'the first sports message');
     expect(await x.request({ op: 'unsubscribe', channels: ['news:sports'] })).toMatchObject({ t: 'unsubscribed' });
     await publish([{ channel: 'news:sports', data: 3 }]);
@@ -74,10 +77,19 @@ describe('fan-out from Kafka to WebSocket clients', () => {
   it('delivers a whole namespace to a wildcard subscription, once even with an exact subscription too', async () => {
     const x = await client(us);
     await x.subscribe('fx:*', 'fx:EURUSD');
-    await publish([{ channel: 'fx:EURUSD', data: 'e' }, { channel: 'fx:GBPUSD', data: 'g' }, { channel: 'other:1', data: 'o' }]);
+    await publish([
+      { channel: 'fx:EURUSD', data: 'e' },
+      { channel: 'fx:GBPUSD', data: 'g' },
+      { channel: 'other:1', data: 'o' },
+    ]);
     await waitFor(() => x.messages().length >= 2, 'two fx messages');
     await new Promise((r) => setTimeout(r, 200));
-    expect(x.messages().map((m) => m.ch).sort()).toEqual(['fx:EURUSD', 'fx:GBPUSD']);
+    expect(
+      x
+        .messages()
+        .map((m) => m.ch)
+        .sort(),
+    ).toEqual(['fx:EURUSD', 'fx:GBPUSD']);
   });
 });
 
@@ -112,7 +124,12 @@ describe('bad frames get an error frame with a stable code, and the connection s
     expect(text).toMatch(/fanout_gateway_deliveries_total\{[^}]*\} [1-9]/);
     expect(text).not.toMatch(/prices:AAPL/);
     // Everything published so far was dispatched: no lag on either stream.
-    await waitFor(async () => /fanout_gateway_kafka_lag_messages\{[^}]*stream="broadcast"[^}]*\} 0\n/.test(await (await fetch(eu.url + '/metrics')).text()), 'the lag gauge at 0', 5000);
+    await waitFor(
+      async () =>
+        /fanout_gateway_kafka_lag_messages\{[^}]*stream="broadcast"[^}]*\} 0\n/.test(await (await fetch(eu.url + '/metrics')).text()),
+      'the lag gauge at 0',
+      5000,
+    );
     expect(await (await fetch(eu.url + '/metrics')).text()).toMatch(/fanout_gateway_kafka_lag_messages\{[^}]*stream="users"[^}]*\} 0\n/);
   });
 });

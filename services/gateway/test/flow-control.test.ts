@@ -15,7 +15,15 @@ const clients: TestClient[] = [];
 const policies = ['prices=conflate', 'news=drop', 'orders=disconnect'];
 
 async function gateway(extra: Partial<GatewayConfig>): Promise<RunningGateway> {
-  return startGateway({ brokers: brokers(), port: 0, servePage: false, queuePolicies: policies, topicBroadcast: topics.topicBroadcast, topicUsers: topics.topicUsers, ...extra });
+  return startGateway({
+    brokers: brokers(),
+    port: 0,
+    servePage: false,
+    queuePolicies: policies,
+    topicBroadcast: topics.topicBroadcast,
+    topicUsers: topics.topicUsers,
+    ...extra,
+  });
 }
 
 async function client(gw: RunningGateway, query = ''): Promise<TestClient> {
@@ -105,7 +113,15 @@ describe('queue policies', () => {
     await c.request({ op: 'credit', n: 100 });
     await waitFor(() => c.messages().length === 2, 'one message per key');
     await new Promise((r) => setTimeout(r, 200));
-    expect(c.messages().map((m) => [m.ch, (m.data as { seq: number }).seq]).sort()).toEqual([['prices:AAA', 19], ['prices:BBB', 19]]);
+    expect(
+      c
+        .messages()
+        .map((m) => [m.ch, (m.data as { seq: number }).seq])
+        .sort(),
+    ).toEqual([
+      ['prices:AAA', 19],
+      ['prices:BBB', 19],
+    ]);
     // With credits the client flows again: later ticks arrive, all newer than what it saw.
     await publish('prices:AAA', 3, (i) => ({ seq: 100 + i }));
     await waitFor(() => c.messages('prices:AAA').length === 4, 'three more AAA ticks');

@@ -41,7 +41,16 @@ describe('graceful drain on SIGTERM', () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts', '--region', 'eu', '--node', 'gw-drain'], {
       cwd: ROOT,
-      env: { ...process.env, FANOUT_BROKERS: brokers().join(','), FANOUT_PORT: String(port), FANOUT_TOPIC_BROADCAST: topics.topicBroadcast, FANOUT_TOPIC_USERS: topics.topicUsers, FANOUT_DRAIN_JITTER_MS: '500', FANOUT_DRAIN_DELAY_MS: '1500', FANOUT_SHUTDOWN_GRACE_MS: '8000' },
+      env: {
+        ...process.env,
+        FANOUT_BROKERS: brokers().join(','),
+        FANOUT_PORT: String(port),
+        FANOUT_TOPIC_BROADCAST: topics.topicBroadcast,
+        FANOUT_TOPIC_USERS: topics.topicUsers,
+        FANOUT_DRAIN_JITTER_MS: '500',
+        FANOUT_DRAIN_DELAY_MS: '1500',
+        FANOUT_SHUTDOWN_GRACE_MS: '8000',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -51,7 +60,12 @@ describe('graceful drain on SIGTERM', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 60_000;
-    while ((await fetch(base + '/readyz').then((r) => r.status, () => 0)) !== 200) {
+    while (
+      (await fetch(base + '/readyz').then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the gateway did not become ready:\n${output}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -64,7 +78,10 @@ describe('graceful drain on SIGTERM', () => {
     expect(frame).toMatchObject({ t: 'reconnect', reason: 'shutdown' });
     expect((frame as { delay_ms: number }).delay_ms).toBeGreaterThanOrEqual(0);
     expect((frame as { delay_ms: number }).delay_ms).toBeLessThanOrEqual(500);
-    const ready = await fetch(base + '/readyz').then((r) => r.status, () => 'refused');
+    const ready = await fetch(base + '/readyz').then(
+      (r) => r.status,
+      () => 'refused',
+    );
     expect(ready).toBe(503);
     // A new connection during the drain is refused.
     await expect(TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`)).rejects.toThrow(/503/);

@@ -27,33 +27,71 @@ const PER_USER = Math.ceil(RECORDS / USERS);
 const SECRET = 'misrouted-test-secret-0123456789-abcdef';
 
 const msg = (partition: number, offset: number, key: string | null, headers: Record<string, string> = {}, value = '{}'): KafkaMessage =>
-  ({ key: key === null ? null : Buffer.from(key), value: Buffer.from(value), offset: String(offset), timestamp: '1700000000000', headers, attributes: 0, size: 0 }) as unknown as KafkaMessage;
+  ({
+    key: key === null ? null : Buffer.from(key),
+    value: Buffer.from(value),
+    offset: String(offset),
+    timestamp: '1700000000000',
+    headers,
+    attributes: 0,
+    size: 0,
+  }) as unknown as KafkaMessage;
 
 describe('classifying users-topic records', () => {
   const right = (key: string) => partitionFor(key, PARTITIONS);
   const wrong = (key: string) => (right(key) + 1) % PARTITIONS;
 
   it('delivers a record on its key partition, forwards one elsewhere, drops what cannot be routed', () => {
-    expect(classifyUserRecord(msg(right('42'), 5, '42', { 'fanout-channel': 'user:42' }), right('42'), PARTITIONS, 'eu')).toMatchObject({ kind: 'event', origin: null, event: { channel: 'user:42' } });
-    expect(classifyUserRecord(msg(wrong('42'), 5, '42'), wrong('42'), PARTITIONS, 'eu')).toEqual({ kind: 'misrouted', target: right('42'), key: '42' });
-    expect(classifyUserRecord(msg(0, 5, null, { 'fanout-channel': 'user:42' }), 0, PARTITIONS, 'eu')).toMatchObject({ kind: 'dropped', reason: 'no_key' });
+    expect(classifyUserRecord(msg(right('42'), 5, '42', { 'fanout-channel': 'user:42' }), right('42'), PARTITIONS, 'eu')).toMatchObject({
+      kind: 'event',
+      origin: null,
+      event: { channel: 'user:42' },
+    });
+    expect(classifyUserRecord(msg(wrong('42'), 5, '42'), wrong('42'), PARTITIONS, 'eu')).toEqual({
+      kind: 'misrouted',
+      target: right('42'),
+      key: '42',
+    });
+    expect(classifyUserRecord(msg(0, 5, null, { 'fanout-channel': 'user:42' }), 0, PARTITIONS, 'eu')).toMatchObject({
+      kind: 'dropped',
+      reason: 'no_key',
+    });
     expect(classifyUserRecord(msg(0, 5, 'not a user'), 0, PARTITIONS, 'eu')).toMatchObject({ kind: 'dropped', reason: 'invalid_key' });
-    expect(classifyUserRecord(msg(right('42'), 5, '42', { 'fanout-channel': 'user:7' }), right('42'), PARTITIONS, 'eu')).toMatchObject({ kind: 'dropped', reason: 'channel_mismatch' });
-    expect(classifyUserRecord(msg(right('42'), 5, '42', { 'fanout-channel': 'news:x' }), right('42'), PARTITIONS, 'eu')).toMatchObject({ kind: 'dropped', reason: 'channel_mismatch' });
+    expect(classifyUserRecord(msg(right('42'), 5, '42', { 'fanout-channel': 'user:7' }), right('42'), PARTITIONS, 'eu')).toMatchObject({
+      kind: 'dropped',
+      reason: 'channel_mismatch',
+    });
+    expect(classifyUserRecord(msg(right('42'), 5, '42', { 'fanout-channel': 'news:x' }), right('42'), PARTITIONS, 'eu')).toMatchObject({
+      kind: 'dropped',
+      reason: 'channel_mismatch',
+    });
   });
 
   it('delivers its own region’s copies with their origin, leaves other regions’ copies, never forwards a copy again', () => {
     const copy = { [HEADER_FORWARDED_FROM]: '3:17', [HEADER_FORWARDED_REGION]: 'eu' };
-    expect(classifyUserRecord(msg(right('42'), 9, '42', copy), right('42'), PARTITIONS, 'eu')).toMatchObject({ kind: 'event', origin: { partition: 3, offset: 17 } });
+    expect(classifyUserRecord(msg(right('42'), 9, '42', copy), right('42'), PARTITIONS, 'eu')).toMatchObject({
+      kind: 'event',
+      origin: { partition: 3, offset: 17 },
+    });
     expect(classifyUserRecord(msg(right('42'), 9, '42', copy), right('42'), PARTITIONS, 'us')).toEqual({ kind: 'other_region' });
-    expect(classifyUserRecord(msg(wrong('42'), 9, '42', copy), wrong('42'), PARTITIONS, 'eu')).toMatchObject({ kind: 'dropped', reason: 'invalid_copy' });
+    expect(classifyUserRecord(msg(wrong('42'), 9, '42', copy), wrong('42'), PARTITIONS, 'eu')).toMatchObject({
+      kind: 'dropped',
+      reason: 'invalid_copy',
+    });
   });
 
   it('builds the copy: same key, value, timestamp and headers, the event id and time made explicit, the origin and region added', () => {
     const original = msg(4, 77, '42', { 'content-type': 'application/json', 'x-trace': 'abc' }, '{"a":1}');
     const c = forwardedCopy({ m: original, partition: 4, target: 9 }, 'eu');
     expect(c).toMatchObject({ key: Buffer.from('42'), value: Buffer.from('{"a":1}'), partition: 9, timestamp: '1700000000000' });
-    expect(c.headers).toMatchObject({ 'content-type': 'application/json', 'x-trace': 'abc', 'fanout-id': '4-77', 'fanout-ts': '1700000000000', [HEADER_FORWARDED_FROM]: '4:77', [HEADER_FORWARDED_REGION]: 'eu' });
+    expect(c.headers).toMatchObject({
+      'content-type': 'application/json',
+      'x-trace': 'abc',
+      'fanout-id': '4-77',
+      'fanout-ts': '1700000000000',
+      [HEADER_FORWARDED_FROM]: '4:77',
+      [HEADER_FORWARDED_REGION]: 'eu',
+    });
     expect(isForwardedCopy(c as unknown as KafkaMessage)).toBe(true);
     const withId = forwardedCopy({ m: msg(4, 78, '42', { 'fanout-id': 'evt-1' }), partition: 4, target: 9 }, 'eu');
     expect(withId.headers!['fanout-id']).toBe('evt-1');
@@ -90,8 +128,18 @@ describe('repeated forwarded copies', () => {
     c.reset(5, 100);
     c.admit(5, 100, { partition: 3, offset: 10 });
     c.admit(5, 101, { partition: 3, offset: 10 });
-    const ev = (offset: number, origin?: { partition: number; offset: number }) => ({ event: { channel: 'user:1', id: String(offset), publishedAt: 0, dataJson: '{}' }, offset, ...(origin ? { origin } : {}) });
-    const read = [ev(90, { partition: 3, offset: 4 }), ev(91), ev(95, { partition: 3, offset: 4 }), ev(100, { partition: 3, offset: 10 }), ev(101, { partition: 3, offset: 10 })];
+    const ev = (offset: number, origin?: { partition: number; offset: number }) => ({
+      event: { channel: 'user:1', id: String(offset), publishedAt: 0, dataJson: '{}' },
+      offset,
+      ...(origin ? { origin } : {}),
+    });
+    const read = [
+      ev(90, { partition: 3, offset: 4 }),
+      ev(91),
+      ev(95, { partition: 3, offset: 4 }),
+      ev(100, { partition: 3, offset: 10 }),
+      ev(101, { partition: 3, offset: 10 }),
+    ];
     expect(c.filter(5, read, false).map((r) => r.offset)).toEqual([90, 91, 100]);
     // A warm-up (every record, in order) judges what is new to this gateway.
     const w = new ForwardedCopies();
@@ -119,7 +167,10 @@ class UserClient {
     await new Promise<void>((resolve, reject) => {
       ws.on('message', (d) => {
         const f = JSON.parse(d.toString());
-        if (f.t === 'welcome') ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [channel], ...(position ? { positions: { [channel]: position } } : {}) }));
+        if (f.t === 'welcome')
+          ws.send(
+            JSON.stringify({ op: 'subscribe', id: 1, channels: [channel], ...(position ? { positions: { [channel]: position } } : {}) }),
+          );
         else if (f.t === 'subscribed') resolve();
         else if (f.t === 'msg' && f.ch === channel) {
           c.seqs.push(f.data.seq);
@@ -167,7 +218,15 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
   const ownerOf = (partition: number) => gateways.find((g) => g.users.ownedPartitions.includes(partition))!;
 
   beforeAll(async () => {
-    router = await startRouter({ brokers: brokers(), port: 0, regions: ['eu'], groupIdTemplate, topicUsers: t.topicUsers, refreshMs: 200, infoRefreshMs: 500 });
+    router = await startRouter({
+      brokers: brokers(),
+      port: 0,
+      regions: ['eu'],
+      groupIdTemplate,
+      topicUsers: t.topicUsers,
+      refreshMs: 200,
+      infoRefreshMs: 500,
+    });
     for (const node of ['gw-eu-0', 'gw-eu-1']) {
       gateways.push(
         await startGateway(
@@ -189,11 +248,23 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
         ),
       );
     }
-    await waitFor(async () => {
-      const s = (await (await fetch(`${router.url}/v1/status`)).json()) as { regions: { state: string; unowned_partitions: number; gateways: unknown[] }[] };
-      const eu = s.regions[0]!;
-      return eu.state === 'Stable' && eu.unowned_partitions === 0 && eu.gateways.length === 2 && gateways.reduce((n, g) => n + g.users.ownedPartitions.length, 0) === PARTITIONS && gateways.every((g) => g.users.ownedPartitions.length > 0);
-    }, 'the region to settle', 60_000);
+    await waitFor(
+      async () => {
+        const s = (await (await fetch(`${router.url}/v1/status`)).json()) as {
+          regions: { state: string; unowned_partitions: number; gateways: unknown[] }[];
+        };
+        const eu = s.regions[0]!;
+        return (
+          eu.state === 'Stable' &&
+          eu.unowned_partitions === 0 &&
+          eu.gateways.length === 2 &&
+          gateways.reduce((n, g) => n + g.users.ownedPartitions.length, 0) === PARTITIONS &&
+          gateways.every((g) => g.users.ownedPartitions.length > 0)
+        );
+      },
+      'the region to settle',
+      60_000,
+    );
     await Promise.all(
       users.map(async (u) => {
         const r = await waitFor(async () => {
@@ -246,7 +317,9 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     );
     expect(misrouted).toBeGreaterThan(0);
     expect(crossGateway.length).toBeGreaterThan(0);
-    expect(await counter(gateways, 'fanout_gateway_misrouted_records_total', { action: 'forwarded', reason: 'wrong_partition' })).toBe(misrouted);
+    expect(await counter(gateways, 'fanout_gateway_misrouted_records_total', { action: 'forwarded', reason: 'wrong_partition' })).toBe(
+      misrouted,
+    );
     expect(await counter(gateways, 'fanout_gateway_forwarded_copies_total', { outcome: 'delivered' })).toBe(misrouted);
     expect(await counter(gateways, 'fanout_gateway_forwarded_copies_total', { outcome: 'duplicate' })).toBe(0);
 
@@ -259,8 +332,29 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
 
     // The copies in Kafka: the original's headers kept, the origin and the region added.
     const sample = misroutedUsers[0]!;
-    const dump = spawnSync('kcat', ['-C', '-b', brokers().join(','), '-t', t.topicUsers, '-p', String(partitionFor(sample, PARTITIONS)), '-o', 'beginning', '-e', '-q', '-f', '%k\t%h\n'], { encoding: 'utf8', timeout: 30_000 });
-    const copyHeaders = dump.stdout.split('\n').filter((l) => l.startsWith(`${sample}\t`))[0]!.split('\t')[1]!;
+    const dump = spawnSync(
+      'kcat',
+      [
+        '-C',
+        '-b',
+        brokers().join(','),
+        '-t',
+        t.topicUsers,
+        '-p',
+        String(partitionFor(sample, PARTITIONS)),
+        '-o',
+        'beginning',
+        '-e',
+        '-q',
+        '-f',
+        '%k\t%h\n',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    const copyHeaders = dump.stdout
+      .split('\n')
+      .filter((l) => l.startsWith(`${sample}\t`))[0]!
+      .split('\t')[1]!;
     expect(copyHeaders).toContain('content-type=application/json');
     expect(copyHeaders).toContain('x-producer=kcat');
     expect(copyHeaders).toMatch(new RegExp(`fanout-forwarded-from=${crcOf(sample)}:\\d+`));
@@ -272,12 +366,17 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     const keyPartition = partitionFor(user, PARTITIONS);
     const key = Buffer.from(user);
     // A partition of the other gateway that no known hash of the key gives.
-    const explicit = gateways[1]!.users.ownedPartitions.find((p) => p !== keyPartition && guessPartitioner(key, p, PARTITIONS) === 'unknown')!;
+    const explicit = gateways[1]!.users.ownedPartitions.find(
+      (p) => p !== keyPartition && guessPartitioner(key, p, PARTITIONS) === 'unknown',
+    )!;
     const before = await counter(gateways, 'fanout_gateway_misrouted_records_total', { action: 'forwarded' });
     const c = clients.get(user)!;
     const had = c.seqs.length;
     const extra = Array.from({ length: 20 }, (_, i) => PER_USER + 1 + i);
-    kcat(['-t', t.topicUsers, '-p', String(explicit), '-K:'], extra.map((seq) => `${user}:${JSON.stringify({ user, seq })}`).join('\n') + '\n');
+    kcat(
+      ['-t', t.topicUsers, '-p', String(explicit), '-K:'],
+      extra.map((seq) => `${user}:${JSON.stringify({ user, seq })}`).join('\n') + '\n',
+    );
     await waitFor(() => c.seqs.length >= had + extra.length, 'the explicitly partitioned records', 30_000);
     await new Promise((r) => setTimeout(r, 500));
     expect(c.seqs.slice(had)).toEqual(extra);
@@ -294,7 +393,10 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     kcat(['-t', t.topicUsers, '-K:'], `not a user!:${JSON.stringify({ user: a, seq: -2 })}\n`);
     kcat(['-t', t.topicUsers, '-K:', '-H', `fanout-channel=user:${a}`], `${b}:${JSON.stringify({ user: b, seq: -3 })}\n`);
     for (const reason of ['no_key', 'invalid_key', 'channel_mismatch']) {
-      await waitFor(async () => (await counter(gateways, 'fanout_gateway_misrouted_records_total', { action: 'dropped', reason })) === 1, `one record dropped for ${reason}`);
+      await waitFor(
+        async () => (await counter(gateways, 'fanout_gateway_misrouted_records_total', { action: 'dropped', reason })) === 1,
+        `one record dropped for ${reason}`,
+      );
       expect(logs.filter((l) => l.reason === reason)).toHaveLength(1);
     }
     await new Promise((r) => setTimeout(r, 300));
@@ -310,9 +412,23 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     const kafka = new Kafka({ brokers: brokers(), clientId: 'misrouted-test', logLevel: 0 });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    const copy = (seq: number, from: string, region: string) => ({ key: user, value: JSON.stringify({ user, seq }), partition: p, headers: { 'fanout-id': `evt-${seq}`, [HEADER_FORWARDED_FROM]: from, [HEADER_FORWARDED_REGION]: region } });
+    const copy = (seq: number, from: string, region: string) => ({
+      key: user,
+      value: JSON.stringify({ user, seq }),
+      partition: p,
+      headers: { 'fanout-id': `evt-${seq}`, [HEADER_FORWARDED_FROM]: from, [HEADER_FORWARDED_REGION]: region },
+    });
     // As after a rebalance: the same original forwarded twice (and once by region us), then the next one.
-    await producer.send({ topic: t.topicUsers, acks: -1, messages: [copy(last + 1, '3:999999', 'eu'), copy(last + 1, '3:999999', 'eu'), copy(last + 50, '3:999999', 'us'), copy(last + 2, '3:1000000', 'eu')] });
+    await producer.send({
+      topic: t.topicUsers,
+      acks: -1,
+      messages: [
+        copy(last + 1, '3:999999', 'eu'),
+        copy(last + 1, '3:999999', 'eu'),
+        copy(last + 50, '3:999999', 'us'),
+        copy(last + 2, '3:1000000', 'eu'),
+      ],
+    });
     await producer.disconnect();
     await waitFor(() => c.seqs.length >= had + 2, 'the forwarded copies', 15_000);
     await new Promise((r) => setTimeout(r, 500));

@@ -19,16 +19,23 @@ import { startProxy, type TcpProxy } from '../../../test/tcp-proxy.js';
 import { brokers, uniqueTopics } from '../../../test/helpers.js';
 import { startGateway, type RunningGateway } from '../src/index.js';
 
-
 const topics = uniqueTopics('page');
 const logger = createLogger('page-test');
 const SYMBOLS = ['AAPL', 'MSFT', 'GOOG'];
 const BASE_PRICES: Record<string, number> = { AAPL: 189.0, MSFT: 415.3, GOOG: 165.1 };
 
 function gatewayOptions(node: string) {
-  return { brokers: brokers(), port: 0, ...topics, node, region: 'test-eu', drainJitterMs: 300, drainDelayMs: 2000, shutdownGraceMs: 15_000 };
+  return {
+    brokers: brokers(),
+    port: 0,
+    ...topics,
+    node,
+    region: 'test-eu',
+    drainJitterMs: 300,
+    drainDelayMs: 2000,
+    shutdownGraceMs: 15_000,
+  };
 }
-
 
 interface TickData {
   sym: string;
@@ -71,7 +78,9 @@ describe('live ticks page', () => {
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (m) => {
       // While no gateway answers, failed connection attempts (WebSocket, and SSE after a few) are expected.
-      const attempt = /WebSocket connection to .* failed/.test(m.text()) || (/Failed to load resource/.test(m.text()) && /\/v1\/(ws|sse)/.test(m.location().url));
+      const attempt =
+        /WebSocket connection to .* failed/.test(m.text()) ||
+        (/Failed to load resource/.test(m.text()) && /\/v1\/(ws|sse)/.test(m.location().url));
       if (m.type() === 'error' && !attempt) pageErrors.push(m.text());
     });
   });
@@ -130,18 +139,32 @@ describe('live ticks page', () => {
       rateSeen = Math.max(rateSeen, Number(await page.locator('#rate').getAttribute('data-value')));
       await new Promise((r) => setTimeout(r, 50));
     }
-    await publish(tick('AAPL', 189.12, 189.14, 189.13, 100), tick('MSFT', 415.1, 415.14, 415.12, 300), tick('GOOG', 165.3, 165.32, 165.31, 42));
+    await publish(
+      tick('AAPL', 189.12, 189.14, 189.13, 100),
+      tick('MSFT', 415.1, 415.14, 415.12, 300),
+      tick('GOOG', 165.3, 165.32, 165.31, 42),
+    );
     // The board shows each symbol's latest tick once per frame; let these show before the next.
-    await page.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('415.12'), undefined, { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelector('[data-symbol="AAPL"] .last')?.textContent?.includes('189.13'), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('415.12'), undefined, {
+      timeout: 15_000,
+    });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="AAPL"] .last')?.textContent?.includes('189.13'), undefined, {
+      timeout: 15_000,
+    });
     await publish(tick('AAPL', 189.19, 189.21, 189.2, 200), tick('MSFT', 414.96, 415.0, 414.98, 500));
     sent += 5;
 
     const aapl = '[data-symbol="AAPL"]';
     const msft = '[data-symbol="MSFT"]';
-    await page.waitForFunction((n) => document.querySelector<HTMLElement>('#total')?.dataset.value === String(n), sent, { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelector('[data-symbol="AAPL"] .last')?.textContent?.includes('189.20'), undefined, { timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('414.98'), undefined, { timeout: 15_000 });
+    await page.waitForFunction((n) => document.querySelector<HTMLElement>('#total')?.dataset.value === String(n), sent, {
+      timeout: 15_000,
+    });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="AAPL"] .last')?.textContent?.includes('189.20'), undefined, {
+      timeout: 15_000,
+    });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('414.98'), undefined, {
+      timeout: 15_000,
+    });
 
     expect(await text(`${aapl} .bid`)).toBe('189.19');
     expect(await text(`${aapl} .ask`)).toBe('189.21');
@@ -185,7 +208,9 @@ describe('live ticks page', () => {
     expect(await text('#node')).toBe('gw-page-2');
     // Subscribed again: new prices arrive.
     await publish(tick('GOOG', 166.01, 166.03, 166.02));
-    await page.waitForFunction(() => document.querySelector('[data-symbol="GOOG"] .last')?.textContent?.includes('166.02'), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-symbol="GOOG"] .last')?.textContent?.includes('166.02'), undefined, {
+      timeout: 15_000,
+    });
     expect(await page.locator('[data-symbol="GOOG"] .last').getAttribute('data-dir')).toBe('up');
   });
 
@@ -209,7 +234,9 @@ describe('live ticks page', () => {
     expect(await sse.locator('#detail').innerText()).toBe('SSE');
     expect(await sse.locator('#log').innerText()).toMatch(/connected to gw-page-2 \(test-eu\) over SSE/);
     await publish(tick('MSFT', 420.5, 420.52, 420.51));
-    await sse.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('420.51'), undefined, { timeout: 15_000 });
+    await sse.waitForFunction(() => document.querySelector('[data-symbol="MSFT"] .last')?.textContent?.includes('420.51'), undefined, {
+      timeout: 15_000,
+    });
     expect(await sse.locator('[data-symbol="MSFT"] .bid').innerText()).toBe('420.50');
     await sse.screenshot({ path: '/tmp/board-sse.png', fullPage: true });
     expect(errors).toEqual([]);

@@ -13,7 +13,11 @@ const readers: SseReader[] = [];
 const get = (path: string, headers: Record<string, string> = {}) => fetch(gw.url + path, { headers });
 
 beforeAll(async () => {
-  pub = new PublisherClient({ brokers: brokers(), logger: createLogger('test'), topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
+  pub = new PublisherClient({
+    brokers: brokers(),
+    logger: createLogger('test'),
+    topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers },
+  });
   await pub.connect();
   gw = await startGateway({ brokers: brokers(), port: 0, servePage: false, sseHeartbeatMs: 300, ...topics });
 });
@@ -41,7 +45,12 @@ describe('SSE', () => {
     const again = await SseReader.open(gw.url + '/v1/sse?channels=news:sse', { 'last-event-id': msgEvents[2]!.id! });
     readers.push(again);
     await waitFor(() => again.frames().filter((f) => f.t === 'msg').length === 5, 'the 5 after the third');
-    expect(again.frames().filter((f) => f.t === 'msg').map((f) => (f.data as { seq: number }).seq)).toEqual([3, 4, 5, 6, 7]);
+    expect(
+      again
+        .frames()
+        .filter((f) => f.t === 'msg')
+        .map((f) => (f.data as { seq: number }).seq),
+    ).toEqual([3, 4, 5, 6, 7]);
     expect(again.events.filter((e) => e.id).at(-1)!.id).toBe(more[2]!.position);
   });
 
@@ -96,7 +105,10 @@ describe('long polling', () => {
     const seen: number[] = [];
     let cursor = empty.cursor;
     while (seen.length < 3) {
-      const got = (await (await get(`/v1/poll?channel=news:quiet&cursor=${encodeURIComponent(cursor)}&timeout=5`)).json()) as { messages: { data: number }[]; cursor: string };
+      const got = (await (await get(`/v1/poll?channel=news:quiet&cursor=${encodeURIComponent(cursor)}&timeout=5`)).json()) as {
+        messages: { data: number }[];
+        cursor: string;
+      };
       seen.push(...got.messages.map((m) => m.data));
       cursor = got.cursor;
     }
@@ -169,7 +181,10 @@ describe('ETag polling', () => {
   });
 
   it('answers a CORS preflight, and carries allow-origin on answers', async () => {
-    const pre = await fetch(gw.url + '/v1/history?channel=news:etag', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-headers': 'if-none-match' } });
+    const pre = await fetch(gw.url + '/v1/history?channel=news:etag', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-headers': 'if-none-match' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-headers')).toContain('if-none-match');
     expect((await get('/v1/latest?channel=news:etag')).headers.get('access-control-allow-origin')).toBe('*');
@@ -178,7 +193,9 @@ describe('ETag polling', () => {
   it('gives the history since a position', async () => {
     const sent = await pub.publishBatch([10, 11, 12, 13].map((i) => ({ channel: 'news:hist', data: i })));
     const got = await waitFor(async () => {
-      const b = (await (await get(`/v1/history?channel=news:hist&since=${encodeURIComponent(sent[1]!.position)}`)).json()) as { messages: { data: number }[] };
+      const b = (await (await get(`/v1/history?channel=news:hist&since=${encodeURIComponent(sent[1]!.position)}`)).json()) as {
+        messages: { data: number }[];
+      };
       return b.messages.length === 2 ? b : undefined;
     }, 'two messages after the second');
     expect(got.messages.map((m) => m.data)).toEqual([12, 13]);

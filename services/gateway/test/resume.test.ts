@@ -38,7 +38,11 @@ function publish(channel: string, from: number, to: number): Promise<PublishedEv
 }
 
 beforeAll(async () => {
-  pub = new PublisherClient({ brokers: brokers(), logger: createLogger('test'), topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
+  pub = new PublisherClient({
+    brokers: brokers(),
+    logger: createLogger('test'),
+    topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers },
+  });
   await pub.connect();
 });
 
@@ -57,7 +61,9 @@ describe('resume from a position', () => {
     const sent = await publish('news:win', 0, 10);
     await waitFor(() => a.messages().length === 10, '10 messages');
     const b = await client(gw.wsUrl);
-    expect(await b.request({ op: 'subscribe', channels: ['news:win'], positions: { 'news:win': sent[4]!.position } })).toMatchObject({ t: 'subscribed' });
+    expect(await b.request({ op: 'subscribe', channels: ['news:win'], positions: { 'news:win': sent[4]!.position } })).toMatchObject({
+      t: 'subscribed',
+    });
     await waitFor(() => b.messages().length === 5, 'the 5 missed messages');
     await publish('news:win', 10, 12);
     await waitFor(() => b.messages().length === 7, 'two live messages');
@@ -125,7 +131,9 @@ describe('resume from a position', () => {
     const n = 30;
     const herd = await Promise.all(Array.from({ length: n }, () => client(gw.wsUrl)));
     // Every client resumes from its own position, all at once.
-    await Promise.all(herd.map((c, i) => c.request({ op: 'subscribe', channels: ['news:herd'], positions: { 'news:herd': sent[i]!.position } })));
+    await Promise.all(
+      herd.map((c, i) => c.request({ op: 'subscribe', channels: ['news:herd'], positions: { 'news:herd': sent[i]!.position } })),
+    );
     await publish('news:herd', 40, 42);
     for (const [i, c] of herd.entries()) await waitFor(() => c.messages().length === 41 - i, `client ${i}: messages ${i + 1}..41`, 20_000);
     for (const [i, c] of herd.entries()) expect(seqs(c, 'news:herd')).toEqual(range(i + 1, 42));
@@ -141,8 +149,11 @@ describe('resume from a position', () => {
     const sent = await publish('news:busy', 0, 20);
     const gw = await gateway({ warmMaxRecords: 0, replayMaxWaiting: 2 });
     const herd = await Promise.all(Array.from({ length: 6 }, () => client(gw.wsUrl)));
-    await Promise.all(herd.map((c) => c.request({ op: 'subscribe', channels: ['news:busy'], positions: { 'news:busy': sent[0]!.position } })));
-    for (const c of herd) await waitFor(() => c.messages().length === 19 || c.frames.some((f) => f.t === 'reset'), 'each client served or reset', 20_000);
+    await Promise.all(
+      herd.map((c) => c.request({ op: 'subscribe', channels: ['news:busy'], positions: { 'news:busy': sent[0]!.position } })),
+    );
+    for (const c of herd)
+      await waitFor(() => c.messages().length === 19 || c.frames.some((f) => f.t === 'reset'), 'each client served or reset', 20_000);
     const reset = herd.filter((c) => c.frames.some((f) => f.t === 'reset'));
     const served = herd.filter((c) => c.messages().length === 19);
     expect(reset.length + served.length).toBe(6);
@@ -195,8 +206,14 @@ describe('resume from a position', () => {
   it('answers a malformed position with invalid_position and subscribes nothing', async () => {
     const gw = gateways[0]!;
     const c = await client(gw.wsUrl);
-    expect(await c.request({ op: 'subscribe', channels: ['news:x'], positions: { 'news:x': 'yesterday' } })).toMatchObject({ t: 'error', code: 'invalid_position' });
-    expect(await c.request({ op: 'subscribe', channels: ['news:x'], positions: { 'news:other': '1:0:1' } })).toMatchObject({ t: 'error', code: 'invalid_position' });
+    expect(await c.request({ op: 'subscribe', channels: ['news:x'], positions: { 'news:x': 'yesterday' } })).toMatchObject({
+      t: 'error',
+      code: 'invalid_position',
+    });
+    expect(await c.request({ op: 'subscribe', channels: ['news:x'], positions: { 'news:other': '1:0:1' } })).toMatchObject({
+      t: 'error',
+      code: 'invalid_position',
+    });
     expect(gw.hub.connections.size).toBeGreaterThan(0);
   });
 });
@@ -207,7 +224,13 @@ describe('a gateway killed mid-stream', () => {
     const start = (port: number, node: string) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts', '--region', 'eu', '--node', node], {
         cwd: ROOT,
-        env: { ...process.env, FANOUT_BROKERS: brokers().join(','), FANOUT_PORT: String(port), FANOUT_TOPIC_BROADCAST: topics.topicBroadcast, FANOUT_TOPIC_USERS: topics.topicUsers },
+        env: {
+          ...process.env,
+          FANOUT_BROKERS: brokers().join(','),
+          FANOUT_PORT: String(port),
+          FANOUT_TOPIC_BROADCAST: topics.topicBroadcast,
+          FANOUT_TOPIC_USERS: topics.topicUsers,
+        },
         stdio: 'ignore',
       });
       children.push(child);
@@ -215,7 +238,12 @@ describe('a gateway killed mid-stream', () => {
     };
     const ready = async (port: number) => {
       const deadline = Date.now() + 60_000;
-      while ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+      while (
+        (await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      ) {
         if (Date.now() > deadline) throw new Error(`gateway on ${port} not ready`);
         await new Promise((r) => setTimeout(r, 100));
       }

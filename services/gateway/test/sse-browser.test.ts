@@ -14,7 +14,11 @@ let proxy: TcpProxy;
 let browser: Browser;
 
 beforeAll(async () => {
-  pub = new PublisherClient({ brokers: brokers(), logger: createLogger('test'), topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
+  pub = new PublisherClient({
+    brokers: brokers(),
+    logger: createLogger('test'),
+    topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers },
+  });
   await pub.connect();
   gw = await startGateway({ brokers: brokers(), port: 0, ...topics });
   proxy = await startProxy(gw.port);

@@ -16,7 +16,8 @@ const gc = runInNewContext('gc') as () => void;
 const factory = new OutgoingFactory('e1', new QueuePolicies([], 'drop'));
 const DATA = JSON.stringify({ price: 101.25, pad: 'x'.repeat(80) });
 let seq = 0;
-const message = (channel: string, partition = 0): Outgoing => factory.make({ channel, id: `id-${seq}`, publishedAt: Date.now(), dataJson: DATA } as never, partition, seq++);
+const message = (channel: string, partition = 0): Outgoing =>
+  factory.make({ channel, id: `id-${seq}`, publishedAt: Date.now(), dataJson: DATA } as never, partition, seq++);
 const unbounded = { maxMessages: 1e9, maxBytes: 1e15, maxAgeMs: 1e12, maxTotalBytes: 1e15 };
 
 /** Heap and external bytes the windows add, per message, after full collections. */
@@ -43,7 +44,9 @@ describe('window accounting', () => {
     ] as const) {
       const { counted, real } = measure(n, channels);
       // Counted bytes bound the real cost, within a small allowance for measurement noise ...
-      expect(real, `${channels} channels: real ${real.toFixed(0)} B vs counted ${counted.toFixed(0)} B per message`).toBeLessThanOrEqual(counted * 1.05);
+      expect(real, `${channels} channels: real ${real.toFixed(0)} B vs counted ${counted.toFixed(0)} B per message`).toBeLessThanOrEqual(
+        counted * 1.05,
+      );
       // ... and are not so high that the configured bounds would waste most of their memory.
       expect(real, `${channels} channels`).toBeGreaterThan(counted * 0.6);
     }
@@ -72,7 +75,15 @@ describe('the memory budget covers queues and windows', () => {
     const broadcast = new ChannelWindows({ ...unbounded, maxTotalBytes: 1e6 });
     const users = new ChannelWindows({ ...unbounded, maxTotalBytes: 1e6 });
     const queues: BudgetTarget[] = [];
-    const budget = new MemoryBudget({ maxBytes: 400_000, lowWater: 0.5, shedAfterMs: 60_000, pause: () => {}, resume: () => {}, connections: () => queues, caches: [broadcast, users] });
+    const budget = new MemoryBudget({
+      maxBytes: 400_000,
+      lowWater: 0.5,
+      shedAfterMs: 60_000,
+      pause: () => {},
+      resume: () => {},
+      connections: () => queues,
+      caches: [broadcast, users],
+    });
     // Each stream may use half of the budget while nothing is queued (its own cap is higher).
     expect(broadcast.capBytes).toBe(200_000);
     for (let i = 0; i < 2_000; i++) broadcast.append(message(`ticks:c${i % 50}`));
@@ -93,7 +104,15 @@ describe('the memory budget covers queues and windows', () => {
 
   it('never gives the windows more than their configured total', () => {
     const w = new ChannelWindows({ ...unbounded, maxTotalBytes: 10_000 });
-    const budget = new MemoryBudget({ maxBytes: 1e9, lowWater: 0.5, shedAfterMs: 60_000, pause: () => {}, resume: () => {}, connections: () => [], caches: [w] });
+    const budget = new MemoryBudget({
+      maxBytes: 1e9,
+      lowWater: 0.5,
+      shedAfterMs: 60_000,
+      pause: () => {},
+      resume: () => {},
+      connections: () => [],
+      caches: [w],
+    });
     expect(w.capBytes).toBe(10_000);
     for (let i = 0; i < 500; i++) w.append(message('ticks:one'));
     expect(w.bytes).toBeLessThanOrEqual(10_000);

@@ -28,7 +28,9 @@ class RawClient {
     const c = new RawClient(sock);
     return new Promise((resolve, reject) => {
       sock.on('connect', () => {
-        sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        sock.write(
+          `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
       });
       sock.on('error', (err) => (c.opened ? undefined : reject(err)));
       sock.on('close', () => {
@@ -83,7 +85,19 @@ class RawClient {
     const masked = opts.masked ?? true;
     const n = payload.length;
     const m = masked ? 0x80 : 0;
-    const head = n < 126 ? Buffer.from([first, m | n]) : n < 65536 ? Buffer.from([first, m | 126, n >> 8, n & 0xff]) : Buffer.concat([Buffer.from([first, m | 127]), (() => { const l = Buffer.alloc(8); l.writeBigUInt64BE(BigInt(n)); return l; })()]);
+    const head =
+      n < 126
+        ? Buffer.from([first, m | n])
+        : n < 65536
+          ? Buffer.from([first, m | 126, n >> 8, n & 0xff])
+          : Buffer.concat([
+              Buffer.from([first, m | 127]),
+              (() => {
+                const l = Buffer.alloc(8);
+                l.writeBigUInt64BE(BigInt(n));
+                return l;
+              })(),
+            ]);
     if (!masked) return void this.sock.write(Buffer.concat([head, payload]));
     const mask = randomBytes(4);
     const body = Buffer.allocUnsafe(n);

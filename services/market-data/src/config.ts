@@ -47,7 +47,10 @@ export const MAX_RATE = 1_000_000;
  * Loads and validates the settings. `symbols` in the result is always the resolved list (the
  * explicit one, or the first symbolCount defaults), and `brokers` is never empty.
  */
-export function marketDataConfig(overrides: Partial<MarketDataConfig> & { kafka?: KafkaClientSettings } = {}, env: NodeJS.ProcessEnv = process.env): Readonly<MarketDataConfig & { kafka: KafkaClientSettings }> {
+export function marketDataConfig(
+  overrides: Partial<MarketDataConfig> & { kafka?: KafkaClientSettings } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<MarketDataConfig & { kafka: KafkaClientSettings }> {
   const { kafka: kafkaOverride, ...rest } = overrides;
   const c = loadConfig(MARKET_DATA_DEFAULTS, rest, env);
   const brokers = resolveBrokers(c.brokers, env);
@@ -59,19 +62,29 @@ export function marketDataConfig(overrides: Partial<MarketDataConfig> & { kafka?
   const symbols = c.symbols.length > 0 ? [...new Set(c.symbols)] : defaultSymbols(c.symbolCount);
   const bad = symbols.find((s) => !isValidChannel(`${PRICES_NAMESPACE}:${s}`));
   if (bad !== undefined) {
-    throw new ConfigError('FANOUT_SYMBOLS', `${JSON.stringify(bad.slice(0, 80))} is not a valid symbol; symbols are 1 to 200 of [A-Za-z0-9._=@-], comma-separated`);
+    throw new ConfigError(
+      'FANOUT_SYMBOLS',
+      `${JSON.stringify(bad.slice(0, 80))} is not a valid symbol; symbols are 1 to 200 of [A-Za-z0-9._=@-], comma-separated`,
+    );
   }
   if (symbols.length > MAX_SYMBOLS) throw new ConfigError('FANOUT_SYMBOLS', `at most ${MAX_SYMBOLS} symbols`);
 
-  if (!(c.rate > 0) || c.rate > MAX_RATE) throw new ConfigError('FANOUT_RATE', `must be a number of ticks per second above 0 and at most ${MAX_RATE}`);
-  if (!Number.isInteger(c.sliceMs) || c.sliceMs < 1 || c.sliceMs > 1000) throw new ConfigError('FANOUT_SLICE_MS', 'must be an integer from 1 to 1000 (milliseconds)');
+  if (!(c.rate > 0) || c.rate > MAX_RATE)
+    throw new ConfigError('FANOUT_RATE', `must be a number of ticks per second above 0 and at most ${MAX_RATE}`);
+  if (!Number.isInteger(c.sliceMs) || c.sliceMs < 1 || c.sliceMs > 1000)
+    throw new ConfigError('FANOUT_SLICE_MS', 'must be an integer from 1 to 1000 (milliseconds)');
   if (!Number.isInteger(c.maxInFlight) || c.maxInFlight < 1) throw new ConfigError('FANOUT_MAX_IN_FLIGHT', 'must be a positive integer');
   if (!(c.logIntervalS > 0)) throw new ConfigError('FANOUT_LOG_INTERVAL_S', 'must be a number of seconds above 0');
-  if (!Number.isInteger(c.seed) || c.seed > 0xffffffff) throw new ConfigError('FANOUT_SEED', 'must be an integer from 0 to 4294967295 (0 picks a random seed)');
+  if (!Number.isInteger(c.seed) || c.seed > 0xffffffff)
+    throw new ConfigError('FANOUT_SEED', 'must be an integer from 0 to 4294967295 (0 picks a random seed)');
 
-  for (const [key, name] of [['topicBroadcast', 'FANOUT_TOPIC_BROADCAST'], ['topicUsers', 'FANOUT_TOPIC_USERS']] as const) {
+  for (const [key, name] of [
+    ['topicBroadcast', 'FANOUT_TOPIC_BROADCAST'],
+    ['topicUsers', 'FANOUT_TOPIC_USERS'],
+  ] as const) {
     const t = c[key];
-    if (!TOPIC_RE.test(t) || t === '.' || t === '..') throw new ConfigError(name, `${JSON.stringify(t.slice(0, 80))} is not a Kafka topic name (1 to 249 of [A-Za-z0-9._-])`);
+    if (!TOPIC_RE.test(t) || t === '.' || t === '..')
+      throw new ConfigError(name, `${JSON.stringify(t.slice(0, 80))} is not a Kafka topic name (1 to 249 of [A-Za-z0-9._-])`);
   }
   if (c.topicBroadcast === c.topicUsers) throw new ConfigError('FANOUT_TOPIC_USERS', 'must differ from FANOUT_TOPIC_BROADCAST');
 

@@ -27,7 +27,14 @@ export function marketDataServer(stats: TickProducerStats, health: Health): Serv
   follow('acknowledged', 'Ticks Kafka acknowledged.');
   follow('failed', 'Ticks Kafka did not acknowledge.');
   follow('skipped', 'Ticks skipped (too many in flight, or catching up after a stall).');
-  new Gauge({ name: 'fanout_market_data_ticks_in_flight', help: 'Ticks awaiting acknowledgement.', registers: [registry], collect() { this.set(stats.inFlight); } });
+  new Gauge({
+    name: 'fanout_market_data_ticks_in_flight',
+    help: 'Ticks awaiting acknowledgement.',
+    registers: [registry],
+    collect() {
+      this.set(stats.inFlight);
+    },
+  });
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (serveOps(req, res, path, { health, registry })) return;

@@ -8,5 +8,6 @@ runService({
   start: () => startMarketData({}, logger),
   // Acknowledgements in flight and the producer disconnect.
   graceMs: 15_000,
-  onStarted: (md) => logger.info({ symbols: md.config.symbols.length, rate: md.config.rate, topic: md.config.topicBroadcast }, 'market data running'),
+  onStarted: (md) =>
+    logger.info({ symbols: md.config.symbols.length, rate: md.config.rate, topic: md.config.topicBroadcast }, 'market data running'),
 });

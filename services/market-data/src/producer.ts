@@ -141,19 +141,21 @@ export class TickProducer {
     } catch (err) {
       p = Promise.reject(err);
     }
-    const tracked: Promise<unknown> = p.then(
-      () => {
-        this.stats.acknowledged++;
-      },
-      (err: unknown) => {
-        this.stats.failed++;
-        // One warning per log interval at most; the rate line carries the count.
-        if (this.failuresSinceLog++ === 0) this.opts.logger.warn({ err }, 'tick publish failed');
-      },
-    ).finally(() => {
-      this.stats.inFlight--;
-      this.settled.delete(tracked);
-    });
+    const tracked: Promise<unknown> = p
+      .then(
+        () => {
+          this.stats.acknowledged++;
+        },
+        (err: unknown) => {
+          this.stats.failed++;
+          // One warning per log interval at most; the rate line carries the count.
+          if (this.failuresSinceLog++ === 0) this.opts.logger.warn({ err }, 'tick publish failed');
+        },
+      )
+      .finally(() => {
+        this.stats.inFlight--;
+        this.settled.delete(tracked);
+      });
     this.settled.add(tracked);
   }
 

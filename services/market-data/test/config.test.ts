@@ -27,7 +27,16 @@ describe('market-data config', () => {
 
   it('reads the environment: count, explicit list, rate, brokers, topics', () => {
     expect(marketDataConfig({}, env({ FANOUT_SYMBOL_COUNT: '3' })).symbols).toEqual(['AAPL', 'MSFT', 'GOOG']);
-    const c = marketDataConfig({}, env({ FANOUT_SYMBOLS: 'TSLA, BRK.B,TSLA', FANOUT_RATE: '12.5', FANOUT_BROKERS: 'a:1,b:2', FANOUT_TOPIC_BROADCAST: 'x.b', FANOUT_TOPIC_USERS: 'x.u' }));
+    const c = marketDataConfig(
+      {},
+      env({
+        FANOUT_SYMBOLS: 'TSLA, BRK.B,TSLA',
+        FANOUT_RATE: '12.5',
+        FANOUT_BROKERS: 'a:1,b:2',
+        FANOUT_TOPIC_BROADCAST: 'x.b',
+        FANOUT_TOPIC_USERS: 'x.u',
+      }),
+    );
     expect(c.symbols).toEqual(['TSLA', 'BRK.B']);
     expect(c.rate).toBe(12.5);
     expect(c.brokers).toEqual(['a:1', 'b:2']);

@@ -71,7 +71,10 @@ describe('market-data producer (real Kafka)', () => {
     expect([...bySymbol.keys()].sort()).toEqual([...symbols].sort());
     // One channel is one partition, so each symbol's ticks come back in order: 1, 2, 3, ...
     for (const [sym, ticks] of bySymbol) {
-      expect(ticks.map((t) => t.seq), sym).toEqual(ticks.map((_, i) => i + 1));
+      expect(
+        ticks.map((t) => t.seq),
+        sym,
+      ).toEqual(ticks.map((_, i) => i + 1));
       expect(ticks.length).toBeGreaterThan(published / symbols.length - 2);
     }
     // Achieved rate from the publish timestamps themselves.

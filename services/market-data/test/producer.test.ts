@@ -13,7 +13,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('TickProducer pacing', () => {
   it('publishes at the set total rate, round robin over the symbols, to prices:<SYMBOL>', async () => {
     const got: EventInput[] = [];
-    const producer = new TickProducer({ publisher: { publish: async (e) => void got.push(e) }, logger, symbols: ['AAPL', 'MSFT', 'GOOG', 'AMZN'], rate: 400, logIntervalMs: 0 });
+    const producer = new TickProducer({
+      publisher: { publish: async (e) => void got.push(e) },
+      logger,
+      symbols: ['AAPL', 'MSFT', 'GOOG', 'AMZN'],
+      rate: 400,
+      logIntervalMs: 0,
+    });
     const t0 = performance.now();
     producer.start();
     await sleep(1000);

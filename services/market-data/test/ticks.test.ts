@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SYMBOLS, MIN_MID, PriceModel, defaultSymbols, initialState, priceIncrement, seededRng, step, type SymbolState, type Tick } from '../src/ticks.js';
+import {
+  DEFAULT_SYMBOLS,
+  MIN_MID,
+  PriceModel,
+  defaultSymbols,
+  initialState,
+  priceIncrement,
+  seededRng,
+  step,
+  type SymbolState,
+  type Tick,
+} from '../src/ticks.js';
 import { isValidChannel } from '@fanout/protocol';
 
 function run(state: SymbolState, n: number, seed = 1): Tick[] {
@@ -26,7 +37,15 @@ describe('price model', () => {
       const bad = run(initialState(sym), 5000, 7).filter((t) => {
         const inc = priceIncrement(t.bid);
         const places = inc === 0.01 ? 2 : 4;
-        return !(t.bid > 0 && t.ask - t.bid >= inc - 1e-9 && t.last >= t.bid && t.last <= t.ask && decimals(t.bid) <= places && decimals(t.ask) <= places && decimals(t.last) <= places);
+        return !(
+          t.bid > 0 &&
+          t.ask - t.bid >= inc - 1e-9 &&
+          t.last >= t.bid &&
+          t.last <= t.ask &&
+          decimals(t.bid) <= places &&
+          decimals(t.ask) <= places &&
+          decimals(t.last) <= places
+        );
       });
       expect(bad, sym).toEqual([]);
     }
@@ -51,7 +70,7 @@ describe('price model', () => {
     expect(s.mid).toBeGreaterThanOrEqual(MIN_MID);
   });
 
-  it('numbers each symbol\'s ticks 1, 2, 3, ... independently', () => {
+  it("numbers each symbol's ticks 1, 2, 3, ... independently", () => {
     const model = new PriceModel(['AAPL', 'MSFT'], seededRng(9));
     const seqs: Record<string, number[]> = { AAPL: [], MSFT: [] };
     for (let i = 0; i < 30; i++) {

@@ -14,7 +14,10 @@ export interface RunningPublisher {
   shutdown(): Promise<void>;
 }
 
-export async function startPublisher(overrides: Parameters<typeof publisherConfig>[0] = {}, logger: Logger = createLogger('publisher')): Promise<RunningPublisher> {
+export async function startPublisher(
+  overrides: Parameters<typeof publisherConfig>[0] = {},
+  logger: Logger = createLogger('publisher'),
+): Promise<RunningPublisher> {
   const config = publisherConfig(overrides);
   const health = new Health(['kafka']);
   const registry = createRegistry({ service: 'publisher' });

@@ -36,7 +36,10 @@ beforeAll(async () => {
     apiKeys: ['test-key-0123456789'],
     port: 0,
     ...topics,
-    inboundWebhooks: JSON.stringify({ billing: { channel: 'billing:stripe', secrets: [BILLING] }, crm: { channel: 'crm:events', secrets: [CRM_OLD, CRM_NEW] } }),
+    inboundWebhooks: JSON.stringify({
+      billing: { channel: 'billing:stripe', secrets: [BILLING] },
+      crm: { channel: 'crm:events', secrets: [CRM_OLD, CRM_NEW] },
+    }),
     inboundToleranceS: 300,
   });
 });
@@ -69,7 +72,7 @@ describe('POST /v1/inbound/<source>', () => {
     expect(await written()).toBe(before + 1);
   });
 
-  it('accepts any of the source\'s secrets (rotation) and derives a valid event id from any webhook-id', async () => {
+  it("accepts any of the source's secrets (rotation) and derives a valid event id from any webhook-id", async () => {
     const body = JSON.stringify({ contact: 9 });
     const r = await post('crm', body, signed(CRM_NEW, 'msg_2KWPBgLlAfxdpx2AI54pPJ85f4W', body));
     expect(r.status).toBe(200);
@@ -93,13 +96,53 @@ describe('forged, stale or malformed inbound webhooks are refused with a stable 
   const now = new Date();
   const cases: [string, () => Promise<{ status: number; body: any }>, number, string][] = [
     ['a signature by another secret', () => post('billing', body, signed(secret(), 'msg-forged', body)), 400, 'inbound_signature_invalid'],
-    ['a body changed after signing', () => post('billing', body.replace('paid', 'void'), signed(BILLING, 'msg-tampered', body)), 400, 'inbound_signature_invalid'],
-    ['a signature over another id', () => post('billing', body, { ...signed(BILLING, 'msg-a', body), 'webhook-id': 'msg-b' }), 400, 'inbound_signature_invalid'],
-    ['a stale timestamp, validly signed', () => post('billing', body, signed(BILLING, 'msg-stale', body, new Date(now.getTime() - 10 * 60_000))), 400, 'inbound_timestamp_out_of_tolerance'],
-    ['a timestamp from the future', () => post('billing', body, signed(BILLING, 'msg-future', body, new Date(now.getTime() + 10 * 60_000))), 400, 'inbound_timestamp_out_of_tolerance'],
-    ['a timestamp that is not a number', () => post('billing', body, { ...signed(BILLING, 'msg-nan', body), 'webhook-timestamp': 'yesterday' }), 400, 'inbound_timestamp_out_of_tolerance'],
-    ['no signature header', () => post('billing', body, { 'content-type': 'application/json', 'webhook-id': 'x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) }), 400, 'inbound_headers_missing'],
-    ['valid signature over a body that is not JSON', () => post('billing', 'not json', signed(BILLING, 'msg-text', 'not json')), 400, 'invalid_json'],
+    [
+      'a body changed after signing',
+      () => post('billing', body.replace('paid', 'void'), signed(BILLING, 'msg-tampered', body)),
+      400,
+      'inbound_signature_invalid',
+    ],
+    [
+      'a signature over another id',
+      () => post('billing', body, { ...signed(BILLING, 'msg-a', body), 'webhook-id': 'msg-b' }),
+      400,
+      'inbound_signature_invalid',
+    ],
+    [
+      'a stale timestamp, validly signed',
+      () => post('billing', body, signed(BILLING, 'msg-stale', body, new Date(now.getTime() - 10 * 60_000))),
+      400,
+      'inbound_timestamp_out_of_tolerance',
+    ],
+    [
+      'a timestamp from the future',
+      () => post('billing', body, signed(BILLING, 'msg-future', body, new Date(now.getTime() + 10 * 60_000))),
+      400,
+      'inbound_timestamp_out_of_tolerance',
+    ],
+    [
+      'a timestamp that is not a number',
+      () => post('billing', body, { ...signed(BILLING, 'msg-nan', body), 'webhook-timestamp': 'yesterday' }),
+      400,
+      'inbound_timestamp_out_of_tolerance',
+    ],
+    [
+      'no signature header',
+      () =>
+        post('billing', body, {
+          'content-type': 'application/json',
+          'webhook-id': 'x',
+          'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+        }),
+      400,
+      'inbound_headers_missing',
+    ],
+    [
+      'valid signature over a body that is not JSON',
+      () => post('billing', 'not json', signed(BILLING, 'msg-text', 'not json')),
+      400,
+      'invalid_json',
+    ],
     ['an unknown source', () => post('nobody', body, signed(BILLING, 'msg-unknown', body)), 404, 'inbound_source_unknown'],
     ['a GET', () => post('billing', body, {}, 'GET'), 405, 'method_not_allowed'],
   ];
@@ -121,7 +164,9 @@ describe('configuration', () => {
     ['no secrets', JSON.stringify({ s: { channel: 'a:b', secrets: [] } })],
     ['a secret without whsec_', JSON.stringify({ s: { channel: 'a:b', secrets: ['abc'] } })],
   ])('refuses FANOUT_INBOUND_WEBHOOKS with %s, naming the variable', (_name, value) => {
-    expect(() => publisherConfig({ brokers: ['127.0.0.1:1'], apiKeys: ['test-key-0123456789'], inboundWebhooks: value })).toThrow(ConfigError);
+    expect(() => publisherConfig({ brokers: ['127.0.0.1:1'], apiKeys: ['test-key-0123456789'], inboundWebhooks: value })).toThrow(
+      ConfigError,
+    );
     try {
       publisherConfig({ brokers: ['127.0.0.1:1'], apiKeys: ['test-key-0123456789'], inboundWebhooks: value });
     } catch (err) {

@@ -18,7 +18,15 @@ async function post(path: string, body: unknown, headers: Record<string, string>
 }
 
 beforeAll(async () => {
-  pub = await startPublisher({ brokers: brokers(), apiKeys: [KEY], port: 0, maxEventBytes: 1024, maxBodyBytes: 16 * 1024, maxBatchEvents: 10, ...topics });
+  pub = await startPublisher({
+    brokers: brokers(),
+    apiKeys: [KEY],
+    port: 0,
+    maxEventBytes: 1024,
+    maxBodyBytes: 16 * 1024,
+    maxBatchEvents: 10,
+    ...topics,
+  });
 });
 afterAll(async () => {
   await pub?.shutdown();
@@ -58,19 +66,50 @@ describe('POST /v1/publish/batch', () => {
 
 describe('bad requests get a 4xx with a stable code and nothing reaches Kafka', () => {
   const cases: [string, () => Promise<{ status: number; body: any }>, number, string][] = [
-    ['a wrong API key', () => post('/v1/publish', { channel: 'news:x', data: 1 }, { authorization: 'Bearer wrong-key-000' }), 401, 'unauthorized'],
+    [
+      'a wrong API key',
+      () => post('/v1/publish', { channel: 'news:x', data: 1 }, { authorization: 'Bearer wrong-key-000' }),
+      401,
+      'unauthorized',
+    ],
     ['no API key', () => post('/v1/publish', { channel: 'news:x', data: 1 }, { authorization: '' }), 401, 'unauthorized'],
     ['a bad channel', () => post('/v1/publish', { channel: 'not a channel', data: 1 }), 400, 'invalid_channel'],
     ['an oversize event', () => post('/v1/publish', { channel: 'news:x', data: 'x'.repeat(2000) }), 413, 'payload_too_large'],
-    ['an oversize body', () => post('/v1/publish/batch', { events: [{ channel: 'news:x', data: 'y'.repeat(20_000) }] }), 413, 'payload_too_large'],
+    [
+      'an oversize body',
+      () => post('/v1/publish/batch', { events: [{ channel: 'news:x', data: 'y'.repeat(20_000) }] }),
+      413,
+      'payload_too_large',
+    ],
     ['invalid JSON', () => post('/v1/publish', '{"channel":'), 400, 'invalid_json'],
-    ['JSON nested deeper than 64 levels', () => post('/v1/publish', '{"channel":"news:x","data":' + '['.repeat(1000) + ']'.repeat(1000) + '}'), 400, 'json_too_deep'],
+    [
+      'JSON nested deeper than 64 levels',
+      () => post('/v1/publish', '{"channel":"news:x","data":' + '['.repeat(1000) + ']'.repeat(1000) + '}'),
+      400,
+      'json_too_deep',
+    ],
     ['a deep body in a batch', () => post('/v1/publish/batch', '{"a":'.repeat(2000) + '1' + '}'.repeat(2000)), 400, 'json_too_deep'],
     ['a deep body over the size limit', () => post('/v1/publish', '['.repeat(100_000) + ']'.repeat(100_000)), 413, 'payload_too_large'],
     ['a non-JSON content type', () => post('/v1/publish', '{}', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type'],
     ['a bad event id', () => post('/v1/publish', { channel: 'news:x', data: 1, id: 'spaces are bad' }), 400, 'invalid_event_id'],
-    ['a batch with one bad event', () => post('/v1/publish/batch', { events: [{ channel: 'news:ok', data: 1 }, { channel: 'bad', data: 2 }] }), 400, 'invalid_channel'],
-    ['a batch over the count limit', () => post('/v1/publish/batch', { events: Array.from({ length: 11 }, () => ({ channel: 'news:x', data: 1 })) }), 413, 'batch_too_large'],
+    [
+      'a batch with one bad event',
+      () =>
+        post('/v1/publish/batch', {
+          events: [
+            { channel: 'news:ok', data: 1 },
+            { channel: 'bad', data: 2 },
+          ],
+        }),
+      400,
+      'invalid_channel',
+    ],
+    [
+      'a batch over the count limit',
+      () => post('/v1/publish/batch', { events: Array.from({ length: 11 }, () => ({ channel: 'news:x', data: 1 })) }),
+      413,
+      'batch_too_large',
+    ],
   ];
 
   it.each(cases)('%s', async (_name, call, status, code) => {

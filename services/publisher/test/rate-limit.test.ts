@@ -8,7 +8,16 @@ const B = 'rate-key-b-0123456789';
 let pub: RunningPublisher;
 beforeAll(async () => {
   const t = uniqueTopics('rate');
-  pub = await startPublisher({ brokers: brokers(), apiKeys: [A, B], port: 0, maxBatchEvents: 10, publishRatePerKey: 5, publishBurstPerKey: 20, topicBroadcast: t.topicBroadcast, topicUsers: t.topicUsers });
+  pub = await startPublisher({
+    brokers: brokers(),
+    apiKeys: [A, B],
+    port: 0,
+    maxBatchEvents: 10,
+    publishRatePerKey: 5,
+    publishBurstPerKey: 20,
+    topicBroadcast: t.topicBroadcast,
+    topicUsers: t.topicUsers,
+  });
 });
 afterAll(async () => {
   await pub?.shutdown();
@@ -28,7 +37,10 @@ describe('publish rate per API key', () => {
     const over = await batch(A, 10);
     expect(over.status).toBe(429);
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(((await over.json()) as { error: { code: string; retriable: boolean } }).error).toMatchObject({ code: 'rate_limited', retriable: true });
+    expect(((await over.json()) as { error: { code: string; retriable: boolean } }).error).toMatchObject({
+      code: 'rate_limited',
+      retriable: true,
+    });
     // Nothing of the refused batch was written; the other key publishes as before.
     expect((await batch(B, 10)).status).toBe(200);
     const metrics = await (await fetch(`${pub.url}/metrics`)).text();

@@ -7,8 +7,17 @@ export function routerMetrics(registry: Registry, table: RouteTable, info: Gatew
   const registers = [registry];
   const reported = new Map<string, number>();
   return {
-    rateLimited: new Counter({ name: 'fanout_router_rate_limited_total', help: 'Requests refused with 429 rate_limited: their client address was over FANOUT_RATE_PER_ADDRESS.', registers }),
-    lookups: new Counter({ name: 'fanout_router_lookups_total', help: 'Route lookups by outcome: ok, no_owner, unknown_region, bad_request.', labelNames: ['outcome'], registers }),
+    rateLimited: new Counter({
+      name: 'fanout_router_rate_limited_total',
+      help: 'Requests refused with 429 rate_limited: their client address was over FANOUT_RATE_PER_ADDRESS.',
+      registers,
+    }),
+    lookups: new Counter({
+      name: 'fanout_router_lookups_total',
+      help: 'Route lookups by outcome: ok, no_owner, unknown_region, bad_request.',
+      labelNames: ['outcome'],
+      registers,
+    }),
     lookupSeconds: new Histogram({
       name: 'fanout_router_lookup_seconds',
       help: 'Time to answer a route lookup, from request to response written.',
@@ -50,7 +59,8 @@ export function routerMetrics(registry: Registry, table: RouteTable, info: Gatew
       registers,
       collect() {
         this.reset();
-        for (const [region, v] of table.views) for (const m of v.snapshot.members) this.set({ region, node: m.node }, info.info.get(m.url)?.connections ?? 0);
+        for (const [region, v] of table.views)
+          for (const m of v.snapshot.members) this.set({ region, node: m.node }, info.info.get(m.url)?.connections ?? 0);
       },
     }),
     rebalances: new Counter({

@@ -6,7 +6,16 @@ import { brokers, uniqueTopics } from '../../../test/helpers.js';
 let router: RunningRouter;
 beforeAll(async () => {
   const t = uniqueTopics('router-rate');
-  router = await startRouter({ brokers: brokers(), port: 0, regions: ['eu'], groupIdTemplate: `${t.userGroupId}-{region}`, topicUsers: t.topicUsers, ratePerAddress: 2, ratePerAddressBurst: 3, clientAddressHeader: 'x-forwarded-for' });
+  router = await startRouter({
+    brokers: brokers(),
+    port: 0,
+    regions: ['eu'],
+    groupIdTemplate: `${t.userGroupId}-{region}`,
+    topicUsers: t.topicUsers,
+    ratePerAddress: 2,
+    ratePerAddressBurst: 3,
+    clientAddressHeader: 'x-forwarded-for',
+  });
 });
 afterAll(async () => {
   await router?.shutdown();
@@ -22,7 +31,10 @@ describe('router rate per address', () => {
       statuses.push(r.status);
       if (r.status === 429) refused ??= r;
     }
-    expect(statuses.slice(0, 3).every((s) => s !== 429), statuses.join(',')).toBe(true);
+    expect(
+      statuses.slice(0, 3).every((s) => s !== 429),
+      statuses.join(','),
+    ).toBe(true);
     expect(refused).not.toBeNull();
     expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(((await refused!.json()) as { error: { code: string } }).error.code).toBe('rate_limited');

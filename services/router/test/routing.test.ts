@@ -20,7 +20,19 @@ let router: RunningRouter;
 const gateways: RunningGateway[] = [];
 
 async function gateway(region: string, node: string): Promise<RunningGateway> {
-  const gw = await startGateway({ brokers: brokers(), port: 0, region, node, servePage: false, tokenSecret: SECRET, userGroupId: groupIdTemplate.replace('{region}', region), groupRefreshMs: 300, drainJitterMs: 100, drainDelayMs: 300, ...topics });
+  const gw = await startGateway({
+    brokers: brokers(),
+    port: 0,
+    region,
+    node,
+    servePage: false,
+    tokenSecret: SECRET,
+    userGroupId: groupIdTemplate.replace('{region}', region),
+    groupRefreshMs: 300,
+    drainJitterMs: 100,
+    drainDelayMs: 300,
+    ...topics,
+  });
   gateways.push(gw);
   return gw;
 }
@@ -32,14 +44,24 @@ async function route(user: string, region: string): Promise<{ status: number; bo
 
 /** Waits until the router names an owner for every partition in each region. */
 async function settled(regions: string[], gatewaysPerRegion: number): Promise<void> {
-  await waitFor(async () => {
-    const s = (await (await fetch(`${router.url}/v1/status`)).json()) as { regions: { region: string; state: string; unowned_partitions: number; gateways: unknown[] }[] };
-    const groupsStable = s.regions.filter((r) => regions.includes(r.region)).every((r) => r.state === 'Stable' && r.unowned_partitions === 0 && r.gateways.length === gatewaysPerRegion);
-    if (!groupsStable) return false;
-    // And every gateway has taken up what Kafka assigned it (its start offsets are known).
-    const live = gateways.filter((g) => regions.includes(g.config.region) && g.health.ready);
-    return regions.every((region) => live.filter((g) => g.config.region === region).reduce((n, g) => n + g.users.ownedPartitions.length, 0) === 12);
-  }, 'the regions to settle', 30_000);
+  await waitFor(
+    async () => {
+      const s = (await (await fetch(`${router.url}/v1/status`)).json()) as {
+        regions: { region: string; state: string; unowned_partitions: number; gateways: unknown[] }[];
+      };
+      const groupsStable = s.regions
+        .filter((r) => regions.includes(r.region))
+        .every((r) => r.state === 'Stable' && r.unowned_partitions === 0 && r.gateways.length === gatewaysPerRegion);
+      if (!groupsStable) return false;
+      // And every gateway has taken up what Kafka assigned it (its start offsets are known).
+      const live = gateways.filter((g) => regions.includes(g.config.region) && g.health.ready);
+      return regions.every(
+        (region) => live.filter((g) => g.config.region === region).reduce((n, g) => n + g.users.ownedPartitions.length, 0) === 12,
+      );
+    },
+    'the regions to settle',
+    30_000,
+  );
 }
 
 /**
@@ -54,7 +76,11 @@ class UserClient {
   private stopped = false;
   private ws: WebSocket | null = null;
 
-  constructor(private readonly user: string, private readonly region: string, private readonly token: string) {}
+  constructor(
+    private readonly user: string,
+    private readonly region: string,
+    private readonly token: string,
+  ) {}
 
   async run(): Promise<void> {
     while (!this.stopped) {
@@ -77,7 +103,9 @@ class UserClient {
         const f = JSON.parse(d.toString());
         if (f.t === 'welcome') {
           this.nodes.push(f.node);
-          ws.send(JSON.stringify({ op: 'subscribe', id: 1, channels: [channel], ...(this.last ? { positions: { [channel]: this.last } } : {}) }));
+          ws.send(
+            JSON.stringify({ op: 'subscribe', id: 1, channels: [channel], ...(this.last ? { positions: { [channel]: this.last } } : {}) }),
+          );
         } else if (f.t === 'msg') {
           this.seqs.push(f.data.seq);
           this.last = f.pos;
@@ -102,9 +130,21 @@ class UserClient {
 }
 
 beforeAll(async () => {
-  pub = new PublisherClient({ brokers: brokers(), logger: createLogger('test'), topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers } });
+  pub = new PublisherClient({
+    brokers: brokers(),
+    logger: createLogger('test'),
+    topics: { broadcast: topics.topicBroadcast, users: topics.topicUsers },
+  });
   await pub.connect();
-  router = await startRouter({ brokers: brokers(), port: 0, regions: ['eu', 'us'], groupIdTemplate, topicUsers: topics.topicUsers, refreshMs: 200, infoRefreshMs: 500 });
+  router = await startRouter({
+    brokers: brokers(),
+    port: 0,
+    regions: ['eu', 'us'],
+    groupIdTemplate,
+    topicUsers: topics.topicUsers,
+    refreshMs: 200,
+    infoRefreshMs: 500,
+  });
   await Promise.all([gateway('eu', 'gw-eu-0'), gateway('eu', 'gw-eu-1'), gateway('us', 'gw-us-0'), gateway('us', 'gw-us-1')]);
   await settled(['eu', 'us'], 2);
 }, 120_000);
@@ -118,7 +158,13 @@ afterAll(async () => {
 describe('the router', () => {
   it("names the partition Kafka's default partitioner gives the user id", async () => {
     const kafkajs = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from({ length: 12 }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const partitionMetadata = Array.from({ length: 12 }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
     for (const user of ['1', '42', 'alice', 'user-9000', 'x.y@z']) {
       const r = await route(user, 'eu');
       expect(r.status).toBe(200);

@@ -132,10 +132,13 @@ export class DeliveryEngine {
         break;
       }
       if (lane.bucket && !lane.bucket.tryTake()) {
-        lane.timer = setTimeout(() => {
-          lane.timer = null;
-          this.pump(lane);
-        }, Math.max(1, lane.bucket.waitMs()));
+        lane.timer = setTimeout(
+          () => {
+            lane.timer = null;
+            this.pump(lane);
+          },
+          Math.max(1, lane.bucket.waitMs()),
+        );
         break;
       }
       void this.attempt(lane, ep, lane.shift()!);
@@ -160,15 +163,23 @@ export class DeliveryEngine {
     this.o.metrics.attemptSeconds.observe({ result: r.kind }, r.seconds);
     if (r.ok) {
       lane.breaker.succeeded();
-      if (item.fresh && job.attempt === 0) this.o.metrics.firstAttemptLagSeconds.observe(Math.max(0, Date.now() - job.event.publishedAt) / 1000);
+      if (item.fresh && job.attempt === 0)
+        this.o.metrics.firstAttemptLagSeconds.observe(Math.max(0, Date.now() - job.event.publishedAt) / 1000);
       item.settle('delivered');
     } else {
       if (lane.breaker.failed()) {
         this.o.metrics.circuitsOpened.inc();
-        this.log.warn({ endpoint_id: ep.id, open_ms: lane.breaker.remainingMs() }, 'endpoint circuit opened; deliveries deferred until a probe succeeds');
+        this.log.warn(
+          { endpoint_id: ep.id, open_ms: lane.breaker.remainingMs() },
+          'endpoint circuit opened; deliveries deferred until a probe succeeds',
+        );
         this.deferAll(lane);
       }
-      const attempted: DeliveryJob = { ...job, attempt: job.attempt + 1, last: { at: at.getTime(), ...(r.status !== undefined ? { status: r.status } : {}), ...(r.error ? { error: r.error } : {}) } };
+      const attempted: DeliveryJob = {
+        ...job,
+        attempt: job.attempt + 1,
+        last: { at: at.getTime(), ...(r.status !== undefined ? { status: r.status } : {}), ...(r.error ? { error: r.error } : {}) },
+      };
       void this.afterFailure(attempted, item.settle);
     }
     this.pump(lane);
@@ -184,7 +195,12 @@ export class DeliveryEngine {
     for (const q of lane.takeAll()) void this.defer(q.job, 'circuit_open', remaining, q.settle);
   }
 
-  private async defer(job: DeliveryJob, reason: 'queue_full' | 'queue_wait' | 'slow_endpoint' | 'circuit_open', minDelayMs: number, settle: Settle): Promise<void> {
+  private async defer(
+    job: DeliveryJob,
+    reason: 'queue_full' | 'queue_wait' | 'slow_endpoint' | 'circuit_open',
+    minDelayMs: number,
+    settle: Settle,
+  ): Promise<void> {
     if (Date.now() - job.createdAt > this.o.schedule.spanMs) return this.deadLetter(job, 'expired', settle);
     this.o.metrics.deferrals.inc({ reason });
     if (await this.durably(() => this.o.schedule.schedule(job, this.o.schedule.stepFor(minDelayMs)))) settle('deferred');
@@ -196,7 +212,15 @@ export class DeliveryEngine {
     this.o.metrics.deadLettered.inc({ reason });
     // One line per final failure, with the endpoint id (never its URL's secrets or signing secret).
     this.log.warn(
-      { endpoint_id: job.endpointId, event_id: job.event.id, channel: job.event.channel, attempts: job.attempt, reason, last_status: job.last?.status, last_error: job.last?.error },
+      {
+        endpoint_id: job.endpointId,
+        event_id: job.event.id,
+        channel: job.event.channel,
+        attempts: job.attempt,
+        reason,
+        last_status: job.last?.status,
+        last_error: job.last?.error,
+      },
       'webhook delivery failed for good; dead-lettered',
     );
     settle('dead_lettered');

@@ -73,7 +73,14 @@ export function decodeJob(value: Buffer | null): DeliveryJob | DeadLetter | null
   if (value === null) return null;
   try {
     const w = JSON.parse(value.toString('utf8')) as Wire;
-    if (w.v !== 1 || typeof w.endpoint_id !== 'string' || typeof w.event?.id !== 'string' || typeof w.event.channel !== 'string' || typeof w.event.data_json !== 'string') return null;
+    if (
+      w.v !== 1 ||
+      typeof w.endpoint_id !== 'string' ||
+      typeof w.event?.id !== 'string' ||
+      typeof w.event.channel !== 'string' ||
+      typeof w.event.data_json !== 'string'
+    )
+      return null;
     if (!Number.isInteger(w.attempt) || w.attempt < 0 || !Number.isFinite(w.created_at)) return null;
     const job: DeliveryJob = {
       endpointId: w.endpoint_id,

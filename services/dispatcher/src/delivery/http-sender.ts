@@ -54,7 +54,12 @@ export class HttpSender {
           method: 'POST',
           agent: isHttps ? this.httpsAgent : this.httpAgent,
           lookup: this.o.policy.lookup,
-          headers: { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'user-agent': this.o.userAgent },
+          headers: {
+            ...headers,
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(body)),
+            'user-agent': this.o.userAgent,
+          },
         },
         (res) => {
           const status = res.statusCode ?? 0;

@@ -7,7 +7,10 @@ export class TokenBucket {
   private updated: number;
   private capacity: number;
 
-  constructor(private ratePerS: number, now = performance.now()) {
+  constructor(
+    private ratePerS: number,
+    now = performance.now(),
+  ) {
     this.capacity = Math.max(1, ratePerS);
     this.tokens = this.capacity;
     this.updated = now;

@@ -89,7 +89,8 @@ function bad(message: string): FanoutError {
  * The URL's target is checked separately (url-policy.ts), since that needs DNS.
  */
 export function parseEndpointInput(body: unknown, opts: { partial: boolean; maxChannels: number }): EndpointInput {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The body must be a JSON object; see docs/webhooks.md for the fields.');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw bad('The body must be a JSON object; see docs/webhooks.md for the fields.');
   const b = body as Record<string, unknown>;
   const out: EndpointInput = {};
   for (const k of Object.keys(b)) {
@@ -100,15 +101,18 @@ export function parseEndpointInput(body: unknown, opts: { partial: boolean; maxC
     out.url = b.url;
   } else if (!opts.partial) throw new FanoutError('invalid_webhook_url', '"url" is required: the http(s) URL to POST events to.');
   if (b.channels !== undefined) {
-    if (!Array.isArray(b.channels) || b.channels.length === 0) throw bad('"channels" must be a non-empty array of channels ("prices:AAPL"), namespace wildcards ("prices:*") or "*".');
+    if (!Array.isArray(b.channels) || b.channels.length === 0)
+      throw bad('"channels" must be a non-empty array of channels ("prices:AAPL"), namespace wildcards ("prices:*") or "*".');
     if (b.channels.length > opts.maxChannels) throw bad(`"channels" has ${b.channels.length} entries; the limit is ${opts.maxChannels}.`);
     for (const c of b.channels) {
-      if (!isValidChannelPattern(c)) throw bad(`${JSON.stringify(String(c).slice(0, 80))} is not a channel, a namespace wildcard ("prices:*") or "*".`);
+      if (!isValidChannelPattern(c))
+        throw bad(`${JSON.stringify(String(c).slice(0, 80))} is not a channel, a namespace wildcard ("prices:*") or "*".`);
     }
     out.channels = [...new Set(b.channels as string[])];
   } else if (!opts.partial) throw bad('"channels" is required: e.g. ["prices:*", "user:42"] or ["*"].');
   if (b.description !== undefined) {
-    if (typeof b.description !== 'string' || b.description.length > 256) throw bad('"description" must be a string of at most 256 characters.');
+    if (typeof b.description !== 'string' || b.description.length > 256)
+      throw bad('"description" must be a string of at most 256 characters.');
     out.description = b.description;
   }
   if (b.disabled !== undefined) {
@@ -117,16 +121,19 @@ export function parseEndpointInput(body: unknown, opts: { partial: boolean; maxC
   }
   if (b.rate_limit_per_s !== undefined) {
     const v = b.rate_limit_per_s;
-    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 100_000)) throw bad('"rate_limit_per_s" must be a number from 0 (unlimited) to 100000, or null for the default.');
+    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 100_000))
+      throw bad('"rate_limit_per_s" must be a number from 0 (unlimited) to 100000, or null for the default.');
     out.rateLimitPerS = v as number | null;
   }
   if (b.max_concurrency !== undefined) {
     const v = b.max_concurrency;
-    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1000)) throw bad('"max_concurrency" must be an integer from 1 to 1000, or null for the default.');
+    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1000))
+      throw bad('"max_concurrency" must be an integer from 1 to 1000, or null for the default.');
     out.maxConcurrency = v as number | null;
   }
   if (b.secret !== undefined) {
-    if (!isValidSecret(b.secret)) throw bad('"secret" must be "whsec_" followed by the base64 of 24 to 64 random bytes; omit it to have one generated.');
+    if (!isValidSecret(b.secret))
+      throw bad('"secret" must be "whsec_" followed by the base64 of 24 to 64 random bytes; omit it to have one generated.');
     out.secret = b.secret;
   }
   return out;
@@ -162,7 +169,8 @@ export function secretsView(ep: Endpoint, now = Date.now()): Record<string, unkn
 export function decodeEndpoint(value: Buffer): Endpoint | null {
   try {
     const e = JSON.parse(value.toString('utf8')) as Endpoint;
-    if (e.v !== 1 || typeof e.id !== 'string' || !ENDPOINT_ID_RE.test(e.id) || typeof e.url !== 'string' || !Array.isArray(e.channels)) return null;
+    if (e.v !== 1 || typeof e.id !== 'string' || !ENDPOINT_ID_RE.test(e.id) || typeof e.url !== 'string' || !Array.isArray(e.channels))
+      return null;
     if (!Array.isArray(e.secrets) || e.secrets.length === 0 || !e.secrets.every((s) => isValidSecret(s.secret))) return null;
     return e;
   } catch {

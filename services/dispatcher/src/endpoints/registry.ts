@@ -21,7 +21,16 @@ export class EndpointRegistry {
   private readonly listeners: ((id: string, ep: Endpoint | null, prev: Endpoint | null) => void)[] = [];
   private readonly log: Logger;
 
-  constructor(private readonly o: { kafka: Kafka; producer: Producer; topic: string; groupPrefix: string; logger: Logger; onCrash?: (err: Error) => void }) {
+  constructor(
+    private readonly o: {
+      kafka: Kafka;
+      producer: Producer;
+      topic: string;
+      groupPrefix: string;
+      logger: Logger;
+      onCrash?: (err: Error) => void;
+    },
+  ) {
     this.log = o.logger.child({ module: 'registry' });
     this.view = new CompactedTopicView({
       kafka: o.kafka,
@@ -118,9 +127,12 @@ export class EndpointRegistry {
     try {
       [meta] = await this.o.producer.send({ topic: this.o.topic, acks: -1, messages: [{ key, value }] });
     } catch (err) {
-      throw new FanoutError('kafka_unavailable', 'Kafka did not acknowledge the registry write; nothing changed. Retry the call.', { cause: err });
+      throw new FanoutError('kafka_unavailable', 'Kafka did not acknowledge the registry write; nothing changed. Retry the call.', {
+        cause: err,
+      });
     }
-    if (!meta || meta.baseOffset === undefined) throw new FanoutError('kafka_unavailable', 'Kafka did not acknowledge the registry write; retry the call.');
+    if (!meta || meta.baseOffset === undefined)
+      throw new FanoutError('kafka_unavailable', 'Kafka did not acknowledge the registry write; retry the call.');
     await this.view.waitApplied(meta.partition, Number(meta.baseOffset));
   }
 

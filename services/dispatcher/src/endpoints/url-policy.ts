@@ -13,11 +13,35 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { FanoutError } from '@fanout/protocol';
 
 const BLOCKED_V4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.0.2.0/24',
-  '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.0.2.0/24',
+  '192.88.99.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
 ];
 const BLOCKED_V6 = [
-  '::/128', '::1/128', '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', '2002::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8',
+  '::/128',
+  '::1/128',
+  '64:ff9b::/96',
+  '64:ff9b:1::/48',
+  '100::/64',
+  '2001::/23',
+  '2001:db8::/32',
+  '2002::/16',
+  'fc00::/7',
+  'fe80::/10',
+  'fec0::/10',
+  'ff00::/8',
 ];
 
 const BLOCKED = new BlockList();
@@ -83,9 +107,16 @@ export class UrlPolicy {
       throw new FanoutError('invalid_webhook_url', `${JSON.stringify(raw.slice(0, 100))} is not an absolute URL.`);
     }
     if (url.protocol !== 'https:' && (url.protocol !== 'http:' || this.o.requireHttps)) {
-      throw new FanoutError('invalid_webhook_url', this.o.requireHttps ? 'Endpoint URLs must use https.' : 'Endpoint URLs must use http or https.');
+      throw new FanoutError(
+        'invalid_webhook_url',
+        this.o.requireHttps ? 'Endpoint URLs must use https.' : 'Endpoint URLs must use http or https.',
+      );
     }
-    if (url.username || url.password) throw new FanoutError('invalid_webhook_url', 'The URL must not carry credentials (user:password@); authenticate receivers by the signature.');
+    if (url.username || url.password)
+      throw new FanoutError(
+        'invalid_webhook_url',
+        'The URL must not carry credentials (user:password@); authenticate receivers by the signature.',
+      );
     if (url.hash) throw new FanoutError('invalid_webhook_url', 'The URL must not have a #fragment.');
     return url;
   }
@@ -98,14 +129,22 @@ export class UrlPolicy {
     if (isIP(host)) addresses = [host];
     else {
       try {
-        addresses = (await new Promise<LookupAddress[]>((resolve, reject) => dnsLookup(host, { all: true }, (err, a) => (err ? reject(err) : resolve(a))))).map((a) => a.address);
+        addresses = (
+          await new Promise<LookupAddress[]>((resolve, reject) =>
+            dnsLookup(host, { all: true }, (err, a) => (err ? reject(err) : resolve(a))),
+          )
+        ).map((a) => a.address);
       } catch {
         throw new FanoutError('invalid_webhook_url', `The host ${JSON.stringify(host.slice(0, 100))} does not resolve.`);
       }
     }
     const bad = addresses.find((a) => this.isForbiddenAddress(a));
     if (bad !== undefined) {
-      throw new FanoutError('webhook_url_forbidden', `The URL's host ${isIP(host) ? '' : `resolves to ${bad}, which `}is a loopback, link-local, private or reserved address; use a public address.`, { detail: { address: bad } });
+      throw new FanoutError(
+        'webhook_url_forbidden',
+        `The URL's host ${isIP(host) ? '' : `resolves to ${bad}, which `}is a loopback, link-local, private or reserved address; use a public address.`,
+        { detail: { address: bad } },
+      );
     }
     return url;
   }
@@ -115,15 +154,21 @@ export class UrlPolicy {
    * that may not be a target, so the address checked is the address connected to.
    */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
-    dnsLookup(hostname, { all: true, family: options.family ?? 0, ...(options.hints !== undefined ? { hints: options.hints } : {}) }, (err, addresses) => {
-      if (err) return (callback as (e: Error) => void)(err);
-      const bad = addresses.find((a) => this.isForbiddenAddress(a.address));
-      if (bad || addresses.length === 0) {
-        const e = Object.assign(new Error(`${hostname} resolves to ${bad?.address ?? 'nothing'}, which may not be a webhook target`), { code: 'ETARGETFORBIDDEN' });
-        return (callback as (e: Error) => void)(e);
-      }
-      if (options.all) (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
-      else (callback as (e: null, a: string, f: number) => void)(null, addresses[0]!.address, addresses[0]!.family);
-    });
+    dnsLookup(
+      hostname,
+      { all: true, family: options.family ?? 0, ...(options.hints !== undefined ? { hints: options.hints } : {}) },
+      (err, addresses) => {
+        if (err) return (callback as (e: Error) => void)(err);
+        const bad = addresses.find((a) => this.isForbiddenAddress(a.address));
+        if (bad || addresses.length === 0) {
+          const e = Object.assign(new Error(`${hostname} resolves to ${bad?.address ?? 'nothing'}, which may not be a webhook target`), {
+            code: 'ETARGETFORBIDDEN',
+          });
+          return (callback as (e: Error) => void)(e);
+        }
+        if (options.all) (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        else (callback as (e: null, a: string, f: number) => void)(null, addresses[0]!.address, addresses[0]!.family);
+      },
+    );
   };
 }

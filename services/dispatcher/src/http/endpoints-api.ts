@@ -7,7 +7,16 @@ import { FanoutError } from '@fanout/protocol';
 import type { Logger } from '@fanout/observability';
 import type { EndpointRegistry } from '../endpoints/registry.js';
 import type { UrlPolicy } from '../endpoints/url-policy.js';
-import { endpointView, ENDPOINT_ID_RE, isValidSecret, newEndpointId, newSecret, parseEndpointInput, secretsView, type Endpoint } from '../endpoints/endpoint.js';
+import {
+  endpointView,
+  ENDPOINT_ID_RE,
+  isValidSecret,
+  newEndpointId,
+  newSecret,
+  parseEndpointInput,
+  secretsView,
+  type Endpoint,
+} from '../endpoints/endpoint.js';
 import type { DeadLetterStore } from '../retries/dead-letter-store.js';
 import type { DeliveryEngine } from '../delivery/delivery-engine.js';
 import { deadLetterKey, type DeadLetter } from '../delivery/delivery-job.js';
@@ -39,7 +48,8 @@ function intParam(q: URLSearchParams, name: string, def: number, min: number, ma
   const raw = q.get(name);
   if (raw === null) return def;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) throw new FanoutError('invalid_parameter', `"${name}" must be an integer from ${min} to ${max}.`);
+  if (!/^\d+$/.test(raw) || n < min || n > max)
+    throw new FanoutError('invalid_parameter', `"${name}" must be an integer from ${min} to ${max}.`);
   return n;
 }
 
@@ -71,7 +81,8 @@ export class EndpointsApi {
 
   private find(id: string): Endpoint {
     const ep = ENDPOINT_ID_RE.test(id) ? this.d.registry.get(id) : undefined;
-    if (!ep) throw new FanoutError('endpoint_not_found', `No endpoint ${JSON.stringify(id.slice(0, 80))}; list them with GET /v1/endpoints.`);
+    if (!ep)
+      throw new FanoutError('endpoint_not_found', `No endpoint ${JSON.stringify(id.slice(0, 80))}; list them with GET /v1/endpoints.`);
     return ep;
   }
 
@@ -81,7 +92,11 @@ export class EndpointsApi {
 
   async create(body: unknown): Promise<ApiAnswer> {
     const input = parseEndpointInput(body, { partial: false, maxChannels: this.d.maxChannelsPerEndpoint });
-    if (this.d.registry.size >= this.d.maxEndpoints) throw new FanoutError('too_many_endpoints', `The registry holds ${this.d.registry.size} endpoints, the configured maximum; delete unused ones first.`);
+    if (this.d.registry.size >= this.d.maxEndpoints)
+      throw new FanoutError(
+        'too_many_endpoints',
+        `The registry holds ${this.d.registry.size} endpoints, the configured maximum; delete unused ones first.`,
+      );
     const url = await this.d.policy.check(input.url!);
     const now = Date.now();
     const ep: Endpoint = {
@@ -119,7 +134,11 @@ export class EndpointsApi {
   async update(id: string, body: unknown): Promise<ApiAnswer> {
     const ep = this.find(id);
     const input = parseEndpointInput(body, { partial: true, maxChannels: this.d.maxChannelsPerEndpoint });
-    if (input.secret !== undefined) throw new FanoutError('invalid_endpoint', 'Secrets change only through POST /v1/endpoints/<id>/secret/rotate, so that the old one keeps signing for an overlap.');
+    if (input.secret !== undefined)
+      throw new FanoutError(
+        'invalid_endpoint',
+        'Secrets change only through POST /v1/endpoints/<id>/secret/rotate, so that the old one keeps signing for an overlap.',
+      );
     const next: Endpoint = { ...ep, updatedAt: Date.now() };
     if (input.url !== undefined) next.url = (await this.d.policy.check(input.url)).href;
     if (input.channels !== undefined) next.channels = input.channels;
@@ -144,7 +163,9 @@ export class EndpointsApi {
     await this.d.registry.remove(id);
     // Its dead letters go with it (those this instance has indexed; the topic's retention takes the rest).
     const dls = this.d.deadLetters.list(id, Number.MAX_SAFE_INTEGER);
-    await Promise.all(dls.map((dl) => this.d.deadLetters.tombstone(id, dl.event.id))).catch((err: unknown) => this.log.warn({ err, endpoint_id: id }, 'removing dead letters of a deleted endpoint failed'));
+    await Promise.all(dls.map((dl) => this.d.deadLetters.tombstone(id, dl.event.id))).catch((err: unknown) =>
+      this.log.warn({ err, endpoint_id: id }, 'removing dead letters of a deleted endpoint failed'),
+    );
     this.log.info({ endpoint_id: id }, 'endpoint deleted');
     return { status: 200, body: { id, deleted: true } };
   }
@@ -156,18 +177,31 @@ export class EndpointsApi {
   async rotate(id: string, body: unknown): Promise<ApiAnswer> {
     const ep = this.find(id);
     const b = (body ?? {}) as Record<string, unknown>;
-    if (typeof b !== 'object' || Array.isArray(b)) throw new FanoutError('invalid_endpoint', 'The body is {"overlap_s"?: <seconds>, "secret"?: "whsec_..."}.');
-    for (const k of Object.keys(b)) if (k !== 'overlap_s' && k !== 'secret') throw new FanoutError('invalid_endpoint', `Unknown field ${JSON.stringify(k.slice(0, 40))}; a rotation takes overlap_s and secret.`);
+    if (typeof b !== 'object' || Array.isArray(b))
+      throw new FanoutError('invalid_endpoint', 'The body is {"overlap_s"?: <seconds>, "secret"?: "whsec_..."}.');
+    for (const k of Object.keys(b))
+      if (k !== 'overlap_s' && k !== 'secret')
+        throw new FanoutError(
+          'invalid_endpoint',
+          `Unknown field ${JSON.stringify(k.slice(0, 40))}; a rotation takes overlap_s and secret.`,
+        );
     let overlapMs = this.d.secretOverlapMs;
     if (b.overlap_s !== undefined) {
-      if (typeof b.overlap_s !== 'number' || !Number.isFinite(b.overlap_s) || b.overlap_s < 0 || b.overlap_s > 30 * 86_400) throw new FanoutError('invalid_endpoint', '"overlap_s" must be a number of seconds from 0 to 2592000 (30 days).');
+      if (typeof b.overlap_s !== 'number' || !Number.isFinite(b.overlap_s) || b.overlap_s < 0 || b.overlap_s > 30 * 86_400)
+        throw new FanoutError('invalid_endpoint', '"overlap_s" must be a number of seconds from 0 to 2592000 (30 days).');
       overlapMs = Math.round(b.overlap_s * 1000);
     }
-    if (b.secret !== undefined && !isValidSecret(b.secret)) throw new FanoutError('invalid_endpoint', '"secret" must be "whsec_" followed by the base64 of 24 to 64 random bytes; omit it to have one generated.');
+    if (b.secret !== undefined && !isValidSecret(b.secret))
+      throw new FanoutError(
+        'invalid_endpoint',
+        '"secret" must be "whsec_" followed by the base64 of 24 to 64 random bytes; omit it to have one generated.',
+      );
     const now = Date.now();
     const secret = (b.secret as string | undefined) ?? newSecret();
     // Every older secret stops signing at the end of this overlap at the latest (overlap 0: at once, e.g. after a leak).
-    const older = ep.secrets.map((s) => ({ ...s, expiresAt: Math.min(s.expiresAt ?? Infinity, now + overlapMs) })).filter((s) => s.expiresAt > now);
+    const older = ep.secrets
+      .map((s) => ({ ...s, expiresAt: Math.min(s.expiresAt ?? Infinity, now + overlapMs) }))
+      .filter((s) => s.expiresAt > now);
     const next: Endpoint = { ...ep, secrets: [{ secret, createdAt: now }, ...older].slice(0, MAX_SECRETS), updatedAt: now };
     await this.d.registry.put(next);
     this.log.info({ endpoint_id: id, overlap_ms: overlapMs }, 'endpoint secret rotated');
@@ -179,7 +213,10 @@ export class EndpointsApi {
     const limit = intParam(q, 'limit', 100, 1, 1000);
     const page = this.d.deadLetters.list(id, limit, q.get('after') ?? undefined);
     const total = this.d.deadLetters.countFor(id);
-    return { status: 200, body: { dead_letters: page.map(deadLetterView), total, next_after: page.length === limit ? page[page.length - 1]!.event.id : null } };
+    return {
+      status: 200,
+      body: { dead_letters: page.map(deadLetterView), total, next_after: page.length === limit ? page[page.length - 1]!.event.id : null },
+    };
   }
 
   /**
@@ -191,11 +228,17 @@ export class EndpointsApi {
     const ep = this.find(id);
     if (ep.disabled) throw new FanoutError('endpoint_disabled');
     const b = (body ?? {}) as Record<string, unknown>;
-    if (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).some((k) => k !== 'event_ids')) throw new FanoutError('invalid_endpoint', 'The body is {} (every dead letter) or {"event_ids": ["<event id>", ...]}.');
+    if (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).some((k) => k !== 'event_ids'))
+      throw new FanoutError('invalid_endpoint', 'The body is {} (every dead letter) or {"event_ids": ["<event id>", ...]}.');
     let chosen: DeadLetter[];
     const notFound: string[] = [];
     if (b.event_ids !== undefined) {
-      if (!Array.isArray(b.event_ids) || b.event_ids.length === 0 || b.event_ids.length > MAX_REDRIVE || !b.event_ids.every((x) => typeof x === 'string')) {
+      if (
+        !Array.isArray(b.event_ids) ||
+        b.event_ids.length === 0 ||
+        b.event_ids.length > MAX_REDRIVE ||
+        !b.event_ids.every((x) => typeof x === 'string')
+      ) {
         throw new FanoutError('invalid_endpoint', `"event_ids" must be an array of 1 to ${MAX_REDRIVE} event ids.`);
       }
       chosen = [];
@@ -219,7 +262,12 @@ export class EndpointsApi {
         if (outcome === 'dead_lettered') return void store.redriving.delete(key);
         store
           .tombstone(id, dl.event.id)
-          .catch((err: unknown) => this.log.warn({ err, endpoint_id: id, event_id: dl.event.id }, 'removing a redriven dead letter failed; it may be redriven twice'))
+          .catch((err: unknown) =>
+            this.log.warn(
+              { err, endpoint_id: id, event_id: dl.event.id },
+              'removing a redriven dead letter failed; it may be redriven twice',
+            ),
+          )
           .finally(() => store.redriving.delete(key));
       });
     }

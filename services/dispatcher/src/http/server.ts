@@ -14,7 +14,19 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, asFanoutError, KeyedRateLimiter, requestAddress, parseJson, rateLimited, readRawBody, requireJsonContentType, retryAfterOf, sendJson, serveOps } from '@fanout/http-api';
+import {
+  ApiKeys,
+  asFanoutError,
+  KeyedRateLimiter,
+  requestAddress,
+  parseJson,
+  rateLimited,
+  readRawBody,
+  requireJsonContentType,
+  retryAfterOf,
+  sendJson,
+  serveOps,
+} from '@fanout/http-api';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { ApiAnswer, EndpointsApi } from './endpoints-api.js';
 
@@ -68,13 +80,33 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
     {
       name: '/v1/endpoints/:id',
       pattern: new RegExp(`^/v1/endpoints/${ID}$`),
-      methods: { GET: ({ id }) => api.get(id), PATCH: async ({ id, body }) => api.update(id, await body()), DELETE: ({ id }) => api.remove(id) },
+      methods: {
+        GET: ({ id }) => api.get(id),
+        PATCH: async ({ id, body }) => api.update(id, await body()),
+        DELETE: ({ id }) => api.remove(id),
+      },
     },
-    { name: '/v1/endpoints/:id/disable', pattern: new RegExp(`^/v1/endpoints/${ID}/disable$`), methods: { POST: ({ id }) => api.setDisabled(id, true) } },
-    { name: '/v1/endpoints/:id/enable', pattern: new RegExp(`^/v1/endpoints/${ID}/enable$`), methods: { POST: ({ id }) => api.setDisabled(id, false) } },
+    {
+      name: '/v1/endpoints/:id/disable',
+      pattern: new RegExp(`^/v1/endpoints/${ID}/disable$`),
+      methods: { POST: ({ id }) => api.setDisabled(id, true) },
+    },
+    {
+      name: '/v1/endpoints/:id/enable',
+      pattern: new RegExp(`^/v1/endpoints/${ID}/enable$`),
+      methods: { POST: ({ id }) => api.setDisabled(id, false) },
+    },
     { name: '/v1/endpoints/:id/secret', pattern: new RegExp(`^/v1/endpoints/${ID}/secret$`), methods: { GET: ({ id }) => api.secret(id) } },
-    { name: '/v1/endpoints/:id/secret/rotate', pattern: new RegExp(`^/v1/endpoints/${ID}/secret/rotate$`), methods: { POST: async ({ id, body }) => api.rotate(id, await body()) } },
-    { name: '/v1/endpoints/:id/dead-letters', pattern: new RegExp(`^/v1/endpoints/${ID}/dead-letters$`), methods: { GET: ({ id, query }) => api.deadLetterList(id, query) } },
+    {
+      name: '/v1/endpoints/:id/secret/rotate',
+      pattern: new RegExp(`^/v1/endpoints/${ID}/secret/rotate$`),
+      methods: { POST: async ({ id, body }) => api.rotate(id, await body()) },
+    },
+    {
+      name: '/v1/endpoints/:id/dead-letters',
+      pattern: new RegExp(`^/v1/endpoints/${ID}/dead-letters$`),
+      methods: { GET: ({ id, query }) => api.deadLetterList(id, query) },
+    },
     {
       name: '/v1/endpoints/:id/dead-letters/redrive',
       pattern: new RegExp(`^/v1/endpoints/${ID}/dead-letters/redrive$`),
@@ -95,7 +127,18 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
       // RFC 9110: a 405 says which methods the route takes.
-      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': '1' } : e.status === 429 ? { 'retry-after': retryAfterOf(e) } : e.status === 405 && route ? { allow: Object.keys(route.methods).join(', ') } : {});
+      sendJson(
+        res,
+        e.status,
+        e.toJSON(),
+        e.status === 503
+          ? { 'retry-after': '1' }
+          : e.status === 429
+            ? { 'retry-after': retryAfterOf(e) }
+            : e.status === 405 && route
+              ? { allow: Object.keys(route.methods).join(', ') }
+              : {},
+      );
     };
     // Requests per second per client address, before anything else is looked at (health and metrics are not counted).
     if (perAddress.enabled) {
@@ -105,7 +148,8 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
         return fail(rateLimited(wait, 'This address', 'FANOUT_RATE_PER_ADDRESS'));
       }
     }
-    if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${path.slice(0, 100)}; see docs/webhooks.md for the endpoint API.`));
+    if (!route)
+      return fail(new FanoutError('not_found', `No route ${req.method} ${path.slice(0, 100)}; see docs/webhooks.md for the endpoint API.`));
     const handler = route.methods[req.method ?? ''];
     if (!handler) return fail(new FanoutError('method_not_allowed', `${route.name} accepts ${Object.keys(route.methods).join(', ')}.`));
     if (!keys.accepts(req)) return fail(new FanoutError('unauthorized'));

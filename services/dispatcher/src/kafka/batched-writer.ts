@@ -22,7 +22,8 @@ export class BatchedWriter {
   constructor(producer: Producer) {
     this.batcher = new TurnBatcher<Write, void>({
       maxBytes: MAX_BATCH_BYTES,
-      sizeOf: (w) => String(w.message.key ?? '').length + (w.message.value === null ? 0 : Buffer.byteLength(w.message.value as string)) + 128,
+      sizeOf: (w) =>
+        String(w.message.key ?? '').length + (w.message.value === null ? 0 : Buffer.byteLength(w.message.value as string)) + 128,
       send: async (writes) => {
         const byTopic = new Map<string, Message[]>();
         for (const w of writes) {

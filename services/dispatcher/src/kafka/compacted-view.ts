@@ -100,7 +100,12 @@ export class CompactedTopicView {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new FanoutError('kafka_unavailable', `The write to ${this.o.topic} was acknowledged but not read back within ${timeoutMs} ms; it will apply shortly.`));
+        reject(
+          new FanoutError(
+            'kafka_unavailable',
+            `The write to ${this.o.topic} was acknowledged but not read back within ${timeoutMs} ms; it will apply shortly.`,
+          ),
+        );
       }, timeoutMs);
       const waiter = {
         partition,

@@ -194,10 +194,13 @@ export class TrackedConsumer {
     // setTimeout's limit is 2^31-1 ms; longer waits are taken in steps.
     this.dueTimers.set(
       k,
-      setTimeout(() => {
-        this.dueTimers.delete(k);
-        if (!this.stopped) resume();
-      }, Math.min(waitMs, 2 ** 31 - 1)),
+      setTimeout(
+        () => {
+          this.dueTimers.delete(k);
+          if (!this.stopped) resume();
+        },
+        Math.min(waitMs, 2 ** 31 - 1),
+      ),
     );
   }
 

@@ -20,7 +20,17 @@ export class DeadLetterStore {
   /** Dead letters dropped from the index to stay under its bound (they are still in the topic). */
   evicted = 0;
 
-  constructor(private readonly o: { kafka: Kafka; writer: BatchedWriter; topic: string; groupPrefix: string; indexMax: number; logger: Logger; onCrash?: (err: Error) => void }) {
+  constructor(
+    private readonly o: {
+      kafka: Kafka;
+      writer: BatchedWriter;
+      topic: string;
+      groupPrefix: string;
+      indexMax: number;
+      logger: Logger;
+      onCrash?: (err: Error) => void;
+    },
+  ) {
     this.view = new CompactedTopicView({
       kafka: o.kafka,
       topic: o.topic,
@@ -91,7 +101,9 @@ export class DeadLetterStore {
 
   /** Appends a dead letter; resolves once Kafka acknowledged it. */
   write(dl: DeadLetter): Promise<void> {
-    return this.o.writer.write(this.o.topic, deadLetterKey(dl.endpointId, dl.event.id), encodeJob(dl), { [HEADER_ENDPOINT]: dl.endpointId });
+    return this.o.writer.write(this.o.topic, deadLetterKey(dl.endpointId, dl.event.id), encodeJob(dl), {
+      [HEADER_ENDPOINT]: dl.endpointId,
+    });
   }
 
   /** Removes a dead letter (after its redrive settled, or with its endpoint). */

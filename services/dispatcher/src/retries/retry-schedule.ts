@@ -44,7 +44,10 @@ export class RetrySchedule {
   async schedule(job: DeliveryJob, step: number, now = Date.now()): Promise<number> {
     const delay = this.o.delaysMs[step]!;
     const due = Math.round(now + delay * (1 + this.o.jitter * Math.random()));
-    await this.o.writer.write(this.topic(step), job.endpointId, encodeJob(job), { [HEADER_DUE]: String(due), [HEADER_ENDPOINT]: job.endpointId });
+    await this.o.writer.write(this.topic(step), job.endpointId, encodeJob(job), {
+      [HEADER_DUE]: String(due),
+      [HEADER_ENDPOINT]: job.endpointId,
+    });
     return due;
   }
 }

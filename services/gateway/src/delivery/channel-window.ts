@@ -137,7 +137,10 @@ export class ChannelWindows {
     this.totalBytes += cost;
     this.messages++;
     const cutoff = o.at - this.limits.maxAgeMs;
-    while (w.head < w.items.length && (w.items.length - w.head > this.limits.maxMessages || w.bytes > this.limits.maxBytes || w.items[w.head]!.at < cutoff)) {
+    while (
+      w.head < w.items.length &&
+      (w.items.length - w.head > this.limits.maxMessages || w.bytes > this.limits.maxBytes || w.items[w.head]!.at < cutoff)
+    ) {
       this.evictOne(o.channel, w);
     }
     this.evictToCap();

@@ -33,7 +33,10 @@ export interface IngestDeps {
  * subscriber and to the channel's window (resume, polling, history). Records of a partition's
  * recent past (the warm-up) only load the window.
  */
-export function recordHandler(kind: 'broadcast' | 'users', deps: IngestDeps): (e: IncomingEvent, partition: number, offset: number) => void {
+export function recordHandler(
+  kind: 'broadcast' | 'users',
+  deps: IngestDeps,
+): (e: IncomingEvent, partition: number, offset: number) => void {
   const { windows, warmup } = deps.streams[kind];
   const { factory, hub, pollers } = deps;
   const counts = deps.counts[kind];
@@ -64,7 +67,10 @@ export function recordHandler(kind: 'broadcast' | 'users', deps: IngestDeps): (e
  * clients are told to reconnect (reason `rebalance`, jittered) and closed with 4002 once the new
  * owner holds the partition (`handedOver`, bounded), so that the router has an owner to name.
  */
-export function onUserPartitionsLost(lost: number[], deps: { streams: Streams; hub: Hub; jitterMs: number; handedOver: (lost: number[]) => Promise<void> }): void {
+export function onUserPartitionsLost(
+  lost: number[],
+  deps: { streams: Streams; hub: Hub; jitterMs: number; handedOver: (lost: number[]) => Promise<void> },
+): void {
   const { streams, hub } = deps;
   for (const p of lost) {
     streams.users.windows.dropPartition(p);
@@ -74,7 +80,9 @@ export function onUserPartitionsLost(lost: number[], deps: { streams: Streams; h
   const moved = new Set(lost);
   const redirect = () => {
     for (const c of [...hub.connections]) {
-      const affected = [...c.channels].some((ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)) && !streams.users.owns(streams.partitionOf(ch)));
+      const affected = [...c.channels].some(
+        (ch) => isUserChannel(ch) && moved.has(streams.partitionOf(ch)) && !streams.users.owns(streams.partitionOf(ch)),
+      );
       if (!affected) continue;
       c.sendControl(reconnectFrame('rebalance', Math.floor(Math.random() * (deps.jitterMs + 1))));
       c.closeWith(CLOSE.REBALANCE.code, CLOSE.REBALANCE.reason);

@@ -132,5 +132,7 @@ export const KAFKA_FETCH_ALLOWANCE_BYTES = 3 * 2 * 10 * 1024 * 1024;
 export const CONNECTION_BYTES = 4096;
 
 export function memoryBound(o: { baseRss: number; budgetBytes: number; connections: number; socketBufferBytes: number }): number {
-  return o.baseRss + HEAP_SLACK_FACTOR * o.budgetBytes + KAFKA_FETCH_ALLOWANCE_BYTES + o.connections * (CONNECTION_BYTES + o.socketBufferBytes);
+  return (
+    o.baseRss + HEAP_SLACK_FACTOR * o.budgetBytes + KAFKA_FETCH_ALLOWANCE_BYTES + o.connections * (CONNECTION_BYTES + o.socketBufferBytes)
+  );
 }

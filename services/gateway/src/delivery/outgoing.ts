@@ -66,6 +66,15 @@ export class OutgoingFactory {
     const position = formatPosition({ epoch: this.epoch, partition, offset });
     const text = encodeEnvelope({ channel: e.channel, eventId: e.id, position, publishedAt: e.publishedAt, dataJson: e.dataJson });
     const ns = this.policies.forChannel(e.channel);
-    return new Outgoing(text, e.channel, partition, offset, now, ns.policy, ns.policy === 'conflate' ? QueuePolicies.conflateKey(e.channel, ns.keyField, e.dataJson) : null, this.epoch);
+    return new Outgoing(
+      text,
+      e.channel,
+      partition,
+      offset,
+      now,
+      ns.policy,
+      ns.policy === 'conflate' ? QueuePolicies.conflateKey(e.channel, ns.keyField, e.dataJson) : null,
+      this.epoch,
+    );
   }
 }

@@ -87,7 +87,11 @@ export class Resumer {
         if (conn.closed) return;
         const reason: ResetReason = err instanceof ReplayUnavailableError ? err.reason : 'replay_failed';
         // A bound that was hit is an expected answer (no stack); anything else is worth one.
-        if (err instanceof ReplayUnavailableError) this.o.logger.warn({ reason, detail: err.message, channel_partition: partition }, 'resume from kafka not possible; sending reset');
+        if (err instanceof ReplayUnavailableError)
+          this.o.logger.warn(
+            { reason, detail: err.message, channel_partition: partition },
+            'resume from kafka not possible; sending reset',
+          );
         else this.o.logger.warn({ err, channel_partition: partition }, 'resume from kafka failed; sending reset');
         this.reset(conn, channel, reason);
         release([]);

@@ -2,7 +2,21 @@
  * What a connection may do, whatever its transport: subscribe, unsubscribe, ping; and the
  * bookkeeping of opening and closing. Transports turn wire events into these calls.
  */
-import { CLOSE, ERRORS, errorFrame, FanoutError, isFrameError, isUserChannel, MAX_CREDIT_GRANT, parseClientFrame, parseNamespacePattern, parsePosition, USER_NAMESPACE, type ErrorCode, type RequestId } from '@fanout/protocol';
+import {
+  CLOSE,
+  ERRORS,
+  errorFrame,
+  FanoutError,
+  isFrameError,
+  isUserChannel,
+  MAX_CREDIT_GRANT,
+  parseClientFrame,
+  parseNamespacePattern,
+  parsePosition,
+  USER_NAMESPACE,
+  type ErrorCode,
+  type RequestId,
+} from '@fanout/protocol';
 import type { ChannelPermissions, Principal, TokenVerifier } from '@fanout/auth';
 import type { Logger } from '@fanout/observability';
 import { Connection, type ConnectionLimits } from './connection.js';
@@ -65,11 +79,19 @@ export class Session {
     let creditError: FanoutError | null = null;
     if (req.credits === 'unlimited') {
       if (this.opts.allowUnlimitedCredits) credits = Infinity;
-      else creditError = new FanoutError('unlimited_not_allowed', `${ERRORS.unlimited_not_allowed.message} The connection starts with ${this.opts.initialCredits} credits.`);
+      else
+        creditError = new FanoutError(
+          'unlimited_not_allowed',
+          `${ERRORS.unlimited_not_allowed.message} The connection starts with ${this.opts.initialCredits} credits.`,
+        );
     } else if (req.credits !== null) {
       const n = /^\d{1,7}$/.test(req.credits) ? Number(req.credits) : NaN;
       if (Number.isInteger(n) && n <= MAX_CREDIT_GRANT) credits = n;
-      else creditError = new FanoutError('invalid_credit', `?credits= must be 0..${MAX_CREDIT_GRANT} or "unlimited"; the connection starts with the default.`);
+      else
+        creditError = new FanoutError(
+          'invalid_credit',
+          `?credits= must be 0..${MAX_CREDIT_GRANT} or "unlimited"; the connection starts with the default.`,
+        );
     }
     if (req.forceUnlimited) {
       credits = Infinity;
@@ -86,12 +108,26 @@ export class Session {
     this.opts.hooks?.onOpen?.(conn);
     const welcome = () => {
       conn.authenticated = true;
-      conn.sendControl(JSON.stringify({ t: 'welcome', node: this.opts.node, region: this.opts.region, heartbeat_s: this.opts.heartbeatS, max_frame_bytes: this.opts.maxFrameBytes, user: conn.principal.userId, credits: creditsOf(conn) }));
+      conn.sendControl(
+        JSON.stringify({
+          t: 'welcome',
+          node: this.opts.node,
+          region: this.opts.region,
+          heartbeat_s: this.opts.heartbeatS,
+          max_frame_bytes: this.opts.maxFrameBytes,
+          user: conn.principal.userId,
+          credits: creditsOf(conn),
+        }),
+      );
       if (creditError) this.reject(conn, creditError.code, creditError.message);
       afterWelcome?.(conn);
     };
     if (token === null) return welcome();
-    if (!this.opts.tokens.enabled) return this.refuseToken(conn, new FanoutError('token_invalid', 'This gateway has no token keys configured; connect without a token.'));
+    if (!this.opts.tokens.enabled)
+      return this.refuseToken(
+        conn,
+        new FanoutError('token_invalid', 'This gateway has no token keys configured; connect without a token.'),
+      );
     this.opts.tokens.verify(token).then(
       (principal) => {
         if (conn.closed) return;
@@ -154,7 +190,9 @@ export class Session {
             return this.reject(conn, 'forbidden_channel', `${ch} is a user channel; this gateway does not serve user channels.`, frame.id);
           }
           if (!this.opts.permissions.allows(conn.principal, ch)) {
-            const why = user ? 'a user channel is readable only with a connect token whose sub is that user' : 'its namespace is not public and the connect token has no pattern matching it';
+            const why = user
+              ? 'a user channel is readable only with a connect token whose sub is that user'
+              : 'its namespace is not public and the connect token has no pattern matching it';
             return this.reject(conn, 'forbidden_channel', `Not allowed to subscribe to ${ch}: ${why}.`, frame.id);
           }
           if (user && !this.opts.ownsUserChannel(ch)) return this.reject(conn, 'wrong_gateway', this.opts.ownerHint(ch), frame.id);
@@ -165,7 +203,12 @@ export class Session {
           return ns !== null ? !conn.namespaces.has(ns) : !conn.channels.has(ch);
         }).length;
         if (total + adding > this.opts.maxSubscriptions) {
-          return this.reject(conn, 'too_many_channels', `This connection holds ${total} subscriptions; the limit is ${this.opts.maxSubscriptions}.`, frame.id);
+          return this.reject(
+            conn,
+            'too_many_channels',
+            `This connection holds ${total} subscriptions; the limit is ${this.opts.maxSubscriptions}.`,
+            frame.id,
+          );
         }
         const fresh = frame.channels.filter((ch) => !conn.channels.has(ch));
         for (const ch of frame.channels) this.opts.hub.subscribe(conn, ch, parseNamespacePattern(ch));

@@ -30,7 +30,9 @@ export async function buildClientBundle(): Promise<ClientBundle> {
     minify: false,
     legalComments: 'none',
     logLevel: 'silent',
-    banner: { js: '// @fanout/client: the fan-out client SDK as one ES module (built from packages/client/src by the gateway at start-up).' },
+    banner: {
+      js: '// @fanout/client: the fan-out client SDK as one ES module (built from packages/client/src by the gateway at start-up).',
+    },
   });
   const code = result.outputFiles[0]!.text;
   return { code, etag: `"${createHash('sha256').update(code).digest('base64url').slice(0, 22)}"` };
@@ -61,13 +63,26 @@ export function attachClientBundle(app: TemplatedApp, path = '/fanout-client.js'
             res.writeStatus('304 Not Modified').writeHeader('etag', b.etag).writeHeader('cache-control', 'no-cache').end();
             return;
           }
-          res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript; charset=utf-8').writeHeader('etag', b.etag).writeHeader('cache-control', 'no-cache').end(b.code);
+          res
+            .writeStatus('200 OK')
+            .writeHeader('content-type', 'text/javascript; charset=utf-8')
+            .writeHeader('etag', b.etag)
+            .writeHeader('cache-control', 'no-cache')
+            .end(b.code);
         });
       },
       (err: unknown) => {
         if (aborted) return;
         res.cork(() => {
-          res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify({ error: { code: 'internal', message: `The client bundle could not be built: ${(err as Error).message}`, retriable: true } }));
+          res
+            .writeStatus('500 Internal Server Error')
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('cache-control', 'no-store')
+            .end(
+              JSON.stringify({
+                error: { code: 'internal', message: `The client bundle could not be built: ${(err as Error).message}`, retriable: true },
+              }),
+            );
         });
       },
     );

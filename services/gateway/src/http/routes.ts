@@ -15,15 +15,27 @@ const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 const GET_PATHS = ['/healthz', '/readyz', '/metrics', '/v1/info', '/v1/ws', '/v1/sse', '/v1/poll', '/v1/history', '/v1/latest'];
 const PAGE_PATHS = ['/', '/board.js', '/fanout-client.js'];
 
-const STATUS_LINES: Record<number, string> = { 200: '200 OK', 404: '404 Not Found', 405: '405 Method Not Allowed', 503: '503 Service Unavailable' };
+const STATUS_LINES: Record<number, string> = {
+  200: '200 OK',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  503: '503 Service Unavailable',
+};
 
 function json(res: HttpResponse, status: string, body: unknown): void {
   res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store').end(JSON.stringify(body));
+    res
+      .writeStatus(status)
+      .writeHeader('content-type', 'application/json')
+      .writeHeader('cache-control', 'no-store')
+      .end(JSON.stringify(body));
   });
 }
 
-export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; registry: Registry; servePage: boolean; info: () => unknown }): void {
+export function attachHttpRoutes(
+  app: TemplatedApp,
+  deps: { health: Health; registry: Registry; servePage: boolean; info: () => unknown },
+): void {
   const { health, registry } = deps;
   for (const path of ['/healthz', '/readyz'] as const) {
     app.get(path, (res) => {
@@ -79,7 +91,9 @@ export function attachHttpRoutes(app: TemplatedApp, deps: { health: Health; regi
     if (method === 'head' && (url === '/healthz' || url === '/readyz' || url === '/metrics')) {
       const status = url === '/metrics' ? 200 : healthAnswer(url, health).status;
       const type = url === '/metrics' ? registry.contentType : 'application/json';
-      res.cork(() => res.writeStatus(STATUS_LINES[status]!).writeHeader('content-type', type).writeHeader('cache-control', 'no-store').endWithoutBody());
+      res.cork(() =>
+        res.writeStatus(STATUS_LINES[status]!).writeHeader('content-type', type).writeHeader('cache-control', 'no-store').endWithoutBody(),
+      );
       return;
     }
     // RFC 9110: a known route with another method is 405 and says which methods it takes. (A GET

@@ -104,7 +104,10 @@ export class BroadcastConsumer {
       for (const [partition, offset] of this.next) consumer.seek({ topic, partition, offset: String(offset) });
       if (this.joins++ > 0) {
         this.rejoins++;
-        logger.warn({ groupId, partitions: assigned, next: Object.fromEntries(this.next) }, 'broadcast consumer joined again; continuing where it stopped');
+        logger.warn(
+          { groupId, partitions: assigned, next: Object.fromEntries(this.next) },
+          'broadcast consumer joined again; continuing where it stopped',
+        );
       } else logger.info({ groupId, partitions: assigned }, 'broadcast consumer joined');
       this.joinedResolve();
     });

@@ -30,13 +30,22 @@ export class LagProbe {
   /** Whether the latest reading got an answer from Kafka. */
   reachable = true;
 
-  constructor(private readonly o: { kafka: Kafka; sources: Record<string, LagSource>; everyMs: number; logger: Logger; onReachable?: (reachable: boolean) => void }) {}
+  constructor(
+    private readonly o: {
+      kafka: Kafka;
+      sources: Record<string, LagSource>;
+      everyMs: number;
+      logger: Logger;
+      onReachable?: (reachable: boolean) => void;
+    },
+  ) {}
 
   private mark(reachable: boolean, err?: unknown): void {
     if (reachable === this.reachable) return;
     this.reachable = reachable;
     if (reachable) this.o.logger.warn('Kafka answers again');
-    else this.o.logger.error({ err: (err as Error | undefined)?.message }, 'Kafka does not answer: not ready for new clients until it does');
+    else
+      this.o.logger.error({ err: (err as Error | undefined)?.message }, 'Kafka does not answer: not ready for new clients until it does');
     this.o.onReachable?.(reachable);
   }
 

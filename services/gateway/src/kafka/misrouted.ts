@@ -30,7 +30,17 @@
  *   reason.
  */
 import type { IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { fromRecord, header, murmur2, HEADER_CHANNEL, HEADER_FORWARDED_FROM, HEADER_FORWARDED_REGION, HEADER_ID, HEADER_TS, type IncomingEvent } from '@fanout/kafka';
+import {
+  fromRecord,
+  header,
+  murmur2,
+  HEADER_CHANNEL,
+  HEADER_FORWARDED_FROM,
+  HEADER_FORWARDED_REGION,
+  HEADER_ID,
+  HEADER_TS,
+  type IncomingEvent,
+} from '@fanout/kafka';
 import { parseChannel, USER_NAMESPACE } from '@fanout/protocol';
 import type { Logger } from '@fanout/observability';
 import type { Replay, ReplayedEvent } from './replay-reader.js';
@@ -136,7 +146,8 @@ export function guessPartitioner(key: Buffer, partition: number, partitions: num
 }
 
 const LOOKS_LIKE: Record<PartitionerGuess, string> = {
-  crc32: "CRC32 of the key: librdkafka's default partitioner (consistent_random), used by kcat, confluent-kafka (Python, Go, .NET) and node-rdkafka unless configured",
+  crc32:
+    "CRC32 of the key: librdkafka's default partitioner (consistent_random), used by kcat, confluent-kafka (Python, Go, .NET) and node-rdkafka unless configured",
   fnv1a: "FNV-1a of the key: librdkafka's fnv1a partitioner, or Sarama's default hash partitioner",
   unknown: 'no known hash of the key: an explicit partition, or another partitioner',
 };
@@ -148,8 +159,10 @@ const DROP_FIX: Record<DropReason, string> = {
   no_key: 'Key every users-topic record by its user id.',
   invalid_key: 'Key users-topic records by the user id alone (1 to 200 of [A-Za-z0-9._=@-]).',
   channel_mismatch: 'The fanout-channel header of a users-topic record must be user:<key> (or absent).',
-  invalid_copy: 'Forwarded copies are written by gateways only; the users topic may have changed its partition count, which fanout does not support.',
-  forward_refused: 'Allow the gateways to write to the users topic (Kafka ACL Write on it, and IdempotentWrite on the cluster where the brokers still require it for idempotent producers).',
+  invalid_copy:
+    'Forwarded copies are written by gateways only; the users topic may have changed its partition count, which fanout does not support.',
+  forward_refused:
+    'Allow the gateways to write to the users topic (Kafka ACL Write on it, and IdempotentWrite on the cluster where the brokers still require it for idempotent producers).',
 };
 
 /** How often a pattern that keeps occurring is logged again (with the count since). */
@@ -200,7 +213,15 @@ export class MisroutedLog {
     const n = this.once.due(guess === 'unknown' ? `unknown:${partition}` : guess);
     if (n === null) return;
     this.logger.warn(
-      { users_partition: partition, offset: Number(m.offset), key, key_partition: target, looks_like: guess, records_since_last_line: n, fix: FIX },
+      {
+        users_partition: partition,
+        offset: Number(m.offset),
+        key,
+        key_partition: target,
+        looks_like: guess,
+        records_since_last_line: n,
+        fix: FIX,
+      },
       `users-topic record for user ${key} on partition ${partition}, but Kafka's murmur2 partitioner puts that key on ${target} (${LOOKS_LIKE[guess]}): forwarding such records to their key's partition (fanout_gateway_misrouted_records_total). ${FIX}`,
     );
   }
@@ -210,7 +231,15 @@ export class MisroutedLog {
     const n = this.once.due(`dropped:${reason}`);
     if (n === null) return;
     this.logger.warn(
-      { users_partition: partition, offset: m ? Number(m.offset) : undefined, key, reason, records_since_last_line: n, fix: DROP_FIX[reason], ...(err ? { err } : {}) },
+      {
+        users_partition: partition,
+        offset: m ? Number(m.offset) : undefined,
+        key,
+        reason,
+        records_since_last_line: n,
+        fix: DROP_FIX[reason],
+        ...(err ? { err } : {}),
+      },
       `users-topic record dropped (${reason}): it cannot be delivered to a user (fanout_gateway_misrouted_records_total{action="dropped"}). ${DROP_FIX[reason]}`,
     );
   }
@@ -321,7 +350,14 @@ export class Forwarder {
   }
 }
 
-const REFUSED = new Set(['TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+const REFUSED = new Set([
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+]);
 
 function refusedForGood(err: unknown): boolean {
   for (let e = err as { type?: string; originalError?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
@@ -415,7 +451,8 @@ export class ForwardedCopies {
   /** A replay view of the users topic that applies these decisions. */
   replay(raw: Replay): Replay {
     return {
-      read: async (partition, after, upTo, channel) => this.filter(partition, await raw.read(partition, after, upTo, channel), channel === null),
+      read: async (partition, after, upTo, channel) =>
+        this.filter(partition, await raw.read(partition, after, upTo, channel), channel === null),
     };
   }
 }

@@ -42,7 +42,10 @@ export interface ReplayedEvent {
 }
 
 /** Turns a record into what a replay returns, or null to leave it out (the live path's rules). */
-export type ReplayDecode = (m: KafkaMessage, partition: number) => { event: IncomingEvent; origin?: { partition: number; offset: number } } | null;
+export type ReplayDecode = (
+  m: KafkaMessage,
+  partition: number,
+) => { event: IncomingEvent; origin?: { partition: number; offset: number } } | null;
 
 /** Reads (after, upTo] of one partition of one topic, filtered to one channel (null: every channel, for warming). */
 export interface Replay {
@@ -125,7 +128,14 @@ export class ReplayReader {
     this.admin = kafka.admin();
     await this.admin.connect();
     const groupId = `fanout-replay-${this.o.node}-${randomBytes(4).toString('hex')}`;
-    const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, rebalanceTimeout: 10_000, heartbeatInterval: 3000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: 30_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 3000,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // Nothing is read until a request seeks a partition.
@@ -138,7 +148,12 @@ export class ReplayReader {
     });
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: false });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch: async (p) => this.onBatch(p) });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (p) => this.onBatch(p),
+    });
   }
 
   async stop(): Promise<void> {
@@ -160,7 +175,12 @@ export class ReplayReader {
     if (upTo <= after) return Promise.resolve([]);
     if (this.stopped) return Promise.reject(new ReplayUnavailableError('replay_failed', 'the gateway is shutting down'));
     if (this.requests >= this.o.maxWaiting) {
-      return Promise.reject(new ReplayUnavailableError('replay_busy', `${this.requests} reads from Kafka are waiting already (the limit is ${this.o.maxWaiting})`));
+      return Promise.reject(
+        new ReplayUnavailableError(
+          'replay_busy',
+          `${this.requests} reads from Kafka are waiting already (the limit is ${this.o.maxWaiting})`,
+        ),
+      );
     }
     return new Promise<ReplayedEvent[]>((resolve, reject) => {
       this.requests++;
@@ -215,7 +235,17 @@ export class ReplayReader {
       partition,
       next: from,
       members,
-      timer: setTimeout(() => this.endPass(pass, new ReplayUnavailableError('replay_failed', `reading partition ${partition} of ${topic} from Kafka took over ${this.o.timeoutMs} ms`)), this.o.timeoutMs),
+      timer: setTimeout(
+        () =>
+          this.endPass(
+            pass,
+            new ReplayUnavailableError(
+              'replay_failed',
+              `reading partition ${partition} of ${topic} from Kafka took over ${this.o.timeoutMs} ms`,
+            ),
+          ),
+        this.o.timeoutMs,
+      ),
     };
     this.passes.set(key, pass);
     this.passesStarted++;
@@ -229,7 +259,12 @@ export class ReplayReader {
       if (low > from) {
         pass.members = pass.members.filter((m) => {
           if (m.after + 1 >= low) return true;
-          m.reject(new ReplayUnavailableError('beyond_retention', `offsets ${m.after + 1}..${low - 1} of partition ${partition} are no longer in Kafka`));
+          m.reject(
+            new ReplayUnavailableError(
+              'beyond_retention',
+              `offsets ${m.after + 1}..${low - 1} of partition ${partition} are no longer in Kafka`,
+            ),
+          );
           return false;
         });
         if (pass.members.length === 0) return this.endPass(pass);
@@ -238,7 +273,8 @@ export class ReplayReader {
       this.consumer!.seek({ topic, partition, offset: String(pass.next) });
       this.consumer!.resume([{ topic, partitions: [partition] }]);
     } catch (err) {
-      if (this.passes.get(key) === pass) this.endPass(pass, new ReplayUnavailableError('replay_failed', `reading from Kafka failed: ${(err as Error).message}`));
+      if (this.passes.get(key) === pass)
+        this.endPass(pass, new ReplayUnavailableError('replay_failed', `reading from Kafka failed: ${(err as Error).message}`));
     }
   }
 

@@ -18,7 +18,16 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { fromRecord, gatewayAssigner, whileRunning, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
-import { chunks, classifyUserRecord, ForwardRefusedError, type ForwardedCopies, type Forwarder, type MisroutedLog, type MisroutedReporter, type PendingForward } from './misrouted.js';
+import {
+  chunks,
+  classifyUserRecord,
+  ForwardRefusedError,
+  type ForwardedCopies,
+  type Forwarder,
+  type MisroutedLog,
+  type MisroutedReporter,
+  type PendingForward,
+} from './misrouted.js';
 
 export interface UserConsumerOptions {
   kafka: Kafka;
@@ -177,7 +186,10 @@ export class UserConsumer {
         await admin.disconnect();
       }
     }
-    this.o.logger.info({ group: this.o.groupId, owned: [...now].sort((a, b) => a - b), gained: gainedList, lost }, 'user partitions assigned');
+    this.o.logger.info(
+      { group: this.o.groupId, owned: [...now].sort((a, b) => a - b), gained: gainedList, lost },
+      'user partitions assigned',
+    );
     const warmed = this.o.onAssignment(gained, lost);
     this.joinedResolve();
     try {
@@ -191,7 +203,8 @@ export class UserConsumer {
   private resumeGained(gained: number[]): void {
     for (const p of gained) this.warming.delete(p);
     const again = gained.filter((p) => this.assigned.has(p));
-    if (again.length > 0 && !this.budgetPaused) whileRunning(() => this.consumer?.resume([{ topic: this.o.topic, partitions: again }]), undefined);
+    if (again.length > 0 && !this.budgetPaused)
+      whileRunning(() => this.consumer?.resume([{ topic: this.o.topic, partitions: again }]), undefined);
   }
 
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
@@ -261,7 +274,11 @@ export class UserConsumer {
             for (const f of chunk) log.dropped(f.m, p, 'forward_refused', f.m.key?.toString() ?? null, err.cause);
             break;
           }
-          if (attempt % 10 === 0) this.o.logger.warn({ err, users_partition: p, records: chunk.length, attempt }, 'forwarding misrouted user records failed; retrying (the partition waits)');
+          if (attempt % 10 === 0)
+            this.o.logger.warn(
+              { err, users_partition: p, records: chunk.length, attempt },
+              'forwarding misrouted user records failed; retrying (the partition waits)',
+            );
           await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
           if (!isRunning() || !this.assigned.has(p)) return false;
           try {

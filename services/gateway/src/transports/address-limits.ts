@@ -31,7 +31,11 @@ export class AddressLimits {
   check(address: string, holds: boolean): FanoutError | null {
     if (holds && this.o.maxConnections > 0 && (this.open.get(address) ?? 0) >= this.o.maxConnections) {
       this.o.onRefused?.('connections');
-      return new FanoutError('too_many_connections', `This address holds ${this.o.maxConnections} open connections already (FANOUT_MAX_CONNECTIONS_PER_ADDRESS); close some, or retry after 1 s.`, { detail: { retry_after_ms: 1000 } });
+      return new FanoutError(
+        'too_many_connections',
+        `This address holds ${this.o.maxConnections} open connections already (FANOUT_MAX_CONNECTIONS_PER_ADDRESS); close some, or retry after 1 s.`,
+        { detail: { retry_after_ms: 1000 } },
+      );
     }
     const wait = this.rate.take(address);
     if (wait === null) return null;

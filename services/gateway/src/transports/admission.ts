@@ -85,7 +85,9 @@ const DEFAULT_QUEUE_RATE = 2000;
 
 /** The error a refused request gets (503 overloaded; Reply turns retry_after_ms into Retry-After). */
 export function overloaded(r: Refusal): FanoutError {
-  return new FanoutError('overloaded', `${ERRORS.overloaded.message} Retry in ${r.retryAfterMs} ms.`, { detail: { retry_after_ms: r.retryAfterMs } });
+  return new FanoutError('overloaded', `${ERRORS.overloaded.message} Retry in ${r.retryAfterMs} ms.`, {
+    detail: { retry_after_ms: r.retryAfterMs },
+  });
 }
 
 /** Whole seconds for a Retry-After header (503 and 429 answers): from the error's retry_after_ms, else 1. */
@@ -111,10 +113,17 @@ export interface Gate {
   release(address: string): void;
 }
 
-export function admissionGate(o: { admission: Admission; accepting(): boolean; limits?: AddressLimits; addressHeader?: string; onRefused?(reason: 'not_ready' | 'overloaded'): void }): Gate {
+export function admissionGate(o: {
+  admission: Admission;
+  accepting(): boolean;
+  limits?: AddressLimits;
+  addressHeader?: string;
+  onRefused?(reason: 'not_ready' | 'overloaded'): void;
+}): Gate {
   const header = (o.addressHeader ?? '').toLowerCase();
   return {
-    address: (res, req) => clientAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), header, header ? req.getHeader(header) : null),
+    address: (res, req) =>
+      clientAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), header, header ? req.getHeader(header) : null),
     hold: (address) => o.limits?.hold(address),
     release: (address) => o.limits?.release(address),
     check: (kind, address, holds = kind === 'connect') => check(kind, address, holds),
@@ -122,7 +131,9 @@ export function admissionGate(o: { admission: Admission; accepting(): boolean; l
   function check(kind: 'connect' | 'request', address: string, holds: boolean): FanoutError | null {
     if (!o.accepting()) {
       o.onRefused?.('not_ready');
-      return new FanoutError('not_ready', undefined, { detail: { retry_after_ms: o.admission.refuse(Date.now(), NOT_READY_MIN_WAIT_MS).retryAfterMs } });
+      return new FanoutError('not_ready', undefined, {
+        detail: { retry_after_ms: o.admission.refuse(Date.now(), NOT_READY_MIN_WAIT_MS).retryAfterMs },
+      });
     }
     const limited = o.limits?.check(address, holds);
     if (limited) return limited;

@@ -80,7 +80,12 @@ export class Reply {
     this.finish();
     this.res.cork(() => {
       // Pull endpoints are read by browser apps on other origins; auth is a token, not a cookie.
-      this.res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').writeHeader('access-control-expose-headers', 'etag, retry-after');
+      this.res
+        .writeStatus(statusLine(status))
+        .writeHeader('content-type', 'application/json')
+        .writeHeader('cache-control', 'no-cache')
+        .writeHeader('access-control-allow-origin', '*')
+        .writeHeader('access-control-expose-headers', 'etag, retry-after');
       for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
       this.res.end(body);
     });
@@ -91,18 +96,40 @@ export class Reply {
     this.done = true;
     this.finish();
     this.res.cork(() => {
-      this.res.writeStatus('304 Not Modified').writeHeader('etag', etag).writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').endWithoutBody();
+      this.res
+        .writeStatus('304 Not Modified')
+        .writeHeader('etag', etag)
+        .writeHeader('cache-control', 'no-cache')
+        .writeHeader('access-control-allow-origin', '*')
+        .endWithoutBody();
     });
   }
 
   error(err: unknown): void {
     const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
     // Retriable refusals (starting, draining, overloaded, rate limited, Kafka unavailable) say when to come back.
-    this.json(e.status, JSON.stringify(e.toJSON()), e.status === 503 || e.status === 429 ? { 'retry-after': String(retryAfterSeconds(e)) } : {});
+    this.json(
+      e.status,
+      JSON.stringify(e.toJSON()),
+      e.status === 503 || e.status === 429 ? { 'retry-after': String(retryAfterSeconds(e)) } : {},
+    );
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Payload Too Large',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 
 function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
@@ -121,7 +148,10 @@ export async function authorize(deps: PullDeps, token: string | null, channels: 
   }
   for (const ch of channels) {
     if (!deps.permissions.allows(principal, ch)) {
-      throw new FanoutError(token ? 'forbidden_channel' : 'token_required', `Not allowed to read ${ch}${token ? '' : ' without a connect token'}.`);
+      throw new FanoutError(
+        token ? 'forbidden_channel' : 'token_required',
+        `Not allowed to read ${ch}${token ? '' : ' without a connect token'}.`,
+      );
     }
   }
   return principal;
@@ -129,7 +159,11 @@ export async function authorize(deps: PullDeps, token: string | null, channels: 
 
 export function requireChannel(value: string | null): string {
   if (!value) throw paramError('invalid_parameter', 'The "channel" parameter is required.');
-  if (!isValidChannel(value)) throw paramError('invalid_channel', `${JSON.stringify(String(value).slice(0, 80))} is not a channel name. ${ERRORS.invalid_channel.message}`);
+  if (!isValidChannel(value))
+    throw paramError(
+      'invalid_channel',
+      `${JSON.stringify(String(value).slice(0, 80))} is not a channel name. ${ERRORS.invalid_channel.message}`,
+    );
   return value;
 }
 
@@ -144,7 +178,8 @@ export function intParam(query: URLSearchParams, name: string, def: number, min:
   const raw = queryParam(query, name);
   if (raw === null || raw === '') return def;
   const n = Number(raw);
-  if (!/^\d{1,9}$/.test(raw) || n < min || n > max) throw paramError('invalid_parameter', `"${name}" must be an integer from ${min} to ${max}.`);
+  if (!/^\d{1,9}$/.test(raw) || n < min || n > max)
+    throw paramError('invalid_parameter', `"${name}" must be an integer from ${min} to ${max}.`);
   return n;
 }
 
@@ -165,18 +200,29 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
   if (!stream.owns(partition)) throw new FanoutError('wrong_gateway', deps.ownerHint(channel));
   // A partition still loading its recent past: answer once it is in the window (a cursor in that
   // range would otherwise look ahead of this gateway and skip what the warm-up adds).
-  if (stream.warmup.warming(partition)) return new Promise((resolve, reject) => stream.warmup.whenWarm(partition, () => {
-    try {
-      resolve(readSince(deps, channel, cursor, limit));
-    } catch (err) {
-      reject(err);
-    }
-  }));
+  if (stream.warmup.warming(partition))
+    return new Promise((resolve, reject) =>
+      stream.warmup.whenWarm(partition, () => {
+        try {
+          resolve(readSince(deps, channel, cursor, limit));
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
   const end = () => stream.windows.lastOffset(partition) ?? -1;
   if (cursor === null) return { messages: [], cursor: formatPosition({ epoch: deps.epoch, partition, offset: end() }) };
   const pos = parsePosition(cursor);
-  if (!pos) throw paramError('invalid_position', `${JSON.stringify(cursor.slice(0, 80))} is not a cursor; cursors are positions "<epoch>:<partition>:<offset>" as returned.`);
-  if (pos.epoch !== deps.epoch || pos.partition !== partition) throw new FanoutError('cursor_expired', `The cursor belongs to another stream (epoch ${pos.epoch}, partition ${pos.partition}); fetch the current state and continue without a cursor.`);
+  if (!pos)
+    throw paramError(
+      'invalid_position',
+      `${JSON.stringify(cursor.slice(0, 80))} is not a cursor; cursors are positions "<epoch>:<partition>:<offset>" as returned.`,
+    );
+  if (pos.epoch !== deps.epoch || pos.partition !== partition)
+    throw new FanoutError(
+      'cursor_expired',
+      `The cursor belongs to another stream (epoch ${pos.epoch}, partition ${pos.partition}); fetch the current state and continue without a cursor.`,
+    );
   const lastNow = end();
   // A cursor past what this gateway has read (another gateway was ahead): keep it, so the next
   // answer starts after it rather than repeating what the client has.
@@ -194,11 +240,15 @@ export function readSince(deps: PullDeps, channel: string, cursor: string | null
   return stream.replay.read(partition, cover.after, cover.upTo, channel).then(
     (events) => {
       const now = Date.now();
-      return cut(events.map((r) => deps.factory.make(r.event, partition, r.offset, now)), cover.upTo);
+      return cut(
+        events.map((r) => deps.factory.make(r.event, partition, r.offset, now)),
+        cover.upTo,
+      );
     },
     (err: unknown) => {
       // Gone from Kafka (retention) is final; a failed or slow read is worth retrying.
-      if (err instanceof ReplayUnavailableError && err.reason === 'beyond_retention') throw new FanoutError('cursor_expired', `The messages after this cursor are no longer in Kafka: ${err.message}.`);
+      if (err instanceof ReplayUnavailableError && err.reason === 'beyond_retention')
+        throw new FanoutError('cursor_expired', `The messages after this cursor are no longer in Kafka: ${err.message}.`);
       throw new FanoutError('replay_unavailable', `${ERRORS.replay_unavailable.message} (${(err as Error).message})`);
     },
   );

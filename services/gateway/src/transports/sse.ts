@@ -37,7 +37,8 @@ export function decodeCursor(cursor: string, channels: string[]): Record<string,
     } catch {
       throw paramError('invalid_position', 'The cursor is not one this gateway issued.');
     }
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw paramError('invalid_position', 'The cursor is not one this gateway issued.');
+    if (typeof map !== 'object' || map === null || Array.isArray(map))
+      throw paramError('invalid_position', 'The cursor is not one this gateway issued.');
   } else {
     if (exact.length !== 1) throw paramError('invalid_position', 'A single-position cursor fits a stream of one channel.');
     map = { [exact[0]!]: cursor };
@@ -45,7 +46,8 @@ export function decodeCursor(cursor: string, channels: string[]): Record<string,
   const out: Record<string, string> = {};
   for (const [ch, p] of Object.entries(map)) {
     if (!exact.includes(ch)) continue; // wildcard streams resume only their exact channels
-    if (typeof p !== 'string' || parsePosition(p) === null) throw paramError('invalid_position', `The cursor's position for ${ch.slice(0, 80)} is not a position.`);
+    if (typeof p !== 'string' || parsePosition(p) === null)
+      throw paramError('invalid_position', `The cursor's position for ${ch.slice(0, 80)} is not a position.`);
     out[ch] = p;
   }
   return out;
@@ -85,7 +87,14 @@ class SseSink implements Sink {
     } else {
       // Multi-line data (JSON pretty-printed by a foreign producer) becomes several data: lines,
       // which the client joins with newlines: the frame arrives unchanged.
-      ok = this.res.write(frame.toString().split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('') + '\n') && ok;
+      ok =
+        this.res.write(
+          frame
+            .toString()
+            .split(/\r\n|\r|\n/)
+            .map((l) => `data: ${l}\n`)
+            .join('') + '\n',
+        ) && ok;
     }
     if (!ok) this.backpressured = true;
     return ok ? WriteResult.Ok : WriteResult.Backpressure;
@@ -136,12 +145,23 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
     void (async () => {
       const refused = o.gate.check('connect', address);
       if (refused) throw refused;
-      const channels = [...new Set((queryParam(info.query, 'channels') ?? '').split(',').map((c) => c.trim()).filter(Boolean))];
+      const channels = [
+        ...new Set(
+          (queryParam(info.query, 'channels') ?? '')
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
+        ),
+      ];
       if (channels.length === 0 || channels.length > MAX_CHANNELS_PER_FRAME) {
         throw paramError('invalid_parameter', `"channels" must name 1 to ${MAX_CHANNELS_PER_FRAME} comma-separated channels.`);
       }
       for (const c of channels) {
-        if (!isValidChannel(c) && parseNamespacePattern(c) === null) throw paramError('invalid_channel', `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message}`);
+        if (!isValidChannel(c) && parseNamespacePattern(c) === null)
+          throw paramError(
+            'invalid_channel',
+            `${JSON.stringify(String(c).slice(0, 80))} is not a channel. ${ERRORS.invalid_channel.message}`,
+          );
       }
       const cursor = info.lastEventId || queryParam(info.query, 'cursor') || '';
       const positions = cursor ? decodeCursor(cursor, channels) : {};
@@ -157,7 +177,12 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
       const sink = new SseSink(res, channels, positions);
       let conn: Connection | null = null;
       res.cork(() => {
-        res.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream; charset=utf-8').writeHeader('cache-control', 'no-cache').writeHeader('x-accel-buffering', 'no').writeHeader('access-control-allow-origin', '*');
+        res
+          .writeStatus('200 OK')
+          .writeHeader('content-type', 'text/event-stream; charset=utf-8')
+          .writeHeader('cache-control', 'no-cache')
+          .writeHeader('x-accel-buffering', 'no')
+          .writeHeader('access-control-allow-origin', '*');
         // Tells EventSource how long to wait before it reconnects on its own (ms).
         res.write('retry: 2000\n\n');
       });
@@ -186,7 +211,11 @@ export function attachSse(app: TemplatedApp, o: SseOptions): { stop(): void } {
         if (conn) o.session.closed(conn, code);
       };
       const subscribe = JSON.stringify({ op: 'subscribe', channels, ...(Object.keys(positions).length ? { positions } : {}) });
-      conn = o.session.connect(sink, { transport: 'sse' }, { token: null, principal, credits: null, forceUnlimited: true, afterWelcome: (c) => o.session.handle(c, subscribe) });
+      conn = o.session.connect(
+        sink,
+        { transport: 'sse' },
+        { token: null, principal, credits: null, forceUnlimited: true, afterWelcome: (c) => o.session.handle(c, subscribe) },
+      );
     })().catch((err: unknown) => reply.error(err));
   });
 

@@ -108,7 +108,11 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       if (err) {
         // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
         res.cork(() => {
-          res.writeStatus(err.status === 429 ? '429 Too Many Requests' : '503 Service Unavailable').writeHeader('content-type', 'application/json').writeHeader('retry-after', String(retryAfterSeconds(err))).end(JSON.stringify(err.toJSON()));
+          res
+            .writeStatus(err.status === 429 ? '429 Too Many Requests' : '503 Service Unavailable')
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('retry-after', String(retryAfterSeconds(err)))
+            .end(JSON.stringify(err.toJSON()));
         });
         return;
       }
@@ -131,7 +135,11 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       opts.gate.hold(data.address);
       // Token failures are told over the socket (an error frame, then close 4501), because a
       // browser cannot read the body of a refused handshake.
-      data.conn = session.connect(new UwsSink(ws), { transport: 'websocket', remote: data.remote }, { token: data.token, credits: data.credits });
+      data.conn = session.connect(
+        new UwsSink(ws),
+        { transport: 'websocket', remote: data.remote },
+        { token: data.token, credits: data.credits },
+      );
     },
 
     message: (ws, message, isBinary) => {
@@ -142,7 +150,11 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
         return;
       }
       if (message.byteLength > opts.maxFrameBytes) {
-        session.reject(conn, 'frame_too_large', `The frame is ${message.byteLength} bytes; the gateway accepts at most ${opts.maxFrameBytes}.`);
+        session.reject(
+          conn,
+          'frame_too_large',
+          `The frame is ${message.byteLength} bytes; the gateway accepts at most ${opts.maxFrameBytes}.`,
+        );
         return;
       }
       if (isBinary) {
@@ -160,7 +172,11 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
       }
       // Before any parsing: a deep frame costs one linear scan and no stack.
       if (jsonTooDeep(text)) {
-        session.reject(conn, 'json_too_deep', `The frame nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; frames are flat JSON objects.`);
+        session.reject(
+          conn,
+          'json_too_deep',
+          `The frame nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; frames are flat JSON objects.`,
+        );
         return;
       }
       session.handle(conn, text);

@@ -51,12 +51,16 @@ export function parseInboundSources(json: string): Map<string, InboundSource> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be a JSON object keyed by source name');
   for (const [name, s] of Object.entries(v as Record<string, unknown>)) {
-    if (!INBOUND_SOURCE_RE.test(name)) throw new Error(`source ${JSON.stringify(name.slice(0, 70))} must be 1 to 64 of [a-z0-9-], starting with a letter or digit`);
+    if (!INBOUND_SOURCE_RE.test(name))
+      throw new Error(`source ${JSON.stringify(name.slice(0, 70))} must be 1 to 64 of [a-z0-9-], starting with a letter or digit`);
     const src = s as { channel?: unknown; secrets?: unknown };
-    if (typeof src !== 'object' || src === null || !isValidChannel(src.channel)) throw new Error(`source ${name}: "channel" must be a channel name such as "billing:stripe"`);
-    if (!Array.isArray(src.secrets) || src.secrets.length === 0 || src.secrets.length > 10) throw new Error(`source ${name}: "secrets" must list 1 to 10 secrets ("whsec_<base64>")`);
+    if (typeof src !== 'object' || src === null || !isValidChannel(src.channel))
+      throw new Error(`source ${name}: "channel" must be a channel name such as "billing:stripe"`);
+    if (!Array.isArray(src.secrets) || src.secrets.length === 0 || src.secrets.length > 10)
+      throw new Error(`source ${name}: "secrets" must list 1 to 10 secrets ("whsec_<base64>")`);
     const verifiers = src.secrets.map((secret, i) => {
-      if (typeof secret !== 'string' || !secret.startsWith('whsec_')) throw new Error(`source ${name}: secrets[${i}] must be "whsec_<base64>"`);
+      if (typeof secret !== 'string' || !secret.startsWith('whsec_'))
+        throw new Error(`source ${name}: secrets[${i}] must be "whsec_<base64>"`);
       try {
         return new Webhook(secret);
       } catch {
@@ -130,7 +134,8 @@ export class InboundWebhooks {
     try {
       if (req.method !== 'POST') throw new FanoutError('method_not_allowed', 'Use POST /v1/inbound/<source>.');
       if (!this.o.ready()) throw new FanoutError('not_ready');
-      if (!source) throw new FanoutError('inbound_source_unknown', `No inbound source ${JSON.stringify(sourceName.slice(0, 64))} is configured.`);
+      if (!source)
+        throw new FanoutError('inbound_source_unknown', `No inbound source ${JSON.stringify(sourceName.slice(0, 64))} is configured.`);
       const id = header(req, 'webhook-id', 256);
       const ts = header(req, 'webhook-timestamp', 20);
       const sig = header(req, 'webhook-signature', 8192);
@@ -138,14 +143,20 @@ export class InboundWebhooks {
       const t = /^\d{1,12}$/.test(ts) ? Number(ts) : NaN;
       const skew = Math.abs(Date.now() / 1000 - t);
       if (!(skew <= this.o.toleranceS)) {
-        throw new FanoutError('inbound_timestamp_out_of_tolerance', `webhook-timestamp ${JSON.stringify(ts)} is ${Number.isFinite(skew) ? `${Math.round(skew)} s` : 'not a time'} away from this server's clock; the tolerance is ${this.o.toleranceS} s. Nothing was published.`);
+        throw new FanoutError(
+          'inbound_timestamp_out_of_tolerance',
+          `webhook-timestamp ${JSON.stringify(ts)} is ${Number.isFinite(skew) ? `${Math.round(skew)} s` : 'not a time'} away from this server's clock; the tolerance is ${this.o.toleranceS} s. Nothing was published.`,
+        );
       }
       const raw = await readRawBody(req, this.o.maxBodyBytes);
       const headers = { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': sig };
       if (!source.verifiers.some((v) => verifies(v, raw, headers))) throw new FanoutError('inbound_signature_invalid');
 
       // Genuine: from here on the request may cause a write.
-      const event = validateEvent({ channel: source.channel, data: parseJson(raw), id: inboundEventId(sourceName, id) }, this.o.maxEventBytes);
+      const event = validateEvent(
+        { channel: source.channel, data: parseJson(raw), id: inboundEventId(sourceName, id) },
+        this.o.maxEventBytes,
+      );
       const key = `${sourceName}\u0000${id}`;
       this.expire();
       const earlier = this.seen.get(key);
@@ -171,10 +182,18 @@ export class InboundWebhooks {
       const e = asFanoutError(err);
       if (e.code === 'internal') this.log.error({ err, source: sourceName }, 'unexpected error');
       else if (e.status === 400) this.log.info({ source: sourceName, code: e.code }, 'inbound webhook refused');
-      this.outcomes.inc({ source: source ? sourceName : 'unknown', outcome: e.code === 'kafka_unavailable' || e.code === 'not_ready' ? 'failed' : 'rejected' });
+      this.outcomes.inc({
+        source: source ? sourceName : 'unknown',
+        outcome: e.code === 'kafka_unavailable' || e.code === 'not_ready' ? 'failed' : 'rejected',
+      });
       req.resume();
       // RFC 9110: a 405 says which methods the route takes.
-      sendJson(res, e.status, e.toJSON(), e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : e.status === 405 ? { allow: 'POST' } : {});
+      sendJson(
+        res,
+        e.status,
+        e.toJSON(),
+        e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : e.status === 405 ? { allow: 'POST' } : {},
+      );
     }
   }
 

@@ -29,7 +29,12 @@ export interface PublishApiDeps {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -38,7 +43,13 @@ function withinTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new FanoutError('kafka_unavailable', `Kafka did not acknowledge within ${ms} ms; the events may still be written. Retry after the Retry-After delay with the same event ids, so that consumers can recognize repeats by id.`)),
+      () =>
+        reject(
+          new FanoutError(
+            'kafka_unavailable',
+            `Kafka did not acknowledge within ${ms} ms; the events may still be written. Retry after the Retry-After delay with the same event ids, so that consumers can recognize repeats by id.`,
+          ),
+        ),
       ms,
     );
   });
@@ -96,7 +107,15 @@ export function createPublishServer(deps: PublishApiDeps): Server {
     return { results: await client.publishValidated(valid) };
   }
 
-  const routes: Record<string, { method: string; auth: boolean; handle: (req: IncomingMessage, key: number | null) => Promise<unknown>; events?: (r: unknown) => number }> = {
+  const routes: Record<
+    string,
+    {
+      method: string;
+      auth: boolean;
+      handle: (req: IncomingMessage, key: number | null) => Promise<unknown>;
+      events?: (r: unknown) => number;
+    }
+  > = {
     '/v1/publish': { method: 'POST', auth: true, handle: publishOne, events: () => 1 },
     '/v1/publish/batch': { method: 'POST', auth: true, handle: publishBatch, events: (r) => (r as { results: unknown[] }).results.length },
   };
@@ -117,10 +136,20 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       req.resume();
       // A 503 (Kafka unavailable, draining) is worth retrying: say when.
       // RFC 9110: a 405 says which methods the route takes.
-      const headers: Record<string, string> = e.status === 503 ? { 'retry-after': String(config.retryAfterS) } : e.status === 429 ? { 'retry-after': retryAfterOf(e) } : e.status === 405 && route ? { allow: route.method } : {};
+      const headers: Record<string, string> =
+        e.status === 503
+          ? { 'retry-after': String(config.retryAfterS) }
+          : e.status === 429
+            ? { 'retry-after': retryAfterOf(e) }
+            : e.status === 405 && route
+              ? { allow: route.method }
+              : {};
       send(res, e.status, e.toJSON(), headers);
     };
-    if (!route) return fail(new FanoutError('not_found', `No route ${req.method} ${url.slice(0, 100)}; publish with POST /v1/publish or /v1/publish/batch.`));
+    if (!route)
+      return fail(
+        new FanoutError('not_found', `No route ${req.method} ${url.slice(0, 100)}; publish with POST /v1/publish or /v1/publish/batch.`),
+      );
     if (req.method !== route.method) return fail(new FanoutError('method_not_allowed', `Use ${route.method} ${url}.`));
     const key = keys.identify(req);
     if (route.auth && key === null) return fail(new FanoutError('unauthorized'));

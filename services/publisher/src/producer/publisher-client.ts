@@ -79,10 +79,21 @@ export class PublisherClient {
 
   constructor(private readonly opts: PublisherClientOptions) {
     this.security = opts.security ?? kafkaSecurityFromEnv();
-    this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId ?? 'fanout-publisher', logger: opts.logger, security: this.security });
+    this.kafka = createKafka({
+      brokers: opts.brokers,
+      clientId: opts.clientId ?? 'fanout-publisher',
+      logger: opts.logger,
+      security: this.security,
+    });
     // Idempotent: retries after a lost acknowledgement cannot duplicate or reorder a record.
     // Retried each second through a failover (PRODUCER_RETRY); past it the publish is refused, never acknowledged.
-    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { ...PRODUCER_RETRY } });
+    this.producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { ...PRODUCER_RETRY },
+    });
     this.topics = opts.topics ?? DEFAULT_TOPICS;
     this.epoch = opts.epoch ?? '1';
     this.maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
@@ -100,7 +111,11 @@ export class PublisherClient {
    * naming the variable), creates or checks the topics, and connects the producer.
    */
   async connect(): Promise<void> {
-    await checkKafkaAccess({ brokers: this.opts.brokers, security: this.security, ...(this.opts.connectTimeoutMs !== undefined ? { timeoutMs: this.opts.connectTimeoutMs } : {}) });
+    await checkKafkaAccess({
+      brokers: this.opts.brokers,
+      security: this.security,
+      ...(this.opts.connectTimeoutMs !== undefined ? { timeoutMs: this.opts.connectTimeoutMs } : {}),
+    });
     if (this.opts.createTopics !== false) {
       this.partitions = await ensureTopics(
         this.kafka,
@@ -112,9 +127,20 @@ export class PublisherClient {
         this.opts.topicSettings,
       );
     } else {
-      this.partitions = await checkTopics(this.kafka, [{ topic: this.topics.broadcast, events: true }, { topic: this.topics.users, events: true }], this.opts.logger, this.opts.topicSettings);
+      this.partitions = await checkTopics(
+        this.kafka,
+        [
+          { topic: this.topics.broadcast, events: true },
+          { topic: this.topics.users, events: true },
+        ],
+        this.opts.logger,
+        this.opts.topicSettings,
+      );
       const missing = [this.topics.broadcast, this.topics.users].filter((t) => !this.partitions.has(t));
-      if (missing.length > 0) throw new Error(`topics ${missing.join(', ')} do not exist and createTopics is false; create them (or let the publisher create them)`);
+      if (missing.length > 0)
+        throw new Error(
+          `topics ${missing.join(', ')} do not exist and createTopics is false; create them (or let the publisher create them)`,
+        );
     }
     await this.producer.connect();
     this.connected = true;
@@ -149,7 +175,9 @@ export class PublisherClient {
 
   private enqueue(events: ValidEvent[]): Promise<PublishedEvent>[] {
     if (!this.connected) {
-      return events.map(() => Promise.reject(new FanoutError('not_ready', 'The publisher is not connected to Kafka; call connect() first.')));
+      return events.map(() =>
+        Promise.reject(new FanoutError('not_ready', 'The publisher is not connected to Kafka; call connect() first.')),
+      );
     }
     const now = Date.now();
     return events.map((event) => this.batcher.add({ event, publishedAt: now }));
@@ -175,7 +203,9 @@ export class PublisherClient {
         acks: -1,
         topicMessages: [...byTopic].map(([topic, parts]) => ({
           topic,
-          messages: [...parts].flatMap(([partition, list]) => list.map((i) => ({ ...toRecord(batch[i]!.event, batch[i]!.publishedAt), partition }))),
+          messages: [...parts].flatMap(([partition, list]) =>
+            list.map((i) => ({ ...toRecord(batch[i]!.event, batch[i]!.publishedAt), partition })),
+          ),
         })),
       });
       const results: PublishedEvent[] = new Array(batch.length);
@@ -187,7 +217,13 @@ export class PublisherClient {
           list.forEach((index, i) => {
             const { event } = batch[index]!;
             const offset = base + i;
-            results[index] = { id: event.id, channel: event.channel, partition, offset, position: formatPosition({ epoch: this.epoch, partition, offset }) };
+            results[index] = {
+              id: event.id,
+              channel: event.channel,
+              partition,
+              offset,
+              position: formatPosition({ epoch: this.epoch, partition, offset }),
+            };
           });
         }
       }

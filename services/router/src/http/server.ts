@@ -24,11 +24,26 @@ const STATUS_PAGE = readFileSync(fileURLToPath(new URL('../../public/status.html
 const NO_OWNER_RETRY_MS = 500;
 
 function send(res: ServerResponse, status: number, body: string, type = 'application/json', extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'access-control-allow-origin': '*', 'access-control-expose-headers': 'retry-after', ...extra });
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'access-control-allow-origin': '*',
+    'access-control-expose-headers': 'retry-after',
+    ...extra,
+  });
   res.end(body);
 }
 
-export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoPoller; health: Health; registry: Registry; metrics: ReturnType<typeof routerMetrics>; regions: readonly string[]; limits?: { ratePerAddress: number; burst: number; addressHeader: string } }): Server {
+export function createRouterServer(deps: {
+  table: RouteTable;
+  info: GatewayInfoPoller;
+  health: Health;
+  registry: Registry;
+  metrics: ReturnType<typeof routerMetrics>;
+  regions: readonly string[];
+  limits?: { ratePerAddress: number; burst: number; addressHeader: string };
+}): Server {
   const { table, info, health, registry, metrics } = deps;
   // Requests per second per client address on the API (not on health and metrics).
   const perAddress = new KeyedRateLimiter({ ratePerS: deps.limits?.ratePerAddress ?? 0, burst: deps.limits?.burst ?? 1 });
@@ -43,7 +58,12 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
         state: s.state,
         generation: s.generation,
         unowned_partitions: Math.max(0, table.partitions - s.owners.size),
-        gateways: s.members.map((m) => ({ node: m.node, url: m.url, partitions: m.partitions, ...(info.info.get(m.url) ?? { reachable: null, ready: null, connections: null }) })),
+        gateways: s.members.map((m) => ({
+          node: m.node,
+          url: m.url,
+          partitions: m.partitions,
+          ...(info.info.get(m.url) ?? { reachable: null, ready: null, connections: null }),
+        })),
       };
     }),
   });
@@ -52,7 +72,14 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
     const started = process.hrtime.bigint();
     const url = new URL(`http://router/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
     if (serveOps(req, res, url.pathname, { health, registry })) return;
-    if (req.method !== 'GET') return send(res, 405, JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()), 'application/json', { allow: 'GET' });
+    if (req.method !== 'GET')
+      return send(
+        res,
+        405,
+        JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()),
+        'application/json',
+        { allow: 'GET' },
+      );
     if (perAddress.enabled && (url.pathname === '/v1/route' || url.pathname === '/v1/status' || url.pathname === '/')) {
       const wait = perAddress.take(requestAddress(req, header));
       if (wait !== null) {
@@ -72,8 +99,12 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
           if (e.code === 'no_owner') {
             // A rebalance in progress usually settles within a second or two: say when to ask again
             // (spread, so that the clients of a moved partition do not all come back at once).
-            e = new FanoutError('no_owner', e.message, { detail: { retry_after_ms: NO_OWNER_RETRY_MS + Math.round(Math.random() * NO_OWNER_RETRY_MS) } });
-            send(res, e.status, JSON.stringify(e.toJSON()), 'application/json', { 'retry-after': String(Math.ceil((2 * NO_OWNER_RETRY_MS) / 1000)) });
+            e = new FanoutError('no_owner', e.message, {
+              detail: { retry_after_ms: NO_OWNER_RETRY_MS + Math.round(Math.random() * NO_OWNER_RETRY_MS) },
+            });
+            send(res, e.status, JSON.stringify(e.toJSON()), 'application/json', {
+              'retry-after': String(Math.ceil((2 * NO_OWNER_RETRY_MS) / 1000)),
+            });
           } else {
             send(res, e.status, JSON.stringify(e.toJSON()));
           }
@@ -87,7 +118,11 @@ export function createRouterServer(deps: { table: RouteTable; info: GatewayInfoP
       case '/':
         return send(res, 200, STATUS_PAGE.toString(), 'text/html; charset=utf-8');
       default:
-        return send(res, 404, JSON.stringify(new FanoutError('not_found', 'Routes: GET /v1/route?user=<id>&region=<region>, GET /v1/status, GET /.').toJSON()));
+        return send(
+          res,
+          404,
+          JSON.stringify(new FanoutError('not_found', 'Routes: GET /v1/route?user=<id>&region=<region>, GET /v1/status, GET /.').toJSON()),
+        );
     }
   });
 }

@@ -15,7 +15,10 @@ export class GatewayInfoPoller {
   readonly info = new Map<string, GatewayInfo>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly table: RouteTable, private readonly everyMs: number) {}
+  constructor(
+    private readonly table: RouteTable,
+    private readonly everyMs: number,
+  ) {}
 
   start(): void {
     const tick = async () => {
@@ -26,7 +29,12 @@ export class GatewayInfoPoller {
           try {
             const res = await fetch(url + '/v1/info', { signal: AbortSignal.timeout(Math.min(1000, this.everyMs)) });
             const body = (await res.json()) as { ready?: boolean; connections?: number };
-            this.info.set(url, { reachable: true, ready: body.ready === true, connections: Number(body.connections ?? 0), checkedAt: Date.now() });
+            this.info.set(url, {
+              reachable: true,
+              ready: body.ready === true,
+              connections: Number(body.connections ?? 0),
+              checkedAt: Date.now(),
+            });
           } catch {
             this.info.set(url, { reachable: false, ready: false, connections: 0, checkedAt: Date.now() });
           }
