@@ -512,14 +512,12 @@ function requestArbRaw(t: HttpTarget): fc.Arbitrary<HttpReq> {
       fc.constant('/v1/publish/batch'),
       queryArb({}),
     );
-    const pubReq = fc
-      .oneof(publish, batch)
-      .map(([method, body, c, path, q]): HttpReq => ({
-        method,
-        path: path + q,
-        headers: headersOf(c, true),
-        body: method === 'GET' || method === 'HEAD' ? undefined : body,
-      }));
+    const pubReq = fc.oneof(publish, batch).map(([method, body, c, path, q]): HttpReq => ({
+      method,
+      path: path + q,
+      headers: headersOf(c, true),
+      body: method === 'GET' || method === 'HEAD' ? undefined : body,
+    }));
     const inbound = fc
       .tuple(
         methodArb(['POST']),
@@ -603,15 +601,13 @@ function requestArbRaw(t: HttpTarget): fc.Arbitrary<HttpReq> {
         queryArb({ limit: numberish, after: fc.oneof(fc.string({ maxLength: 20 }), fc.constant('ep_')) }),
       )
       .chain(([r, live, body, c, q]) =>
-        fc
-          .tuple(methodArb(r.methods), fillTemplate(r.template, idArb))
-          .map(([method, path]): HttpReq => ({
-            method,
-            path: path + q,
-            headers: headersOf(c, true),
-            body: method === 'GET' || method === 'HEAD' ? undefined : body,
-            liveId: live,
-          })),
+        fc.tuple(methodArb(r.methods), fillTemplate(r.template, idArb)).map(([method, path]): HttpReq => ({
+          method,
+          path: path + q,
+          headers: headersOf(c, true),
+          body: method === 'GET' || method === 'HEAD' ? undefined : body,
+          liveId: live,
+        })),
       );
     return fc.oneof({ weight: 10, arbitrary: api }, { weight: 2, arbitrary: otherRoutes(t, routes, real, common, headersOf) });
   }

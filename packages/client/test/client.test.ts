@@ -441,17 +441,15 @@ describe('router', () => {
       if (u.pathname !== '/v1/route') return false;
       asked.push(u);
       const target = asked.length === 1 ? wrong : right;
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            url: target.url,
-            ws_url: target.url.replace('http', 'ws') + '/v1/ws',
-            node: asked.length === 1 ? 'gw-a' : 'gw-b',
-            partition: 3,
-            generation: asked.length,
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          url: target.url,
+          ws_url: target.url.replace('http', 'ws') + '/v1/ws',
+          node: asked.length === 1 ? 'gw-a' : 'gw-b',
+          partition: 3,
+          generation: asked.length,
+        }),
+      );
       return true;
     };
     wrong.onConnection = (conn) => {
@@ -480,17 +478,15 @@ describe('router', () => {
     router.onHttp = (_req, res) => {
       if (!up) res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"not_ready","message":"starting"}}');
       else
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              url: target.url,
-              ws_url: target.url.replace('http', 'ws') + '/v1/ws',
-              node: 'n',
-              partition: 0,
-              generation: 1,
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            url: target.url,
+            ws_url: target.url.replace('http', 'ws') + '/v1/ws',
+            node: 'n',
+            partition: 0,
+            generation: 1,
+          }),
+        );
       return true;
     };
     const { c, of } = client({ routerUrl: router.url, user: 'bob' });

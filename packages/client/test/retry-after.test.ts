@@ -121,17 +121,15 @@ describe('a refused WebSocket upgrade (the ws package sees the status)', () => {
     const asked: string[] = [];
     router.onHttp = (req, res) => {
       asked.push(req.url ?? '');
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            url: target.url,
-            ws_url: `${target.url.replace('http', 'ws')}/v1/ws`,
-            node: 'gw-a',
-            partition: 0,
-            generation: 1,
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          url: target.url,
+          ws_url: `${target.url.replace('http', 'ws')}/v1/ws`,
+          node: 'gw-a',
+          partition: 0,
+          generation: 1,
+        }),
+      );
       return true;
     };
     target.overload = { remaining: 2, retryAfterS: 1, retryAfterMs: 100 };

@@ -20,9 +20,7 @@ afterAll(async () => {
 });
 
 /** Opens a WebSocket and reports how the handshake was answered. */
-function handshake(
-  url: string,
-): Promise<{
+function handshake(url: string): Promise<{
   status: number;
   retryAfter: string | null;
   body: { error?: { code: string; retriable: boolean; detail?: { retry_after_ms?: number } } };
