@@ -42,7 +42,7 @@ type Shape = Record<string, string | number | boolean | string[]>;
 
 /**
  * Overlays `env` onto `defaults` (and `overrides` onto that), converting each value to the type of
- * its default. Numbers must be finite and non-negative; booleans are true/false/1/0; lists are
+ * its default. Numbers must be plain non-negative decimals (`25`, `0.5`); booleans are true/false/1/0; lists are
  * comma-separated.
  */
 export function loadConfig<T extends Shape>(defaults: T, overrides: Partial<T> = {}, env: NodeJS.ProcessEnv = process.env): Readonly<T> {
@@ -52,8 +52,10 @@ export function loadConfig<T extends Shape>(defaults: T, overrides: Partial<T> =
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     if (typeof def === 'number') {
-      const n = Number(raw);
-      if (!Number.isFinite(n) || n < 0) throw new ConfigError(name, `expected a non-negative number, got ${JSON.stringify(raw)}`);
+      // Plain decimal only: Number() would also take " " (as 0, which turns some limits off), hex
+      // ("0x10") and exponents.
+      const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) throw new ConfigError(name, `expected a non-negative number, got ${JSON.stringify(raw)}`);
       out[key] = n;
     } else if (typeof def === 'boolean') {
       if (!/^(true|false|1|0)$/i.test(raw)) throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);

@@ -19,8 +19,11 @@ export function runService<T extends Stoppable>(opts: {
   name: string;
   logger: Logger;
   start: () => Promise<T>;
-  /** Hard limit for the shutdown, in ms (the service's own drain should end well before). */
-  graceMs?: number;
+  /**
+   * Hard limit for the shutdown, in ms (the service's own drain should end well before): a number,
+   * or taken from the started service (its validated config), default 30 s.
+   */
+  graceMs?: number | ((service: T) => number);
   onStarted?: (service: T) => void;
 }): void {
   const { name, logger } = opts;
@@ -40,12 +43,13 @@ export function runService<T extends Stoppable>(opts: {
       process.removeListener('SIGTERM', earlyTerm);
       process.removeListener('SIGINT', earlyInt);
       opts.onStarted?.(service);
+      const graceMs = typeof opts.graceMs === 'function' ? opts.graceMs(service) : (opts.graceMs ?? 30_000);
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         const hardStop = setTimeout(() => {
-          logger.error({ grace_ms: opts.graceMs ?? 30_000 }, 'shutdown exceeded the grace period; exiting');
+          logger.error({ grace_ms: graceMs }, 'shutdown exceeded the grace period; exiting');
           process.exit(1);
-        }, opts.graceMs ?? 30_000);
+        }, graceMs);
         hardStop.unref();
         void service.shutdown().then(() => process.exit(0));
         const now = () => process.exit(130);

@@ -69,6 +69,10 @@ describe('loadConfig', () => {
     ['FANOUT_PORT', 'abc', 'expected a non-negative number, got "abc"'],
     ['FANOUT_PORT', '-1', 'expected a non-negative number, got "-1"'],
     ['FANOUT_RATIO', 'Infinity', 'expected a non-negative number, got "Infinity"'],
+    ['FANOUT_PORT', ' ', 'expected a non-negative number, got " "'],
+    ['FANOUT_PORT', '0x10', 'expected a non-negative number, got "0x10"'],
+    ['FANOUT_PORT', '1e3', 'expected a non-negative number, got "1e3"'],
+    ['FANOUT_RATIO', '.5', 'expected a non-negative number, got ".5"'],
     ['FANOUT_SERVE_PAGE', 'yes', 'expected true or false, got "yes"'],
   ])('rejects %s=%s with a ConfigError naming the variable', (name, value, message) => {
     const err = configError(() => loadConfig(DEFAULTS, {}, { [name]: value }));
