@@ -81,6 +81,7 @@ import {
   stopChild,
   strParam,
   waitReady,
+  WorkerPool,
   WorkerRpc,
 } from './processes.js';
 import { fmt, table } from './report.js';
@@ -221,21 +222,9 @@ async function scrape(url: string): Promise<Scrape | null> {
 const maxOf = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
 
 /** The subscribers of a `subs` scenario, over several client processes. */
-class Subscribers {
-  readonly workers: { rpc: WorkerRpc<ClientsToWorker, ClientsFromWorker>; received: number }[] = [];
-
+class Subscribers extends WorkerPool<ClientsToWorker, ClientsFromWorker> {
   constructor(procs: number) {
-    for (let k = 0; k < procs; k++) {
-      const w = { rpc: null as unknown as WorkerRpc<ClientsToWorker, ClientsFromWorker>, received: 0 };
-      w.rpc = new WorkerRpc<ClientsToWorker, ClientsFromWorker>(`clients-${k}`, 'bench/ingest-clients.ts', (m) => {
-        if (m.op === 'progress') w.received = m.received;
-      });
-      this.workers.push(w);
-    }
-  }
-
-  get received(): number {
-    return this.workers.reduce((n, w) => n + w.received, 0);
+    super(procs, 'bench/ingest-clients.ts');
   }
 
   async connect(url: string, lists: string[][]): Promise<void> {

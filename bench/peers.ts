@@ -48,6 +48,7 @@ import {
   stopChild,
   strParam,
   waitReady,
+  WorkerPool,
   WorkerRpc,
   waitDeliveries as waitFor,
 } from './processes.js';
@@ -125,21 +126,9 @@ function centrifugoData(): string {
 // ---------------------------------------------------------------- clients (in worker processes)
 
 /** Clients spread over client worker processes (bench/client-worker.ts). */
-class WorkerClients {
-  private readonly workers: { rpc: WorkerRpc<ToWorker, FromWorker>; received: number }[] = [];
-
+class WorkerClients extends WorkerPool<ToWorker, FromWorker> {
   constructor(count: number) {
-    for (let k = 0; k < count; k++) {
-      const w = { rpc: null as unknown as WorkerRpc<ToWorker, FromWorker>, received: 0 };
-      w.rpc = new WorkerRpc<ToWorker, FromWorker>(`clients-${k}`, 'bench/client-worker.ts', (m) => {
-        if (m.op === 'progress') w.received = m.received;
-      });
-      this.workers.push(w);
-    }
-  }
-
-  get received(): number {
-    return this.workers.reduce((a, w) => a + w.received, 0);
+    super(count, 'bench/client-worker.ts');
   }
 
   /** n clients over the workers; worker k connects from localAddresses[k] when given. */

@@ -21,6 +21,25 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, so a window logged with it can be cut out of a --cpu-prof (bench/profile-window.ts). */
 export const monoUs = () => process.hrtime.bigint() / 1000n;
 
+/** Client worker processes that report `{ op: 'progress', received }`: the total received so far, and an RPC each. */
+export class WorkerPool<To, From extends { op: string }> {
+  readonly workers: { rpc: WorkerRpc<To, From>; received: number }[] = [];
+
+  constructor(count: number, script: string) {
+    for (let k = 0; k < count; k++) {
+      const w = { rpc: null as unknown as WorkerRpc<To, From>, received: 0 };
+      w.rpc = new WorkerRpc<To, From>(`clients-${k}`, script, (m) => {
+        if (m.op === 'progress') w.received = (m as unknown as { received: number }).received;
+      });
+      this.workers.push(w);
+    }
+  }
+
+  get received(): number {
+    return this.workers.reduce((n, w) => n + w.received, 0);
+  }
+}
+
 /** Waits until `clients.received` reaches `target`; false after `stallMs` without progress or at `deadline`. */
 export async function waitDeliveries(
   clients: { readonly received: number },
