@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ERRORS, FanoutError, isValidChannel, parsePosition, formatPosition, type ErrorCode } from '@fanout/protocol';
 import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier } from '@fanout/auth';
+import { asFanoutError } from '@fanout/http-api';
 import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
 import type { Streams } from '../delivery/streams.js';
 import { ReplayUnavailableError } from '../kafka/replay-reader.js';
@@ -106,7 +107,7 @@ export class Reply {
   }
 
   error(err: unknown): void {
-    const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+    const e = asFanoutError(err);
     // Retriable refusals (starting, draining, overloaded, rate limited, Kafka unavailable) say when to come back.
     this.json(
       e.status,

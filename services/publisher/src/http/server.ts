@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import { FanoutError, validateEvent } from '@fanout/protocol';
 import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf, serveOps } from '@fanout/http-api';
+import { ApiKeys, asFanoutError, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf, serveOps } from '@fanout/http-api';
 import { InboundWebhooks, parseInboundSources } from './inbound-webhooks.js';
 import type { PublisherClient } from '../producer/publisher-client.js';
 import type { PublisherConfig } from '../config.js';
@@ -128,7 +128,7 @@ export function createPublishServer(deps: PublishApiDeps): Server {
     const route = routes[url];
     const started = process.hrtime.bigint();
     const fail = (err: unknown) => {
-      const e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+      const e = asFanoutError(err);
       if (e.code === 'internal') log.error({ err }, 'unexpected error');
       metrics.requests.inc({ route: route ? url : 'other', code: e.status });
       metrics.events.inc({ outcome: e.code === 'kafka_unavailable' ? 'failed' : 'rejected' });

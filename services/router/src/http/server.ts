@@ -12,7 +12,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
-import { KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf, serveOps } from '@fanout/http-api';
+import { asFanoutError, KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf, serveOps } from '@fanout/http-api';
 import type { Health } from '@fanout/observability';
 import type { RouteTable } from '../routing/route-table.js';
 import type { GatewayInfoPoller } from '../routing/gateway-info.js';
@@ -95,7 +95,7 @@ export function createRouterServer(deps: {
           send(res, 200, JSON.stringify(route));
           metrics.lookups.inc({ outcome: 'ok' });
         } catch (err) {
-          let e = err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
+          let e = asFanoutError(err);
           if (e.code === 'no_owner') {
             // A rebalance in progress usually settles within a second or two: say when to ask again
             // (spread, so that the clients of a moved partition do not all come back at once).
