@@ -24,6 +24,23 @@ export interface ConnTotals {
   silent: number;
 }
 
+/** All counts at zero (a worker's start, and the sum over workers). */
+export function emptyTotals(): ConnTotals {
+  return {
+    clients: 0,
+    open: 0,
+    refused503: 0,
+    refusedOther: 0,
+    netFailures: {},
+    gaveUp: 0,
+    closes: {},
+    appPings: 0,
+    pongs: 0,
+    wsPings: 0,
+    silent: 0,
+  };
+}
+
 export type ConnToWorker =
   | { op: 'connect'; url: string; channel: string; n: number; sources: string[]; parallel: number; timeoutMs: number }
   | { op: 'totals' }

@@ -15,7 +15,7 @@
  * `sources` (127.0.0.x) when more ports are needed than one address pair has.
  */
 import { RawWs } from './raw-ws.js';
-import type { ConnFromWorker, ConnToWorker, ConnTotals } from './connections-ipc.js';
+import { emptyTotals, type ConnFromWorker, type ConnToWorker, type ConnTotals } from './connections-ipc.js';
 
 if (!process.send) {
   console.error('connections-worker.ts is started by bench/connections.ts (IPC)');
@@ -49,19 +49,7 @@ class Client {
   ) {}
 }
 
-const totals: ConnTotals = {
-  clients: 0,
-  open: 0,
-  refused503: 0,
-  refusedOther: 0,
-  netFailures: {},
-  gaveUp: 0,
-  closes: {},
-  appPings: 0,
-  pongs: 0,
-  wsPings: 0,
-  silent: 0,
-};
+const totals: ConnTotals = emptyTotals();
 let clients: Client[] = [];
 let url: URL | null = null;
 let channel = '';

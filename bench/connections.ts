@@ -44,7 +44,7 @@ import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { freePort, getBroker, type BrokerHandle } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
-import type { ConnFromWorker, ConnToWorker, ConnTotals } from './connections-ipc.js';
+import { emptyTotals, type ConnFromWorker, type ConnToWorker, type ConnTotals } from './connections-ipc.js';
 import {
   cpuSeconds,
   monoUs,
@@ -263,19 +263,7 @@ class Workers {
   }
 
   async totals(): Promise<ConnTotals> {
-    const sum: ConnTotals = {
-      clients: 0,
-      open: 0,
-      refused503: 0,
-      refusedOther: 0,
-      netFailures: {},
-      gaveUp: 0,
-      closes: {},
-      appPings: 0,
-      pongs: 0,
-      wsPings: 0,
-      silent: 0,
-    };
+    const sum: ConnTotals = emptyTotals();
     for (const a of await this.all(() => ({ op: 'totals' }))) {
       if (a.op !== 'totals') continue;
       const t = a.totals;

@@ -30,10 +30,16 @@ export function serveOps(req: IncomingMessage, res: ServerResponse, path: string
     return true;
   }
   if (path === '/metrics') {
+    if (method === 'HEAD') {
+      // No body, so nothing to collect.
+      res.writeHead(200, { 'content-type': deps.registry.contentType, 'cache-control': 'no-store' });
+      res.end();
+      return true;
+    }
     void deps.registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'content-type': deps.registry.contentType, 'cache-control': 'no-store' });
-        res.end(method === 'HEAD' ? undefined : text);
+        res.end(text);
       },
       (err: unknown) => sendJson(res, 500, new FanoutError('internal', undefined, { cause: err }).toJSON()),
     );

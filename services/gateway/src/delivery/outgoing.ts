@@ -16,6 +16,7 @@ import { QueuePolicies, type QueuePolicy } from './queue-policy.js';
 export class Outgoing {
   private text: string | null;
   private buf: Buffer | null = null;
+  private pos: string | undefined = undefined;
   /** The frame's length in bytes (UTF-8). */
   readonly bytes: number;
 
@@ -49,9 +50,9 @@ export class Outgoing {
     return this.text ?? this.buf!.toString();
   }
 
-  /** The message's position (`epoch:partition:offset`), built when asked. */
+  /** The message's position (`epoch:partition:offset`), built when first asked (SSE ids, gaps, cursors), then kept. */
   get position(): string {
-    return formatPosition({ epoch: this.epoch, partition: this.partition, offset: this.offset });
+    return (this.pos ??= formatPosition({ epoch: this.epoch, partition: this.partition, offset: this.offset }));
   }
 }
 
