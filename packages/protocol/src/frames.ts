@@ -2,7 +2,9 @@
  * WebSocket frames. Every frame is one JSON text message.
  *
  * Client to gateway: `{"op": "subscribe" | "unsubscribe" | "ping", "id"?: <request id>, ...}`.
- * Gateway to client: `{"t": "welcome" | "subscribed" | "unsubscribed" | "msg" | "error" | "reconnect" | "pong", ...}`.
+ * Gateway to client: `{"t": "welcome" | "subscribed" | "unsubscribed" | "credits" | "pong" | "error" | "gap" | "reset" | "reconnect", ...}`,
+ * each built by one function here (`welcomeFrame`, `subscriptionFrame`, ...); message frames (`msg`)
+ * are the envelope of envelope.ts. No other module writes a frame by hand.
  *
  * docs/protocol.md documents each frame with an example.
  */
@@ -129,6 +131,49 @@ export function isFrameError(f: ClientFrame | FrameError): f is FrameError {
   return 'code' in f;
 }
 
+/** `credits` in frames and in `welcome`: a number of messages, or `unlimited` (Infinity). */
+export type CreditsValue = number | 'unlimited';
+
+/** A connection's credits as frames say them: `unlimited` for Infinity. */
+export function creditsValue(credits: number): CreditsValue {
+  return credits === Infinity ? 'unlimited' : credits;
+}
+
+/** The first frame of a connection once it is authenticated: who answers, its limits, and the connection's credits. */
+export function welcomeFrame(w: {
+  node: string;
+  region: string;
+  heartbeatS: number;
+  maxFrameBytes: number;
+  user: string | null;
+  credits: number;
+}): string {
+  return JSON.stringify({
+    t: 'welcome',
+    node: w.node,
+    region: w.region,
+    heartbeat_s: w.heartbeatS,
+    max_frame_bytes: w.maxFrameBytes,
+    user: w.user,
+    credits: creditsValue(w.credits),
+  });
+}
+
+/** The answer to a `credit` frame that has an id: the credits the connection holds now. */
+export function creditsFrame(id: RequestId, credits: number): string {
+  return JSON.stringify({ t: 'credits', id, credits: creditsValue(credits) });
+}
+
+/** The answer to a `ping` frame (its id echoed, if any). */
+export function pongFrame(id?: RequestId): string {
+  return JSON.stringify({ t: 'pong', ...(id !== undefined ? { id } : {}) });
+}
+
+/** The answer to a `subscribe` or `unsubscribe` frame: the channels it named (its id echoed, if any). */
+export function subscriptionFrame(t: 'subscribed' | 'unsubscribed', channels: string[], id?: RequestId): string {
+  return JSON.stringify({ t, ...(id !== undefined ? { id } : {}), channels });
+}
+
 export function errorFrame(code: ErrorCode, message?: string, id?: RequestId): string {
   return JSON.stringify({ t: 'error', code, message: message ?? ERRORS[code].message, ...(id !== undefined ? { id } : {}) });
 }
@@ -167,9 +212,9 @@ export type ServerFrame =
       heartbeat_s: number;
       max_frame_bytes: number;
       user: string | null;
-      credits: number | 'unlimited';
+      credits: CreditsValue;
     }
-  | { t: 'credits'; id?: RequestId; credits: number | 'unlimited' }
+  | { t: 'credits'; id?: RequestId; credits: CreditsValue }
   | { t: 'gap'; ch: string; from: string; to: string; count: number }
   | { t: 'reset'; ch: string; reason: ResetReason; position: string | null }
   | { t: 'subscribed'; id?: RequestId; channels: string[] }

@@ -9,6 +9,11 @@ import {
   validateEvent,
   FanoutError,
   encodeEnvelope,
+  welcomeFrame,
+  creditsFrame,
+  pongFrame,
+  subscriptionFrame,
+  errorFrame,
 } from '@fanout/protocol';
 
 describe('channel grammar', () => {
@@ -67,6 +72,23 @@ describe('client frames', () => {
   it('echoes the request id on errors when it is readable', () => {
     const f = parseClientFrame('{"op":"nope","id":7}');
     expect(isFrameError(f) && f.id).toBe(7);
+  });
+});
+
+describe('server frames', () => {
+  it('are built with their fields in the documented order, the request id only when there is one', () => {
+    const w = { node: 'gw-1', region: 'eu', heartbeatS: 32, maxFrameBytes: 4096, user: 'alice', credits: 100 };
+    expect(welcomeFrame(w)).toBe(
+      '{"t":"welcome","node":"gw-1","region":"eu","heartbeat_s":32,"max_frame_bytes":4096,"user":"alice","credits":100}',
+    );
+    expect(JSON.parse(welcomeFrame({ ...w, user: null, credits: Infinity }))).toMatchObject({ user: null, credits: 'unlimited' });
+    expect(creditsFrame(7, 0)).toBe('{"t":"credits","id":7,"credits":0}');
+    expect(creditsFrame('c', Infinity)).toBe('{"t":"credits","id":"c","credits":"unlimited"}');
+    expect(pongFrame()).toBe('{"t":"pong"}');
+    expect(pongFrame('p1')).toBe('{"t":"pong","id":"p1"}');
+    expect(subscriptionFrame('subscribed', ['a:b', 'c:*'], 3)).toBe('{"t":"subscribed","id":3,"channels":["a:b","c:*"]}');
+    expect(subscriptionFrame('unsubscribed', ['a:b'])).toBe('{"t":"unsubscribed","channels":["a:b"]}');
+    expect(JSON.parse(errorFrame('unknown_op', undefined, 2))).toMatchObject({ t: 'error', code: 'unknown_op', id: 2 });
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import {
   CLOSE,
+  creditsFrame,
   ERRORS,
   errorFrame,
   FanoutError,
@@ -13,7 +14,10 @@ import {
   parseClientFrame,
   parseNamespacePattern,
   parsePosition,
+  pongFrame,
+  subscriptionFrame,
   USER_NAMESPACE,
+  welcomeFrame,
   type ErrorCode,
   type RequestId,
 } from '@fanout/protocol';
@@ -109,14 +113,13 @@ export class Session {
     const welcome = () => {
       conn.authenticated = true;
       conn.sendControl(
-        JSON.stringify({
-          t: 'welcome',
+        welcomeFrame({
           node: this.opts.node,
           region: this.opts.region,
-          heartbeat_s: this.opts.heartbeatS,
-          max_frame_bytes: this.opts.maxFrameBytes,
+          heartbeatS: this.opts.heartbeatS,
+          maxFrameBytes: this.opts.maxFrameBytes,
           user: conn.principal.userId,
-          credits: creditsOf(conn),
+          credits: conn.credits,
         }),
       );
       if (creditError) this.reject(conn, creditError.code, creditError.message);
@@ -166,7 +169,6 @@ export class Session {
     if (!conn.authenticated) return this.reject(conn, 'bad_frame', 'Wait for the welcome frame before sending frames.');
     const frame = parseClientFrame(text);
     if (isFrameError(frame)) return this.reject(conn, frame.code, frame.message, frame.id);
-    const idPart = frame.id !== undefined ? { id: frame.id } : {};
     switch (frame.op) {
       case 'credit': {
         if ('unlimited' in frame) {
@@ -176,11 +178,11 @@ export class Session {
         } else if (conn.grant(frame.n, MAX_CREDIT_GRANT)) {
           this.opts.hub.wake(conn);
         }
-        if (frame.id !== undefined) conn.sendControl(JSON.stringify({ t: 'credits', id: frame.id, credits: creditsOf(conn) }));
+        if (frame.id !== undefined) conn.sendControl(creditsFrame(frame.id, conn.credits));
         return;
       }
       case 'ping':
-        conn.sendControl(JSON.stringify({ t: 'pong', ...idPart }));
+        conn.sendControl(pongFrame(frame.id));
         return;
       case 'subscribe': {
         for (const ch of frame.channels) {
@@ -212,7 +214,7 @@ export class Session {
         }
         const fresh = frame.channels.filter((ch) => !conn.channels.has(ch));
         for (const ch of frame.channels) this.opts.hub.subscribe(conn, ch, parseNamespacePattern(ch));
-        conn.sendControl(JSON.stringify({ t: 'subscribed', ...idPart, channels: frame.channels }));
+        conn.sendControl(subscriptionFrame('subscribed', frame.channels, frame.id));
         // Resume after the answer, in the same turn as the subscription: nothing falls between
         // the replay and the live stream. A channel already subscribed is not replayed again.
         if (frame.positions && this.opts.resumer) {
@@ -224,12 +226,8 @@ export class Session {
       }
       case 'unsubscribe':
         for (const ch of frame.channels) this.opts.hub.unsubscribe(conn, ch, parseNamespacePattern(ch));
-        conn.sendControl(JSON.stringify({ t: 'unsubscribed', ...idPart, channels: frame.channels }));
+        conn.sendControl(subscriptionFrame('unsubscribed', frame.channels, frame.id));
         return;
     }
   }
-}
-
-function creditsOf(conn: Connection): number | 'unlimited' {
-  return conn.credits === Infinity ? 'unlimited' : conn.credits;
 }
