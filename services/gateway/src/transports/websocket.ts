@@ -100,7 +100,7 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
     sendPingsAutomatically: true,
     // The delivery path stops writing at its own limit; this is only the hard ceiling above it.
     maxBackpressure: opts.limits.socketBufferBytes + opts.maxPayloadBytes + 1024 * 1024,
-    closeOnBackpressureLimit: 0,
+    // closeOnBackpressureLimit left at its default (off): uWS 20.30 types it as a number, 20.57 as a boolean.
 
     upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
       const address = opts.gate.address(res, req);
