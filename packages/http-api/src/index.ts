@@ -1,5 +1,4 @@
 export { ApiKeys } from './api-keys.js';
 export { readRawBody, readJsonBody, requireJsonContentType, parseJson } from './body.js';
 export { sendJson, sendError, asFanoutError } from './respond.js';
-export { serveOps, healthAnswer, OPS_PATHS } from './ops.js';
 export { KeyedRateLimiter, rateLimited, retryAfterOf, clientAddress, requestAddress, type KeyedRateLimiterOptions } from './rate-limit.js';

@@ -18,8 +18,12 @@ export function asFanoutError(err: unknown): FanoutError {
   return err instanceof FanoutError ? err : new FanoutError('internal', undefined, { cause: err });
 }
 
-export function sendError(res: ServerResponse, err: unknown): FanoutError {
+/**
+ * Answers with an error: the status of its code in the registry (packages/protocol/src/errors.ts)
+ * and its `{"error": ...}` body; `headers` adds to them (Retry-After, Allow).
+ */
+export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): FanoutError {
   const e = asFanoutError(err);
-  sendJson(res, e.status, e.toJSON());
+  sendJson(res, e.status, e.toJSON(), headers);
   return e;
 }

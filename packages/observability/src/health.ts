@@ -1,6 +1,7 @@
 /**
- * Liveness and readiness. `/healthz` answers 200 while the process works; `/readyz` answers 200
- * only once every named check has passed and the service is not draining.
+ * Liveness and readiness, answered by ops.ts: `/healthz` answers 200 until `break` (something
+ * failed for good); `/readyz` answers 200 only once every named check has passed and the service
+ * is not draining.
  */
 export class Health {
   private readonly pending = new Set<string>();

@@ -4,3 +4,4 @@ export * from './health.js';
 export * from './config.js';
 export * from './run-service.js';
 export * from './listen.js';
+export * from './ops.js';

@@ -2,7 +2,8 @@
  * WebSocket frames. Every frame is one JSON text message.
  *
  * Client to gateway: `{"op": "subscribe" | "unsubscribe" | "ping", "id"?: <request id>, ...}`.
- * Gateway to client: `{"t": "welcome" | "subscribed" | "unsubscribed" | "credits" | "pong" | "error" | "gap" | "reset" | "reconnect", ...}`,
+ * Gateway to client: `{"t": "welcome" | "subscribed" | "unsubscribed" | "credits" | "pong" | "error" | "gap" | "reset" | "reconnect", ...}`
+ * (and `close`, the end of an SSE stream),
  * each built by one function here (`welcomeFrame`, `subscriptionFrame`, ...); message frames (`msg`)
  * are the envelope of envelope.ts. No other module writes a frame by hand.
  *
@@ -203,6 +204,14 @@ export function reconnectFrame(reason: 'shutdown' | 'rebalance' | 'slow_consumer
   return JSON.stringify({ t: 'reconnect', reason, delay_ms: delayMs });
 }
 
+/**
+ * The last event of an SSE stream (which has no close frame of its own): the close code and
+ * reason a WebSocket would have been closed with (close-codes.ts).
+ */
+export function closeFrame(code: number, reason: string): string {
+  return JSON.stringify({ t: 'close', code, reason });
+}
+
 /** Server frames as a client sees them, for typed clients and tests. */
 export type ServerFrame =
   | {
@@ -222,4 +231,5 @@ export type ServerFrame =
   | { t: 'msg'; ch: string; id: string; pos: string; ts: number; data: unknown }
   | { t: 'error'; code: ErrorCode; message: string; id?: RequestId }
   | { t: 'reconnect'; reason: string; delay_ms: number }
-  | { t: 'pong'; id?: RequestId };
+  | { t: 'pong'; id?: RequestId }
+  | { t: 'close'; code: number; reason: string };

@@ -14,6 +14,7 @@ import {
   pongFrame,
   subscriptionFrame,
   errorFrame,
+  closeFrame,
 } from '@fanout/protocol';
 
 describe('channel grammar', () => {
@@ -88,6 +89,7 @@ describe('server frames', () => {
     expect(pongFrame('p1')).toBe('{"t":"pong","id":"p1"}');
     expect(subscriptionFrame('subscribed', ['a:b', 'c:*'], 3)).toBe('{"t":"subscribed","id":3,"channels":["a:b","c:*"]}');
     expect(subscriptionFrame('unsubscribed', ['a:b'])).toBe('{"t":"unsubscribed","channels":["a:b"]}');
+    expect(closeFrame(4000, 'service restart')).toBe('{"t":"close","code":4000,"reason":"service restart"}');
     expect(JSON.parse(errorFrame('unknown_op', undefined, 2))).toMatchObject({ t: 'error', code: 'unknown_op', id: 2 });
   });
 });

@@ -4,8 +4,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge } from 'prom-client';
-import { createRegistry, type Health } from '@fanout/observability';
-import { serveOps, sendJson } from '@fanout/http-api';
+import { createRegistry, serveOps, type Health } from '@fanout/observability';
+import { sendError } from '@fanout/http-api';
 import { FanoutError } from '@fanout/protocol';
 import type { TickProducerStats } from './producer.js';
 
@@ -38,6 +38,6 @@ export function marketDataServer(stats: TickProducerStats, health: Health): Serv
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (serveOps(req, res, path, { health, registry })) return;
-    sendJson(res, 404, new FanoutError('not_found', 'Routes: /metrics, /healthz, /readyz.').toJSON());
+    sendError(res, new FanoutError('not_found', 'Routes: /metrics, /healthz, /readyz.'));
   });
 }

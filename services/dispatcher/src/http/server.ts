@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
-import type { Health, Logger } from '@fanout/observability';
+import { serveOps, type Health, type Logger } from '@fanout/observability';
 import {
   ApiKeys,
   asFanoutError,
@@ -24,8 +24,8 @@ import {
   readRawBody,
   requireJsonContentType,
   retryAfterOf,
+  sendError,
   sendJson,
-  serveOps,
 } from '@fanout/http-api';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { ApiAnswer, EndpointsApi } from './endpoints-api.js';
@@ -127,10 +127,9 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
       // RFC 9110: a 405 says which methods the route takes.
-      sendJson(
+      sendError(
         res,
-        e.status,
-        e.toJSON(),
+        e,
         e.status === 503
           ? { 'retry-after': '1' }
           : e.status === 429

@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { statusLine } from '@fanout/observability';
+import { FanoutError } from '@fanout/protocol';
 
 const ENTRY = fileURLToPath(new URL('../../../../packages/client/src/index.ts', import.meta.url));
 
@@ -74,15 +76,12 @@ export function attachClientBundle(app: TemplatedApp, path = '/fanout-client.js'
       (err: unknown) => {
         if (aborted) return;
         res.cork(() => {
+          const e = new FanoutError('internal', `The client bundle could not be built: ${(err as Error).message}`);
           res
-            .writeStatus('500 Internal Server Error')
+            .writeStatus(statusLine(e.status))
             .writeHeader('content-type', 'application/json')
             .writeHeader('cache-control', 'no-store')
-            .end(
-              JSON.stringify({
-                error: { code: 'internal', message: `The client bundle could not be built: ${(err as Error).message}`, retriable: true },
-              }),
-            );
+            .end(JSON.stringify(e.toJSON()));
         });
       },
     );

@@ -1,26 +1,20 @@
 /**
- * Plain HTTP on the gateway's port: health, readiness, metrics and the live ticks page.
+ * Plain HTTP on the gateway's port: the ops face (`/healthz`, `/readyz`, `/metrics`, answered by
+ * @fanout/observability's `answerOps` as on every service), `/v1/info`, the live ticks page, the
+ * CORS preflight, and 404/405 for the rest.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Registry } from 'prom-client';
-import type { Health } from '@fanout/observability';
-import { healthAnswer } from '@fanout/http-api';
+import { answerOps, isOpsPath, OPS_PATHS, statusLine, type Health } from '@fanout/observability';
 import { FanoutError } from '@fanout/protocol';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
 /** The routes this port answers with GET (the transports add theirs elsewhere); any other method on them is 405. */
-const GET_PATHS = ['/healthz', '/readyz', '/metrics', '/v1/info', '/v1/ws', '/v1/sse', '/v1/poll', '/v1/history', '/v1/latest'];
+const GET_PATHS = ['/v1/info', '/v1/ws', '/v1/sse', '/v1/poll', '/v1/history', '/v1/latest'];
 const PAGE_PATHS = ['/', '/board.js', '/fanout-client.js'];
-
-const STATUS_LINES: Record<number, string> = {
-  200: '200 OK',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  503: '503 Service Unavailable',
-};
 
 function json(res: HttpResponse, status: string, body: unknown): void {
   res.cork(() => {
@@ -36,26 +30,10 @@ export function attachHttpRoutes(
   app: TemplatedApp,
   deps: { health: Health; registry: Registry; servePage: boolean; info: () => unknown },
 ): void {
-  const { health, registry } = deps;
-  for (const path of ['/healthz', '/readyz'] as const) {
-    app.get(path, (res) => {
-      const { status, body } = healthAnswer(path, health);
-      json(res, STATUS_LINES[status]!, body);
-    });
-  }
+  const ops = { health: deps.health, registry: deps.registry };
+  // GET here, HEAD and the other methods in the catch-all below (uWS has no GET fallback for HEAD).
+  for (const path of OPS_PATHS) app.get(path, (res) => answerOps(res, path, 'GET', ops));
   app.get('/v1/info', (res) => json(res, '200 OK', deps.info()));
-  app.get('/metrics', (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    void registry.metrics().then((text) => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text);
-      });
-    });
-  });
   if (deps.servePage) {
     void import('./client-bundle.js').then((m) => m.attachClientBundle(app)); // GET /fanout-client.js: the client SDK for browsers
     const files: Record<string, [string, Buffer]> = {
@@ -87,15 +65,8 @@ export function attachHttpRoutes(
   app.any('/*', (res, req) => {
     const method = req.getMethod();
     const url = req.getUrl();
-    // HEAD on the ops routes (load balancers probe with it): the GET status, no body.
-    if (method === 'head' && (url === '/healthz' || url === '/readyz' || url === '/metrics')) {
-      const status = url === '/metrics' ? 200 : healthAnswer(url, health).status;
-      const type = url === '/metrics' ? registry.contentType : 'application/json';
-      res.cork(() =>
-        res.writeStatus(STATUS_LINES[status]!).writeHeader('content-type', type).writeHeader('cache-control', 'no-store').endWithoutBody(),
-      );
-      return;
-    }
+    // HEAD on the ops routes (load balancers probe with it) answers as GET without a body; other methods are 405.
+    if (isOpsPath(url)) return answerOps(res, url, method, ops);
     // RFC 9110: a known route with another method is 405 and says which methods it takes. (A GET
     // that lands here is no route: /v1/ws without the upgrade headers.)
     const known = method !== 'get' && getPaths.has(url);
@@ -103,7 +74,7 @@ export function attachHttpRoutes(
       ? new FanoutError('method_not_allowed', `${url.slice(0, 100)} accepts GET (and OPTIONS, the CORS preflight).`)
       : new FanoutError('not_found', `No route ${method.toUpperCase()} ${url.slice(0, 100)}; WebSocket clients connect to /v1/ws.`);
     res.cork(() => {
-      res.writeStatus(STATUS_LINES[e.status]!).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
+      res.writeStatus(statusLine(e.status)).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
       if (known) res.writeHeader('allow', 'GET, OPTIONS');
       // RFC 9110: an answer to HEAD has no body (uWS routes HEAD here: it has no GET fallback for
       // it); a body would be read as the start of the next answer on a keep-alive connection.

@@ -7,6 +7,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ERRORS, FanoutError, isValidChannel, parsePosition, formatPosition, type ErrorCode } from '@fanout/protocol';
 import { ANONYMOUS, type ChannelPermissions, type Principal, type TokenVerifier } from '@fanout/auth';
 import { asFanoutError } from '@fanout/http-api';
+import { statusLine } from '@fanout/observability';
 import type { Outgoing, OutgoingFactory } from '../delivery/outgoing.js';
 import type { Streams } from '../delivery/streams.js';
 import { ReplayUnavailableError } from '../kafka/replay-reader.js';
@@ -115,25 +116,6 @@ export class Reply {
       e.status === 503 || e.status === 429 ? { 'retry-after': String(retryAfterSeconds(e)) } : {},
     );
   }
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK',
-  304: 'Not Modified',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  410: 'Gone',
-  413: 'Payload Too Large',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-function statusLine(status: number): string {
-  return `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
 }
 
 export function paramError(code: ErrorCode, message: string): FanoutError {

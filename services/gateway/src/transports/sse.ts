@@ -10,7 +10,15 @@
  * and TCP backpressure (uWS' write result and onWritable) stops writes the same way.
  */
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { ERRORS, FanoutError, isValidChannel, MAX_CHANNELS_PER_FRAME, parseNamespacePattern, parsePosition } from '@fanout/protocol';
+import {
+  closeFrame,
+  ERRORS,
+  FanoutError,
+  isValidChannel,
+  MAX_CHANNELS_PER_FRAME,
+  parseNamespacePattern,
+  parsePosition,
+} from '@fanout/protocol';
 import type { Session } from '../delivery/session.js';
 import type { Connection } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
@@ -119,7 +127,7 @@ class SseSink implements Sink {
     if (this.ended) return;
     this.ended = true;
     this.res.cork(() => {
-      this.res.write(`data: ${JSON.stringify({ t: 'close', code, reason })}\n\n`);
+      this.res.write(`data: ${closeFrame(code, reason)}\n\n`);
       this.res.end();
     });
     this.onEnd?.(code);

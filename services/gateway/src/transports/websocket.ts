@@ -18,6 +18,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { CLOSE, CLOSE_RFC, errorFrame, jsonTooDeep, MAX_JSON_DEPTH } from '@fanout/protocol';
+import { statusLine } from '@fanout/observability';
 import { retryAfterSeconds, type Gate } from './admission.js';
 import type { Connection, ConnectionLimits } from '../delivery/connection.js';
 import { WriteResult, type Sink } from '../delivery/sink.js';
@@ -109,7 +110,7 @@ export function attachWebSocket(app: TemplatedApp, opts: WebSocketTransportOptio
         // Browsers cannot read this; the SDK in Node and other clients honour Retry-After.
         res.cork(() => {
           res
-            .writeStatus(err.status === 429 ? '429 Too Many Requests' : '503 Service Unavailable')
+            .writeStatus(statusLine(err.status))
             .writeHeader('content-type', 'application/json')
             .writeHeader('retry-after', String(retryAfterSeconds(err)))
             .end(JSON.stringify(err.toJSON()));

@@ -22,7 +22,7 @@ import { Counter, type Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { FanoutError, isValidChannel, validateEvent } from '@fanout/protocol';
 import type { Logger } from '@fanout/observability';
-import { parseJson, readRawBody, sendJson, asFanoutError } from '@fanout/http-api';
+import { parseJson, readRawBody, sendError, sendJson, asFanoutError } from '@fanout/http-api';
 import type { PublisherClient, PublishedEvent } from '../producer/publisher-client.js';
 
 export interface InboundSource {
@@ -188,12 +188,7 @@ export class InboundWebhooks {
       });
       req.resume();
       // RFC 9110: a 405 says which methods the route takes.
-      sendJson(
-        res,
-        e.status,
-        e.toJSON(),
-        e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : e.status === 405 ? { allow: 'POST' } : {},
-      );
+      sendError(res, e, e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : e.status === 405 ? { allow: 'POST' } : {});
     }
   }
 

@@ -8,11 +8,11 @@
  *
  * Errors are `{"error": {"code", "message", "retriable"}}` with the code's HTTP status.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError, validateEvent } from '@fanout/protocol';
-import type { Health, Logger } from '@fanout/observability';
-import { ApiKeys, asFanoutError, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf, serveOps } from '@fanout/http-api';
+import { serveOps, type Health, type Logger } from '@fanout/observability';
+import { ApiKeys, asFanoutError, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf, sendError, sendJson } from '@fanout/http-api';
 import { InboundWebhooks, parseInboundSources } from './inbound-webhooks.js';
 import type { PublisherClient } from '../producer/publisher-client.js';
 import type { PublisherConfig } from '../config.js';
@@ -25,17 +25,6 @@ export interface PublishApiDeps {
   health: Health;
   registry: Registry;
   metrics: ReturnType<typeof publisherMetrics>;
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
 }
 
 /** Rejects with kafka_unavailable once `ms` have passed without an acknowledgement. */
@@ -144,7 +133,7 @@ export function createPublishServer(deps: PublishApiDeps): Server {
             : e.status === 405 && route
               ? { allow: route.method }
               : {};
-      send(res, e.status, e.toJSON(), headers);
+      sendError(res, e, headers);
     };
     if (!route)
       return fail(
@@ -158,7 +147,7 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       metrics.requests.inc({ route: url, code: 200 });
       metrics.events.inc({ outcome: 'published' }, route.events?.(result) ?? 1);
       metrics.writeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      send(res, 200, result);
+      sendJson(res, 200, result);
     }, fail);
   });
 }

@@ -12,8 +12,8 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { FanoutError } from '@fanout/protocol';
-import { asFanoutError, KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf, serveOps } from '@fanout/http-api';
-import type { Health } from '@fanout/observability';
+import { asFanoutError, KeyedRateLimiter, rateLimited, requestAddress, retryAfterOf } from '@fanout/http-api';
+import { serveOps, type Health } from '@fanout/observability';
 import type { RouteTable } from '../routing/route-table.js';
 import type { GatewayInfoPoller } from '../routing/gateway-info.js';
 import type { routerMetrics } from '../metrics.js';
@@ -33,6 +33,11 @@ function send(res: ServerResponse, status: number, body: string, type = 'applica
     ...extra,
   });
   res.end(body);
+}
+
+/** An error answer: its code's status and `{"error": ...}` body (the registry's, packages/protocol/src/errors.ts). */
+function sendError(res: ServerResponse, e: FanoutError, extra: Record<string, string> = {}): void {
+  send(res, e.status, JSON.stringify(e.toJSON()), 'application/json', extra);
 }
 
 export function createRouterServer(deps: {
@@ -73,19 +78,13 @@ export function createRouterServer(deps: {
     const url = new URL(`http://router/${(req.url ?? '/').replace(/^\//, '')}`); // never throws: a path like /\x:|< would read as a host
     if (serveOps(req, res, url.pathname, { health, registry })) return;
     if (req.method !== 'GET')
-      return send(
-        res,
-        405,
-        JSON.stringify(new FanoutError('method_not_allowed', 'The router answers GET only.').toJSON()),
-        'application/json',
-        { allow: 'GET' },
-      );
+      return sendError(res, new FanoutError('method_not_allowed', 'The router answers GET only.'), { allow: 'GET' });
     if (perAddress.enabled && (url.pathname === '/v1/route' || url.pathname === '/v1/status' || url.pathname === '/')) {
       const wait = perAddress.take(requestAddress(req, header));
       if (wait !== null) {
         metrics.rateLimited.inc();
         const e = rateLimited(wait, 'This address', 'FANOUT_RATE_PER_ADDRESS');
-        return send(res, 429, JSON.stringify(e.toJSON()), 'application/json', { 'retry-after': retryAfterOf(e) });
+        return sendError(res, e, { 'retry-after': retryAfterOf(e) });
       }
     }
     switch (url.pathname) {
@@ -102,11 +101,9 @@ export function createRouterServer(deps: {
             e = new FanoutError('no_owner', e.message, {
               detail: { retry_after_ms: NO_OWNER_RETRY_MS + Math.round(Math.random() * NO_OWNER_RETRY_MS) },
             });
-            send(res, e.status, JSON.stringify(e.toJSON()), 'application/json', {
-              'retry-after': String(Math.ceil((2 * NO_OWNER_RETRY_MS) / 1000)),
-            });
+            sendError(res, e, { 'retry-after': String(Math.ceil((2 * NO_OWNER_RETRY_MS) / 1000)) });
           } else {
-            send(res, e.status, JSON.stringify(e.toJSON()));
+            sendError(res, e);
           }
           metrics.lookups.inc({ outcome: e.code === 'invalid_parameter' ? 'bad_request' : e.code });
         }
@@ -118,11 +115,7 @@ export function createRouterServer(deps: {
       case '/':
         return send(res, 200, STATUS_PAGE.toString(), 'text/html; charset=utf-8');
       default:
-        return send(
-          res,
-          404,
-          JSON.stringify(new FanoutError('not_found', 'Routes: GET /v1/route?user=<id>&region=<region>, GET /v1/status, GET /.').toJSON()),
-        );
+        return sendError(res, new FanoutError('not_found', 'Routes: GET /v1/route?user=<id>&region=<region>, GET /v1/status, GET /.'));
     }
   });
 }
