@@ -9,18 +9,20 @@
 #   docker build --build-arg SERVICE=market-data -t fanout-market-data .
 #
 # The services run their TypeScript through tsx (the packages export their src/*.ts; there is no
-# compile step), so an image is: Node 20 on Debian bookworm, the production dependencies of one
-# workspace, and the sources of that service and the shared packages. It runs as uid/gid 1000
+# compile step), so an image is: Node 24 (LTS) on Debian 13 trixie, the production dependencies of
+# one workspace, and the sources of that service and the shared packages. It runs as uid/gid 1000
 # (`node` in the base image), numeric so that Kubernetes can verify runAsNonRoot.
 #
-# Node 20 and bookworm are not a preference: the uWebSockets.js build the gateway uses
-# (@trufflesuite/uws-js-unofficial 20.30.0) ships binaries up to Node ABI 115 (Node 20), linked
-# against glibc <= 2.36 (bookworm's). Alpine (musl) or Node 22 would load the slow JavaScript
-# fallback, which the gateway refuses at start-up (services/gateway/src/native-uws.ts).
+# Node 24 on trixie is what the gateway's uWebSockets.js build needs: v20.57.0
+# (@btc-vision/uwebsockets.js, installed as uws-20-57) ships binaries for Node ABIs 115-141 linked
+# against glibc >= 2.38; bookworm (glibc 2.36) cannot load them, and Alpine (musl) loads none.
+# The older build (uWebSockets.js v20.30.0, for Node 20 on Debian 12 development machines) has no
+# Node 24 binary and is left out of the image. services/gateway/src/native-uws.ts picks the build
+# and refuses uWebSockets.js' slow JavaScript fallback; the gateway's image build runs it.
 #
 # Pin the base by digest in your registry mirror if you need bit-for-bit rebuilds:
-#   --build-arg NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:<digest>
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+#   --build-arg NODE_IMAGE=node:24.22.3-trixie-slim@sha256:<digest>
+ARG NODE_IMAGE=node:24.22.3-trixie-slim
 
 # ---- base: the runtime every stage shares -------------------------------------------------------
 FROM ${NODE_IMAGE} AS base
@@ -48,18 +50,17 @@ ARG SERVICE
 RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<gateway|router|publisher|dispatcher|market-data>" >&2; exit 1; }
 COPY package.json package-lock.json ./
 COPY --from=manifests /app/ ./
-# uWebSockets.js ships ~110 MB of binaries for every platform and Node ABI; only the one this image
-# runs is kept (linux, this architecture, ABI 115), with the JS fallback its loader needs in order to
-# fail loudly. Type declarations and markdown are not needed at run time.
+# uWebSockets.js ships binaries for every platform and Node ABI; only the one this image runs is
+# kept (linux, this architecture, this Node's ABI: 137 on Node 24), and the v20.30 build, which has
+# none for Node 24, is removed. Type declarations and markdown are not needed at run time.
 RUN --mount=type=cache,target=/root/.npm \
     test -f "services/${SERVICE}/package.json" || { echo "no workspace services/${SERVICE}" >&2; exit 1; }; \
     npm ci --omit=dev --workspace="services/${SERVICE}" --include-workspace-root \
- && if [ -d node_modules/uWebSockets.js ]; then \
-      arch="$(node -p process.arch)"; \
-      find node_modules/uWebSockets.js/binaries -name '*.node' ! -name "uws_linux_${arch}_115.node" -delete; \
-      rm -f node_modules/uWebSockets.js/dist/*.node; \
-      rm -rf node_modules/uWebSockets.js/docs; \
-      test -f "node_modules/uWebSockets.js/binaries/uws_linux_${arch}_115.node"; \
+ && arch="$(node -p process.arch)" && abi="$(node -p process.versions.modules)" \
+ && if [ -d node_modules/uws-20-57 ]; then \
+      find node_modules/uws-20-57 -name '*.node' ! -name "uws_linux_${arch}_${abi}.node" -delete; \
+      test -f "node_modules/uws-20-57/uws_linux_${arch}_${abi}.node"; \
+      rm -rf node_modules/uWebSockets.js; \
     fi \
  && find node_modules -name '*.md' -delete \
  && find node_modules -name '*.d.ts' -delete
@@ -74,11 +75,12 @@ COPY package.json ./
 # (market-data imports @fanout/publisher's producer library), and npm links them all.
 COPY packages/ packages/
 COPY services/ services/
-# The entry must exist, and on the gateway the native uWebSockets.js binary must load: checked at
-# build time too, so a wrong base image fails the build, not the first rollout.
+# The entry must exist, and on the gateway a native uWebSockets.js binary must load, through the
+# loader the gateway starts with: checked at build time too, so a wrong base image fails the build,
+# not the first rollout.
 RUN test -f "services/${SERVICE}/src/main.ts" \
  && if [ "${SERVICE}" = gateway ]; then \
-      node -e "const u=require('uWebSockets.js'); if (!/\[native code\]/.test(Function.prototype.toString.call(u.App))) { console.error('uWebSockets.js: the native binary did not load'); process.exit(1); }"; \
+      node --import tsx --input-type=module -e "const { loadUws } = await import('./services/gateway/src/native-uws.ts'); const { build } = loadUws(); console.log('uWebSockets.js ' + build.upstream + ' (' + build.source + '): native binary loaded');"; \
     fi
 # tsx caches compiled files under the temp dir; /tmp is the only writable path a read-only root
 # filesystem needs (the Helm chart mounts an emptyDir there).

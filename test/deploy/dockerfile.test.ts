@@ -1,12 +1,14 @@
 /**
  * The Dockerfile, checked statically (no Docker engine runs here): pinned base, every COPY source
  * present and not excluded by .dockerignore, every service's entry present, a non-root numeric
- * user, the uWebSockets.js binary kept for Node 20 (ABI 115) on glibc, and the gateway's native
- * check at build time.
+ * user, the uWebSockets.js v20.57 binary kept for the image's Node ABI (Node 24 on Debian 13's
+ * glibc), and the gateway's native check at build time through its loader. The steps themselves were
+ * replayed in a Debian 13 root (docs/operations.md, "What was verified where").
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { UWS_BUILDS } from '../../services/gateway/src/native-uws.js';
 import { ROOT, SERVICES, entryOf } from './deploy-tools.js';
 
 interface Instruction {
@@ -67,13 +69,17 @@ function ignored(path: string): boolean {
 }
 
 describe('Dockerfile', () => {
-  it('builds every stage from a pinned Debian bookworm Node 20 base', () => {
+  it('builds every stage from a pinned Debian 13 (trixie) Node 24 base', () => {
     const arg = ins.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='));
     expect(arg, 'ARG NODE_IMAGE=<image> before the first FROM').toBeDefined();
     const image = arg!.args.split('=')[1]!;
-    // A full version (not `20`, `lts` or `latest`), the bookworm variant: glibc 2.36, which the
-    // uWebSockets.js binaries need (alpine/musl would load the slow fallback).
-    expect(image).toMatch(/^node:20\.\d+\.\d+-bookworm(-slim)?(@sha256:[0-9a-f]{64})?$/);
+    // A full version (not `24`, `lts` or `latest`) of Node 24, the trixie variant: glibc 2.41, at
+    // least the 2.38 the uWebSockets.js v20.57 binaries need (bookworm's 2.36 cannot load them,
+    // alpine/musl has no glibc at all).
+    expect(image).toMatch(/^node:24\.\d+\.\d+-trixie(-slim)?(@sha256:[0-9a-f]{64})?$/);
+    const build = UWS_BUILDS.find((b) => b.module === 'uws-20-57')!;
+    expect(build.abis).toContain('137'); // Node 24's ABI
+    expect(Number(build.minGlibc.split('.')[1])).toBeLessThanOrEqual(41); // trixie's glibc 2.41
     const froms = ins.filter((i) => i.op === 'FROM').map((i) => i.args.split(/\s+/)[0]!);
     const stages = new Set(
       ins
@@ -151,13 +157,22 @@ describe('Dockerfile', () => {
     expect(final.find((i) => i.op === 'CMD')?.args).toMatch(/exec node --import tsx/);
   });
 
-  it('installs production dependencies of one workspace and keeps the Node 20 (ABI 115) uWebSockets.js binary', () => {
+  it("installs production dependencies of one workspace and keeps only the uWebSockets.js v20.57 binary of the image's Node ABI", () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev --workspace="services\/\$\{SERVICE\}" --include-workspace-root/);
-    expect(dockerfile).toMatch(/uws_linux_\$\{arch\}_115\.node/);
-    // The gateway's image fails to build when the native binary does not load (the same check the
-    // gateway makes at start-up, services/gateway/src/native-uws.ts).
-    expect(dockerfile).toMatch(/\[native code\\?\]/);
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-    expect(lock.packages['node_modules/uWebSockets.js']?.version).toBe('20.30.0-unofficial.0');
+    // The ABI is the image's Node's (137 on Node 24), not a constant that could drift from the base.
+    expect(dockerfile).toMatch(/abi="\$\(node -p process\.versions\.modules\)"/);
+    expect(dockerfile).toMatch(/find node_modules\/uws-20-57 -name '\*\.node' ! -name "uws_linux_\$\{arch\}_\$\{abi\}\.node" -delete/);
+    expect(dockerfile).toMatch(/test -f "node_modules\/uws-20-57\/uws_linux_\$\{arch\}_\$\{abi\}\.node"/);
+    // The v20.30 build has no binary for Node 24: not in the image.
+    expect(dockerfile).toMatch(/rm -rf node_modules\/uWebSockets\.js/);
+    // The gateway's image fails to build when no native binary loads: the loader the gateway starts
+    // with (services/gateway/src/native-uws.ts), not a copy of its check.
+    expect(dockerfile).toMatch(/await import\('\.\/services\/gateway\/src\/native-uws\.ts'\); const \{ build \} = loadUws\(\)/);
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { name?: string; version?: string; dependencies?: Record<string, string> }>;
+    };
+    expect(lock.packages['node_modules/uws-20-57']).toMatchObject({ name: '@btc-vision/uwebsockets.js', version: '20.57.0' });
+    // The gateway workspace depends on it, so `npm ci --workspace=services/gateway` installs it.
+    expect(lock.packages['services/gateway']?.dependencies?.['uws-20-57']).toBe('npm:@btc-vision/uwebsockets.js@20.57.0');
   });
 });
