@@ -89,9 +89,10 @@ export async function startGateway(
   const port = uws.us_socket_local_port(listenSocket);
   const url = config.publicUrl || `http://${config.host}:${port}`;
 
-  // Kafka consumers are created below; the budget and the streams reach them through these.
-  let broadcast: BroadcastConsumer | null = null;
-  let users: UserConsumer | null = null;
+  // The Kafka consumers (`broadcast`, `users`) are created last, once everything they deliver to
+  // exists. What is created before them reaches them only from callbacks that run once they
+  // consume (the budget pauses them, the lag probe and the metrics read them, the streams ask for
+  // their partitions), never while this function builds the gateway.
 
   // The channel windows of both streams: a cache inside the memory budget (they yield to the queues).
   const windowLimits = {
@@ -108,13 +109,13 @@ export async function startGateway(
     shedAfterMs: config.shedAfterMs,
     pause: () => {
       log.warn({ used_bytes: budget.used, budget_bytes: config.memoryBudgetBytes }, 'memory budget reached: pausing Kafka consumption');
-      broadcast?.pause();
-      users?.pause();
+      broadcast.pause();
+      users.pause();
     },
     resume: () => {
       log.info({ used_bytes: budget.used }, 'under the low-water mark: resuming Kafka consumption');
-      broadcast?.resume();
-      users?.resume();
+      broadcast.resume();
+      users.resume();
     },
     connections: () => hub.connections,
   });
@@ -129,12 +130,12 @@ export async function startGateway(
     sources: {
       broadcast: {
         topic: config.topicBroadcast,
-        partitions: () => Array.from({ length: broadcast?.partitionCount ?? 0 }, (_, i) => i),
+        partitions: () => Array.from({ length: broadcast.partitionCount }, (_, i) => i),
         lastOffset: (p) => streams.broadcast.windows.lastOffset(p),
       },
       users: {
         topic: config.topicUsers,
-        partitions: () => users?.ownedPartitions ?? [],
+        partitions: () => users.ownedPartitions,
         lastOffset: (p) => streams.users.windows.lastOffset(p),
       },
     },
@@ -154,7 +155,7 @@ export async function startGateway(
     hub,
     budget,
     { windows, bound },
-    () => (broadcast?.pausedPartitions() ?? 0) + (users?.pausedPartitions() ?? 0),
+    () => broadcast.pausedPartitions() + users.pausedPartitions(),
     () => lagProbe.lag,
     () => pollers.count,
     () => lagProbe.reachable,
@@ -173,7 +174,7 @@ export async function startGateway(
         usersTopic: true,
         // As on the live path: misrouted originals, unroutable records and other regions' copies are left out.
         decode: (m, partition) => {
-          const r = classifyUserRecord(m, partition, users?.partitionCount ?? 0, config.region);
+          const r = classifyUserRecord(m, partition, users.partitionCount, config.region);
           return r.kind === 'event' ? { event: r.event, ...(r.origin ? { origin: r.origin } : {}) } : null;
         },
       },
@@ -201,7 +202,7 @@ export async function startGateway(
       windows: windows.broadcast,
       warmup: new WarmUp(),
       replay: replay.topic(config.topicBroadcast),
-      partitions: () => broadcast?.partitionCount ?? 1,
+      partitions: () => broadcast.partitionCount,
       owns: () => true,
     },
     {
@@ -210,8 +211,8 @@ export async function startGateway(
       warmup: new WarmUp(),
       // Repeated forwarded copies are left out of replays as they are on the live path.
       replay: copies.replay(replay.topic(config.topicUsers)),
-      partitions: () => users?.partitionCount ?? 1,
-      owns: (p) => users?.owns(p) ?? false,
+      partitions: () => users.partitionCount,
+      owns: (p) => users.owns(p),
     },
   );
   const windowTimer = setInterval(() => {
@@ -287,7 +288,7 @@ export async function startGateway(
     log.fatal({ err, stream }, 'kafka consumer stopped for good; failing liveness and readiness');
     health.break(`${stream} consumer crashed: ${err.message}`);
   };
-  broadcast = new BroadcastConsumer({
+  const broadcast: BroadcastConsumer = new BroadcastConsumer({
     kafka,
     topic: config.topicBroadcast,
     node: config.node,
@@ -305,7 +306,7 @@ export async function startGateway(
     },
     onReplaced: () => metrics.consumerReplaced.inc(),
   });
-  users = new UserConsumer({
+  const users: UserConsumer = new UserConsumer({
     kafka,
     topic: config.topicUsers,
     groupId: config.userGroupId,
@@ -387,7 +388,7 @@ export async function startGateway(
       ready: health.ready,
       connections: hub.connections.size,
       epoch: config.streamEpoch,
-      user_partitions: users?.ownedPartitions ?? [],
+      user_partitions: users.ownedPartitions,
     }),
   });
   health.pass('listen');
@@ -433,14 +434,14 @@ export async function startGateway(
         process.exit(1);
       }, config.shutdownGraceMs);
       hardStop.unref();
-      const gaveUp = users!.ownedPartitions;
+      const gaveUp = users.ownedPartitions;
       await drain({
         hub,
         health,
         logger: log,
         jitterMs: config.drainJitterMs,
         delayMs: config.drainDelayMs,
-        leaveGroups: () => users!.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
+        leaveGroups: () => users.stop().catch((err: unknown) => log.warn({ err }, 'user consumer did not stop cleanly')),
         handedOver: () => waitForHandover(group, config.node, gaveUp, config.drainHandoverMs, log),
         closeResources: async () => {
           budget.stop();
@@ -453,7 +454,7 @@ export async function startGateway(
           (app as unknown as { close?: () => void }).close?.();
           await Promise.all([
             forwarder.stop(),
-            broadcast!.stop().catch((err: unknown) => log.warn({ err }, 'broadcast consumer did not stop cleanly')),
+            broadcast.stop().catch((err: unknown) => log.warn({ err }, 'broadcast consumer did not stop cleanly')),
             replay.stop().catch((err: unknown) => log.warn({ err }, 'replay reader did not stop cleanly')),
             group.stop().catch(() => {}),
           ]);

@@ -69,7 +69,6 @@ export class Connection implements BudgetTarget {
   private bytes = 0;
   private readonly latestByKey = new Map<string, number>();
   private readonly gaps = new Map<string, Gap>();
-  private errorTimes: number[] = [];
   /** Channels being resumed from Kafka: live messages wait here until the replay is queued. */
   private catchingUp: Map<string, Outgoing[]> | null = null;
   /**
@@ -249,17 +248,6 @@ export class Connection implements BudgetTarget {
     while (this.dropOldestDroppable());
     if (this.live > 0) this.slowConsumer();
     return before - this.bytes;
-  }
-
-  /** Counts a protocol error; true if the client exceeded its allowance and was closed. */
-  countError(maxPer10s: number, now = Date.now()): boolean {
-    this.errorTimes.push(now);
-    while (this.errorTimes.length > 0 && this.errorTimes[0]! < now - 10_000) this.errorTimes.shift();
-    if (this.errorTimes.length > maxPer10s) {
-      this.closeWith(CLOSE.PROTOCOL_VIOLATION.code, CLOSE.PROTOCOL_VIOLATION.reason);
-      return true;
-    }
-    return false;
   }
 
   closeWith(code: number, reason: string): void {

@@ -74,8 +74,34 @@ export interface ConnectRequest {
   afterWelcome?(conn: Connection): void;
 }
 
+/** The window of the protocol-error allowance: at most `maxErrorsPer10s` error frames in it. */
+const ERROR_WINDOW_MS = 10_000;
+
+/**
+ * Protocol errors per connection in a sliding window: a client past its allowance is not
+ * answered again but closed (4500 protocol violation). Only connections that erred have an entry.
+ */
+export class ErrorAllowance {
+  private readonly times = new WeakMap<Connection, number[]>();
+
+  constructor(private readonly maxPerWindow: number) {}
+
+  /** Counts one error of `conn`; true if that is more than the allowance in the window. */
+  exceeded(conn: Connection, now = Date.now()): boolean {
+    let times = this.times.get(conn);
+    if (!times) this.times.set(conn, (times = []));
+    times.push(now);
+    while (times.length > 0 && times[0]! < now - ERROR_WINDOW_MS) times.shift();
+    return times.length > this.maxPerWindow;
+  }
+}
+
 export class Session {
-  constructor(private readonly opts: SessionOptions) {}
+  private readonly errors: ErrorAllowance;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.errors = new ErrorAllowance(opts.maxErrorsPer10s);
+  }
 
   /** Creates the connection for a new socket, registers it, and authenticates it. */
   connect(sink: Sink, meta: { transport: string; remote?: string }, req: ConnectRequest): Connection {
@@ -158,10 +184,10 @@ export class Session {
     this.opts.hub.drain(conn);
   }
 
-  /** Answers a bad frame with an error frame; too many in a short time close the connection. */
+  /** Answers a bad frame with an error frame; too many in a short time close the connection (4500). */
   reject(conn: Connection, code: ErrorCode, message?: string, id?: RequestId): void {
     this.opts.hooks?.onProtocolError?.(code);
-    if (conn.countError(this.opts.maxErrorsPer10s)) return;
+    if (this.errors.exceeded(conn)) return conn.closeWith(CLOSE.PROTOCOL_VIOLATION.code, CLOSE.PROTOCOL_VIOLATION.reason);
     conn.sendControl(errorFrame(code, message ?? ERRORS[code].message, id));
   }
 
