@@ -38,6 +38,24 @@ export function checkPort(port: number, variable = 'FANOUT_PORT'): void {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(variable, 'must be a TCP port (0-65535)');
 }
 
+/**
+ * An integer setting within [min, max]; anything else (a fraction, out of range, NaN) is a
+ * ConfigError naming `variable`: "must be an integer from <min> to <max>", then `note` if given
+ * (what a value means, e.g. "(0: no limit)"). The one range check every service's config uses.
+ */
+export function checkInteger(value: number, variable: string, min: number, max: number = Number.MAX_SAFE_INTEGER, note?: string): void {
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(variable, `must be an integer from ${min} to ${max}${note ? ` ${note}` : ''}`);
+}
+
+/** An integer range per setting of a config: `[key, min]` or `[key, min, max]` (max: Number.MAX_SAFE_INTEGER). */
+export type IntegerRanges<T> = readonly (readonly [key: keyof T & string, min: number, max?: number])[];
+
+/** checkInteger for each setting listed, in order, naming its environment variable (`envName(key)`). */
+export function checkIntegers<T extends object>(config: T, ranges: IntegerRanges<T>): void {
+  for (const [key, min, max] of ranges) checkInteger(config[key] as number, envName(key), min, max);
+}
+
 type Shape = Record<string, string | number | boolean | string[]>;
 
 /**

@@ -3,7 +3,7 @@
  * converted to each default's type, overrides, and errors that name the variable.
  */
 import { describe, expect, it } from 'vitest';
-import { checkPort, ConfigError, envName, loadConfig, resolveBrokers } from '../src/config.js';
+import { checkInteger, checkIntegers, checkPort, ConfigError, envName, loadConfig, resolveBrokers } from '../src/config.js';
 
 const DEFAULTS = { port: 9000, ratio: 0.5, servePage: true, brokers: [] as string[], region: 'local' };
 
@@ -99,5 +99,35 @@ describe('checkPort', () => {
     for (const ok of [0, 1, 65535]) expect(() => checkPort(ok)).not.toThrow();
     for (const bad of [-1, 65536, 80.5, Number.NaN]) expect(configError(() => checkPort(bad)).variable).toBe('FANOUT_PORT');
     expect(configError(() => checkPort(70000, 'FANOUT_ADMIN_PORT')).variable).toBe('FANOUT_ADMIN_PORT');
+  });
+});
+
+describe('checkInteger and checkIntegers', () => {
+  it('take integers within the range and name the variable otherwise, with one message', () => {
+    for (const ok of [1, 5, 10]) expect(() => checkInteger(ok, 'FANOUT_X', 1, 10)).not.toThrow();
+    for (const bad of [0, 11, 1.5, Number.NaN]) {
+      const err = configError(() => checkInteger(bad, 'FANOUT_X', 1, 10));
+      expect(err.message).toBe('FANOUT_X: must be an integer from 1 to 10');
+    }
+    expect(configError(() => checkInteger(-1, 'FANOUT_Y', 0)).message).toBe(
+      `FANOUT_Y: must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`,
+    );
+    expect(configError(() => checkInteger(-1, 'FANOUT_Y', 0, 9, '(0: off)')).message).toBe(
+      'FANOUT_Y: must be an integer from 0 to 9 (0: off)',
+    );
+  });
+
+  it('check each listed setting in order under its environment variable', () => {
+    const c = { queueMaxMessages: 0, lagProbeMs: 50 };
+    expect(() => checkIntegers(c, [['lagProbeMs', 10, 100]])).not.toThrow();
+    expect(
+      configError(() =>
+        checkIntegers(c, [
+          ['lagProbeMs', 100],
+          ['queueMaxMessages', 1],
+        ]),
+      ).variable,
+    ).toBe('FANOUT_LAG_PROBE_MS');
+    expect(configError(() => checkIntegers(c, [['queueMaxMessages', 1]])).variable).toBe('FANOUT_QUEUE_MAX_MESSAGES');
   });
 });

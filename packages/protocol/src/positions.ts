@@ -12,7 +12,13 @@ export interface Position {
   offset: number;
 }
 
-const POSITION_RE = /^([A-Za-z0-9_-]{1,64}):(\d{1,6}):(-1|\d{1,16})$/;
+/** A stream epoch: 1 to 64 of [A-Za-z0-9_-] (FANOUT_STREAM_EPOCH; the first part of a position). */
+const EPOCH = '[A-Za-z0-9_-]{1,64}';
+
+/** The one definition of a valid epoch: the publisher's and the gateway's config check theirs with it. */
+export const EPOCH_RE = new RegExp(`^${EPOCH}$`);
+
+const POSITION_RE = new RegExp(`^(${EPOCH}):(\\d{1,6}):(-1|\\d{1,16})$`);
 
 export function formatPosition(p: Position): string {
   return `${p.epoch}:${p.partition}:${p.offset}`;
@@ -26,5 +32,3 @@ export function parsePosition(s: unknown): Position | null {
   if (!Number.isSafeInteger(offset)) return null;
   return { epoch: m[1]!, partition: Number(m[2]), offset };
 }
-
-export const EPOCH_RE = /^[A-Za-z0-9_-]{1,64}$/;

@@ -15,6 +15,7 @@ import {
   subscriptionFrame,
   errorFrame,
   closeFrame,
+  EPOCH_RE,
 } from '@fanout/protocol';
 
 describe('channel grammar', () => {
@@ -38,6 +39,11 @@ describe('positions', () => {
     const p = { epoch: '1', partition: 3, offset: 1234 };
     expect(parsePosition(formatPosition(p))).toEqual(p);
     for (const bad of ['1:3', '1:x:3', ':1:2', '1:1:99999999999999999', 'a b:1:2']) expect(parsePosition(bad), bad).toBeNull();
+  });
+
+  it('take the epoch grammar of EPOCH_RE (FANOUT_STREAM_EPOCH)', () => {
+    for (const epoch of ['1', 'e_1-x', 'a'.repeat(64), 'a'.repeat(65), 'a:b', 'a.b', ''])
+      expect(parsePosition(`${epoch}:0:1`) !== null, epoch).toBe(EPOCH_RE.test(epoch));
   });
 });
 

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { loadConfig, resolveBrokers, ConfigError, envName, checkPort } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, envName, checkIntegers, checkPort } from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 
 /**
@@ -152,7 +152,7 @@ export function dispatcherConfig(
     return ms;
   });
   if (c.retryJitter > 1) throw new ConfigError('FANOUT_RETRY_JITTER', 'must be a fraction from 0 to 1');
-  const ints: [keyof DispatcherConfigInput, number, number][] = [
+  checkIntegers(c, [
     ['broadcastPartitions', 1, 10_000],
     ['userPartitions', 1, 10_000],
     ['retryPartitions', 1, 10_000],
@@ -178,11 +178,7 @@ export function dispatcherConfig(
     ['shutdownGraceMs', 0, 600_000],
     ['ratePerAddress', 0, 1_000_000],
     ['ratePerAddressBurst', 1, 1_000_000],
-  ];
-  for (const [key, min, max] of ints) {
-    const v = c[key] as number;
-    if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(envName(key), `must be an integer from ${min} to ${max}`);
-  }
+  ]);
   if (c.circuitMaxOpenMs < c.circuitOpenMs)
     throw new ConfigError('FANOUT_CIRCUIT_MAX_OPEN_MS', 'must not be shorter than FANOUT_CIRCUIT_OPEN_MS');
   if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))

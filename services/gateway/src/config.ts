@@ -1,5 +1,6 @@
-import { loadConfig, resolveBrokers, ConfigError, envName, checkPort } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, envName, checkIntegers, checkPort } from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
+import { EPOCH_RE } from '@fanout/protocol';
 import { QueuePolicies } from './delivery/queue-policy.js';
 
 /**
@@ -154,46 +155,46 @@ export function gatewayConfig(
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
   if (c.drainDelayMs + c.drainHandoverMs >= c.shutdownGraceMs)
     throw new ConfigError('FANOUT_DRAIN_DELAY_MS', 'plus FANOUT_DRAIN_HANDOVER_MS must be shorter than FANOUT_SHUTDOWN_GRACE_MS');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
+  if (!EPOCH_RE.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
   if (c.tokenSecret && Buffer.byteLength(c.tokenSecret) < 32) throw new ConfigError('FANOUT_TOKEN_SECRET', 'must be at least 32 bytes');
   if (c.tokenJwksUrl && !/^https?:\/\//.test(c.tokenJwksUrl)) throw new ConfigError('FANOUT_TOKEN_JWKS_URL', 'must be an http(s) URL');
-  const intIn = (key: keyof GatewayConfig, min: number, max = Number.MAX_SAFE_INTEGER) => {
-    const v = c[key] as number;
-    if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(envName(key), `must be an integer from ${min} to ${max}`);
-  };
-  intIn('socketBufferBytes', 1024);
-  intIn('queueMaxMessages', 1);
-  intIn('queueMaxBytes', 1024);
-  intIn('maxFrameBytes', 64);
-  intIn('maxPayloadBytes', 64);
-  intIn('maxSubscriptions', 1);
-  intIn('maxErrorsPer10s', 1);
-  intIn('memoryBudgetBytes', 1024);
-  intIn('shedAfterMs', 0);
-  intIn('windowMaxMessages', 1);
-  intIn('windowMaxBytes', 1024);
-  intIn('windowMaxAgeMs', 1000);
-  intIn('windowTotalBytes', 1024);
-  intIn('replayMaxOffsets', 0);
-  intIn('replayConcurrency', 1, 64);
-  intIn('replayTimeoutMs', 100);
-  intIn('replayMaxWaiting', 1);
-  intIn('warmMaxRecords', 0, 10_000_000);
-  intIn('warmTimeoutMs', 0);
-  intIn('admissionRatePerS', 0);
-  intIn('ratePerAddress', 0);
-  intIn('ratePerAddressBurst', 1);
-  intIn('maxConnectionsPerAddress', 0);
+  checkIntegers(c, [
+    ['socketBufferBytes', 1024],
+    ['queueMaxMessages', 1],
+    ['queueMaxBytes', 1024],
+    ['maxFrameBytes', 64],
+    ['maxPayloadBytes', 64],
+    ['maxSubscriptions', 1],
+    ['maxErrorsPer10s', 1],
+    ['memoryBudgetBytes', 1024],
+    ['shedAfterMs', 0],
+    ['windowMaxMessages', 1],
+    ['windowMaxBytes', 1024],
+    ['windowMaxAgeMs', 1000],
+    ['windowTotalBytes', 1024],
+    ['replayMaxOffsets', 0],
+    ['replayConcurrency', 1, 64],
+    ['replayTimeoutMs', 100],
+    ['replayMaxWaiting', 1],
+    ['warmMaxRecords', 0, 10_000_000],
+    ['warmTimeoutMs', 0],
+    ['admissionRatePerS', 0],
+    ['ratePerAddress', 0],
+    ['ratePerAddressBurst', 1],
+    ['maxConnectionsPerAddress', 0],
+  ]);
   if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
     throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
-  intIn('admissionBurst', 1);
-  intIn('sseHeartbeatMs', 100);
-  intIn('broadcastPartitions', 1, 10_000);
-  intIn('userPartitions', 1, 10_000);
-  intIn('groupRefreshMs', 100);
-  intIn('lagProbeMs', 100);
-  intIn('drainJitterMs', 0);
-  intIn('drainHandoverMs', 0);
+  checkIntegers(c, [
+    ['admissionBurst', 1],
+    ['sseHeartbeatMs', 100],
+    ['broadcastPartitions', 1, 10_000],
+    ['userPartitions', 1, 10_000],
+    ['groupRefreshMs', 100],
+    ['lagProbeMs', 100],
+    ['drainJitterMs', 0],
+    ['drainHandoverMs', 0],
+  ]);
   if (c.drainJitterMs > c.drainDelayMs)
     throw new ConfigError(
       'FANOUT_DRAIN_JITTER_MS',

@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError, resolveBrokers, checkPort } from '@fanout/observability';
+import { loadConfig, ConfigError, resolveBrokers, checkInteger, checkPort } from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 import { isValidChannel } from '@fanout/protocol';
 import { defaultSymbols } from './ticks.js';
@@ -56,9 +56,7 @@ export function marketDataConfig(
   const brokers = resolveBrokers(c.brokers, env);
 
   checkPort(c.port);
-  if (!Number.isInteger(c.symbolCount) || c.symbolCount < 1 || c.symbolCount > MAX_SYMBOLS) {
-    throw new ConfigError('FANOUT_SYMBOL_COUNT', `must be an integer from 1 to ${MAX_SYMBOLS}`);
-  }
+  checkInteger(c.symbolCount, 'FANOUT_SYMBOL_COUNT', 1, MAX_SYMBOLS);
   const symbols = c.symbols.length > 0 ? [...new Set(c.symbols)] : defaultSymbols(c.symbolCount);
   const bad = symbols.find((s) => !isValidChannel(`${PRICES_NAMESPACE}:${s}`));
   if (bad !== undefined) {
@@ -71,12 +69,10 @@ export function marketDataConfig(
 
   if (!(c.rate > 0) || c.rate > MAX_RATE)
     throw new ConfigError('FANOUT_RATE', `must be a number of ticks per second above 0 and at most ${MAX_RATE}`);
-  if (!Number.isInteger(c.sliceMs) || c.sliceMs < 1 || c.sliceMs > 1000)
-    throw new ConfigError('FANOUT_SLICE_MS', 'must be an integer from 1 to 1000 (milliseconds)');
-  if (!Number.isInteger(c.maxInFlight) || c.maxInFlight < 1) throw new ConfigError('FANOUT_MAX_IN_FLIGHT', 'must be a positive integer');
+  checkInteger(c.sliceMs, 'FANOUT_SLICE_MS', 1, 1000, '(milliseconds)');
+  checkInteger(c.maxInFlight, 'FANOUT_MAX_IN_FLIGHT', 1);
   if (!(c.logIntervalS > 0)) throw new ConfigError('FANOUT_LOG_INTERVAL_S', 'must be a number of seconds above 0');
-  if (!Number.isInteger(c.seed) || c.seed > 0xffffffff)
-    throw new ConfigError('FANOUT_SEED', 'must be an integer from 0 to 4294967295 (0 picks a random seed)');
+  checkInteger(c.seed, 'FANOUT_SEED', 0, 0xffffffff, '(0 picks a random seed)');
 
   for (const [key, name] of [
     ['topicBroadcast', 'FANOUT_TOPIC_BROADCAST'],

@@ -1,4 +1,5 @@
-import { loadConfig, resolveBrokers, ConfigError, checkPort } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, checkInteger, checkIntegers, checkPort } from '@fanout/observability';
+import { EPOCH_RE } from '@fanout/protocol';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 import { parseInboundSources, MAX_INBOUND_TOLERANCE_S } from './http/inbound-webhooks.js';
 
@@ -64,26 +65,29 @@ export function publisherConfig(
     throw new ConfigError('FANOUT_API_KEYS', 'no API keys configured; set FANOUT_API_KEYS to one or more comma-separated keys');
   if (c.apiKeys.some((k) => k.length < 8)) throw new ConfigError('FANOUT_API_KEYS', 'every API key must be at least 8 characters');
   checkPort(c.port);
-  if (!Number.isInteger(c.broadcastPartitions) || c.broadcastPartitions < 1)
-    throw new ConfigError('FANOUT_BROADCAST_PARTITIONS', 'must be a positive integer');
-  if (!Number.isInteger(c.userPartitions) || c.userPartitions < 1)
-    throw new ConfigError('FANOUT_USER_PARTITIONS', 'must be a positive integer');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
+  checkIntegers(c, [
+    ['broadcastPartitions', 1],
+    ['userPartitions', 1],
+  ]);
+  if (!EPOCH_RE.test(c.streamEpoch)) throw new ConfigError('FANOUT_STREAM_EPOCH', 'must be 1 to 64 of [A-Za-z0-9_-]');
   try {
     parseInboundSources(c.inboundWebhooks);
   } catch (err) {
     throw new ConfigError('FANOUT_INBOUND_WEBHOOKS', (err as Error).message);
   }
-  if (!Number.isInteger(c.inboundToleranceS) || c.inboundToleranceS < 1 || c.inboundToleranceS > MAX_INBOUND_TOLERANCE_S)
-    throw new ConfigError('FANOUT_INBOUND_TOLERANCE_S', `must be an integer from 1 to ${MAX_INBOUND_TOLERANCE_S}`);
-  if (!Number.isInteger(c.inboundDedupeMaxIds) || c.inboundDedupeMaxIds < 1)
-    throw new ConfigError('FANOUT_INBOUND_DEDUPE_MAX_IDS', 'must be a positive integer');
-  if (!Number.isInteger(c.publishTimeoutMs) || c.publishTimeoutMs < 100 || c.publishTimeoutMs > 120_000)
-    throw new ConfigError('FANOUT_PUBLISH_TIMEOUT_MS', 'must be an integer from 100 to 120000');
-  if (!Number.isInteger(c.retryAfterS) || c.retryAfterS < 1 || c.retryAfterS > 300)
-    throw new ConfigError('FANOUT_RETRY_AFTER_S', 'must be an integer from 1 to 300');
-  if (!Number.isInteger(c.publishRatePerKey)) throw new ConfigError('FANOUT_PUBLISH_RATE_PER_KEY', 'must be an integer (0: no limit)');
-  if (!Number.isInteger(c.publishBurstPerKey) || c.publishBurstPerKey < Math.max(1, c.maxBatchEvents))
-    throw new ConfigError('FANOUT_PUBLISH_BURST_PER_KEY', 'must be an integer of at least FANOUT_MAX_BATCH_EVENTS (a full batch must fit)');
+  checkIntegers(c, [
+    ['inboundToleranceS', 1, MAX_INBOUND_TOLERANCE_S],
+    ['inboundDedupeMaxIds', 1],
+    ['publishTimeoutMs', 100, 120_000],
+    ['retryAfterS', 1, 300],
+  ]);
+  checkInteger(c.publishRatePerKey, 'FANOUT_PUBLISH_RATE_PER_KEY', 0, Number.MAX_SAFE_INTEGER, '(0: no limit)');
+  checkInteger(
+    c.publishBurstPerKey,
+    'FANOUT_PUBLISH_BURST_PER_KEY',
+    Math.max(1, c.maxBatchEvents),
+    Number.MAX_SAFE_INTEGER,
+    '(at least FANOUT_MAX_BATCH_EVENTS: a full batch must fit)',
+  );
   return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }

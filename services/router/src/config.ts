@@ -1,4 +1,4 @@
-import { loadConfig, resolveBrokers, ConfigError, checkPort } from '@fanout/observability';
+import { loadConfig, resolveBrokers, ConfigError, checkIntegers, checkPort } from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 
 /** Router settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. regions -> FANOUT_REGIONS). */
@@ -37,14 +37,12 @@ export function routerConfig(
     throw new ConfigError('FANOUT_REGIONS', 'must list 1 or more regions of [a-z0-9-]{1,32}');
   if (!c.groupIdTemplate.includes('{region}')) throw new ConfigError('FANOUT_GROUP_ID_TEMPLATE', 'must contain {region}');
   checkPort(c.port);
-  if (!Number.isInteger(c.refreshMs) || c.refreshMs < 50) throw new ConfigError('FANOUT_REFRESH_MS', 'must be an integer of at least 50');
-  if (!Number.isInteger(c.infoRefreshMs) || c.infoRefreshMs < 100)
-    throw new ConfigError('FANOUT_INFO_REFRESH_MS', 'must be an integer of at least 100');
-  if (!Number.isInteger(c.ratePerAddress) || !Number.isInteger(c.ratePerAddressBurst) || c.ratePerAddressBurst < 1)
-    throw new ConfigError(
-      'FANOUT_RATE_PER_ADDRESS',
-      'FANOUT_RATE_PER_ADDRESS and FANOUT_RATE_PER_ADDRESS_BURST must be integers (burst at least 1)',
-    );
+  checkIntegers(c, [
+    ['refreshMs', 50],
+    ['infoRefreshMs', 100],
+    ['ratePerAddress', 0],
+    ['ratePerAddressBurst', 1],
+  ]);
   if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
     throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
   return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
