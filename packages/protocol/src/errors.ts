@@ -2,6 +2,11 @@
  * The error-code registry. Every error a client can see carries one of these stable codes, an HTTP
  * status (for HTTP APIs), whether retrying the same request can succeed, and a message that says
  * what to do. Codes never change meaning; new ones are only added.
+ *
+ * Every error answer derives from it: HTTP bodies and statuses through `FanoutError` (`toJSON`,
+ * `status`; `sendError` in @fanout/http-api), WebSocket error frames through `errorFrame`
+ * (frames.ts). The tables in the docs repeat it and are checked against it
+ * (test/registry-copies.test.ts); the OpenAPI documents by test/openapi-contract.test.ts.
  */
 export const ERRORS = {
   // Authentication and authorization
