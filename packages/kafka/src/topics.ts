@@ -1,5 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { ConfigError, loadConfig, type Logger } from '@fanout/observability';
+import { checkInteger, ConfigError, loadConfig, type Logger } from '@fanout/observability';
 import { withRetry } from './client.js';
 
 /** kafkajs' ConfigResourceTypes.TOPIC (the enum is not a named export of its CommonJS build). */
@@ -39,21 +39,21 @@ export interface TopicSettings {
 
 export function topicSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): TopicSettings {
   const c = loadConfig(TOPIC_DEFAULTS, {}, env);
-  if (!Number.isInteger(c.topicReplicationFactor) || c.topicReplicationFactor < 1 || c.topicReplicationFactor > 32) {
-    throw new ConfigError(
-      'FANOUT_TOPIC_REPLICATION_FACTOR',
-      'must be an integer from 1 to 32 (3 for production, 1 for a single-broker development cluster)',
-    );
-  }
-  if (!Number.isInteger(c.topicMinInsyncReplicas) || c.topicMinInsyncReplicas < 1 || c.topicMinInsyncReplicas > c.topicReplicationFactor) {
-    throw new ConfigError(
-      'FANOUT_TOPIC_MIN_INSYNC_REPLICAS',
-      `must be an integer from 1 to FANOUT_TOPIC_REPLICATION_FACTOR (${c.topicReplicationFactor}); 2 of 3 for production`,
-    );
-  }
-  if (!Number.isInteger(c.topicRetentionMs) || c.topicRetentionMs < 60_000) {
-    throw new ConfigError('FANOUT_TOPIC_RETENTION_MS', 'must be an integer number of ms, at least 60000');
-  }
+  checkInteger(
+    c.topicReplicationFactor,
+    'FANOUT_TOPIC_REPLICATION_FACTOR',
+    1,
+    32,
+    '(3 for production, 1 for a single-broker development cluster)',
+  );
+  checkInteger(
+    c.topicMinInsyncReplicas,
+    'FANOUT_TOPIC_MIN_INSYNC_REPLICAS',
+    1,
+    c.topicReplicationFactor,
+    '(at most FANOUT_TOPIC_REPLICATION_FACTOR; 2 of 3 for production)',
+  );
+  checkInteger(c.topicRetentionMs, 'FANOUT_TOPIC_RETENTION_MS', 60_000, Number.MAX_SAFE_INTEGER, '(ms)');
   return {
     replicationFactor: c.topicReplicationFactor,
     minInsyncReplicas: c.topicMinInsyncReplicas,

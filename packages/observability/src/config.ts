@@ -48,6 +48,15 @@ export function checkInteger(value: number, variable: string, min: number, max: 
     throw new ConfigError(variable, `must be an integer from ${min} to ${max}${note ? ` ${note}` : ''}`);
 }
 
+/** A region name (the gateway's FANOUT_REGION, each of the router's FANOUT_REGIONS): 1 to 32 of [a-z0-9-]. */
+export const REGION_RE = /^[a-z0-9-]{1,32}$/;
+
+/** FANOUT_CLIENT_ADDRESS_HEADER (gateway, router, dispatcher): a header name, or empty for none. */
+export function checkClientAddressHeader(header: string): void {
+  if (header && !/^[a-z0-9-]{1,64}$/i.test(header))
+    throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
+}
+
 /** An integer range per setting of a config: `[key, min]` or `[key, min, max]` (max: Number.MAX_SAFE_INTEGER). */
 export type IntegerRanges<T> = readonly (readonly [key: keyof T & string, min: number, max?: number])[];
 

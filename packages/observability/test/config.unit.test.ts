@@ -3,7 +3,17 @@
  * converted to each default's type, overrides, and errors that name the variable.
  */
 import { describe, expect, it } from 'vitest';
-import { checkInteger, checkIntegers, checkPort, ConfigError, envName, loadConfig, resolveBrokers } from '../src/config.js';
+import {
+  checkClientAddressHeader,
+  checkInteger,
+  checkIntegers,
+  checkPort,
+  ConfigError,
+  envName,
+  loadConfig,
+  REGION_RE,
+  resolveBrokers,
+} from '../src/config.js';
 
 const DEFAULTS = { port: 9000, ratio: 0.5, servePage: true, brokers: [] as string[], region: 'local' };
 
@@ -129,5 +139,14 @@ describe('checkInteger and checkIntegers', () => {
       ).variable,
     ).toBe('FANOUT_LAG_PROBE_MS');
     expect(configError(() => checkIntegers(c, [['queueMaxMessages', 1]])).variable).toBe('FANOUT_QUEUE_MAX_MESSAGES');
+  });
+});
+
+describe('the shared name checks', () => {
+  it('take region names and client-address headers the same way in every service', () => {
+    for (const r of ['eu', 'us-east-1', 'a'.repeat(32)]) expect(REGION_RE.test(r), r).toBe(true);
+    for (const r of ['EU', 'eu_1', '', 'a'.repeat(33)]) expect(REGION_RE.test(r), r).toBe(false);
+    for (const h of ['', 'x-forwarded-for', 'X-Real-IP']) expect(() => checkClientAddressHeader(h)).not.toThrow();
+    expect(configError(() => checkClientAddressHeader('x forwarded')).variable).toBe('FANOUT_CLIENT_ADDRESS_HEADER');
   });
 });

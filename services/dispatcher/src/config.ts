@@ -1,5 +1,13 @@
 import { BlockList, isIP } from 'node:net';
-import { loadConfig, resolveBrokers, ConfigError, envName, checkIntegers, checkPort } from '@fanout/observability';
+import {
+  loadConfig,
+  resolveBrokers,
+  ConfigError,
+  envName,
+  checkClientAddressHeader,
+  checkIntegers,
+  checkPort,
+} from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 
 /**
@@ -181,8 +189,7 @@ export function dispatcherConfig(
   ]);
   if (c.circuitMaxOpenMs < c.circuitOpenMs)
     throw new ConfigError('FANOUT_CIRCUIT_MAX_OPEN_MS', 'must not be shorter than FANOUT_CIRCUIT_OPEN_MS');
-  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
-    throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
+  checkClientAddressHeader(c.clientAddressHeader);
   const allowList = new BlockList();
   for (const entry of c.allowedTargets) {
     try {

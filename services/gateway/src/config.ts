@@ -1,4 +1,13 @@
-import { loadConfig, resolveBrokers, ConfigError, envName, checkIntegers, checkPort } from '@fanout/observability';
+import {
+  loadConfig,
+  resolveBrokers,
+  ConfigError,
+  envName,
+  checkClientAddressHeader,
+  checkIntegers,
+  checkPort,
+  REGION_RE,
+} from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 import { EPOCH_RE } from '@fanout/protocol';
 import { QueuePolicies } from './delivery/queue-policy.js';
@@ -149,7 +158,7 @@ export function gatewayConfig(
   if (port !== undefined) cli.port = Number(port);
   const c = loadConfig(GATEWAY_DEFAULTS, { ...cli, ...rest });
   const brokers = resolveBrokers(c.brokers);
-  if (!/^[a-z0-9-]{1,32}$/.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
+  if (!REGION_RE.test(c.region)) throw new ConfigError('FANOUT_REGION', 'must be 1 to 32 of [a-z0-9-]');
   checkPort(c.port);
   if (c.idleTimeoutS !== 0 && c.idleTimeoutS < 8) throw new ConfigError('FANOUT_IDLE_TIMEOUT_S', 'must be 0 (off) or at least 8 seconds');
   if (c.maxFrameBytes > c.maxPayloadBytes) throw new ConfigError('FANOUT_MAX_FRAME_BYTES', 'must not exceed FANOUT_MAX_PAYLOAD_BYTES');
@@ -183,8 +192,7 @@ export function gatewayConfig(
     ['ratePerAddressBurst', 1],
     ['maxConnectionsPerAddress', 0],
   ]);
-  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
-    throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
+  checkClientAddressHeader(c.clientAddressHeader);
   checkIntegers(c, [
     ['admissionBurst', 1],
     ['sseHeartbeatMs', 100],

@@ -1,4 +1,12 @@
-import { loadConfig, resolveBrokers, ConfigError, checkIntegers, checkPort } from '@fanout/observability';
+import {
+  loadConfig,
+  resolveBrokers,
+  ConfigError,
+  checkClientAddressHeader,
+  checkIntegers,
+  checkPort,
+  REGION_RE,
+} from '@fanout/observability';
 import { kafkaClientSettings, type KafkaClientSettings } from '@fanout/kafka';
 
 /** Router settings; each maps to FANOUT_<UPPER_SNAKE> (e.g. regions -> FANOUT_REGIONS). */
@@ -33,7 +41,7 @@ export function routerConfig(
   const { kafka: kafkaOverride, ...rest } = overrides;
   const c = loadConfig(ROUTER_DEFAULTS, rest);
   const brokers = resolveBrokers(c.brokers);
-  if (c.regions.length === 0 || c.regions.some((r) => !/^[a-z0-9-]{1,32}$/.test(r)))
+  if (c.regions.length === 0 || c.regions.some((r) => !REGION_RE.test(r)))
     throw new ConfigError('FANOUT_REGIONS', 'must list 1 or more regions of [a-z0-9-]{1,32}');
   if (!c.groupIdTemplate.includes('{region}')) throw new ConfigError('FANOUT_GROUP_ID_TEMPLATE', 'must contain {region}');
   checkPort(c.port);
@@ -43,7 +51,6 @@ export function routerConfig(
     ['ratePerAddress', 0],
     ['ratePerAddressBurst', 1],
   ]);
-  if (c.clientAddressHeader && !/^[a-z0-9-]{1,64}$/i.test(c.clientAddressHeader))
-    throw new ConfigError('FANOUT_CLIENT_ADDRESS_HEADER', 'must be a header name, e.g. x-forwarded-for, or empty');
+  checkClientAddressHeader(c.clientAddressHeader);
   return Object.freeze({ ...c, kafka: kafkaOverride ?? kafkaClientSettings(), brokers });
 }
