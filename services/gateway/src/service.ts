@@ -4,7 +4,7 @@
  * connections, windows, resume, memory budget), the transports, and the lifecycle.
  */
 import type { us_listen_socket } from 'uWebSockets.js';
-import { openKafka, ensureTopics, GroupView, keyFor } from '@fanout/kafka';
+import { openKafka, ensureTopics, GroupView } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import { gatewayConfig, type GatewayConfig } from './config.js';
@@ -30,6 +30,7 @@ import { BroadcastConsumer } from './kafka/broadcast-consumer.js';
 import { UserConsumer } from './kafka/user-consumer.js';
 import { classifyUserRecord, ForwardedCopies, Forwarder, MisroutedLog, type MisroutedReporter } from './kafka/misrouted.js';
 import { LagProbe } from './kafka/lag-probe.js';
+import { ownerHint } from './kafka/owner-hint.js';
 import { attachHttpRoutes } from './http/routes.js';
 import { gatewayMetrics, closeReason } from './metrics.js';
 import { ingestCounts, onUserPartitionsLost, recordHandler } from './delivery/ingest.js';
@@ -229,14 +230,7 @@ export async function startGateway(
     refreshMs: config.groupRefreshMs,
     logger: log,
   });
-  const ownerHint = (channel: string): string => {
-    const p = streams.partitionOf(channel);
-    const owner = group.snapshot.owners.get(p);
-    const router = config.routerUrl
-      ? ` Ask ${config.routerUrl}/v1/route?user=${encodeURIComponent(keyFor(channel))}&region=${config.region}.`
-      : ' Ask the router where to connect.';
-    return `This gateway does not serve ${channel} (users partition ${p}) now.${owner && owner.node !== config.node ? ` Its owner is ${owner.node} at ${owner.url}.` : ''}${router}`;
-  };
+  const ownerHintOf = ownerHint({ streams, group, node: config.node, region: config.region, routerUrl: config.routerUrl });
 
   const resumer = new Resumer({
     hub,
@@ -269,7 +263,7 @@ export async function startGateway(
     tokens,
     userChannels: true,
     ownsUserChannel: (channel) => streams.users.owns(streams.partitionOf(channel)),
-    ownerHint,
+    ownerHint: ownerHintOf,
     limits: { socketBufferBytes: config.socketBufferBytes, queueMaxMessages: config.queueMaxMessages, queueMaxBytes: config.queueMaxBytes },
     budget,
     initialCredits: config.initialCredits === 'unlimited' ? Infinity : Number(config.initialCredits),
@@ -359,7 +353,7 @@ export async function startGateway(
     streams,
     factory,
     epoch: config.streamEpoch,
-    ownerHint,
+    ownerHint: ownerHintOf,
     replayMaxOffsets: config.replayMaxOffsets,
     permissions,
     tokens,
