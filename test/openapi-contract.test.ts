@@ -485,8 +485,8 @@ describe('the documents', () => {
       ],
       'market-data': ['services/market-data/src/http.ts'],
     };
-    // The node:http services share the ops face (/healthz, /readyz, /metrics).
-    for (const svc of ['publisher', 'router', 'dispatcher', 'market-data'] as const) sources[svc].push('packages/observability/src/ops.ts');
+    // Every service answers the same ops face (/healthz, /readyz, /metrics).
+    for (const svc of SERVICES) sources[svc].push('packages/observability/src/ops.ts');
     for (const svc of SERVICES) {
       const found = new Set<string>();
       for (const f of sources[svc]) {
