@@ -23,7 +23,7 @@ import {
   rateLimited,
   readRawBody,
   requireJsonContentType,
-  retryAfterOf,
+  refusalHeaders,
   sendError,
   sendJson,
 } from '@fanout/http-api';
@@ -126,18 +126,8 @@ export function createDispatcherServer(deps: DispatcherServerDeps): Server {
       metrics.requests.inc({ route: route?.name ?? 'other', code: e.status });
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
-      // RFC 9110: a 405 says which methods the route takes.
-      sendError(
-        res,
-        e,
-        e.status === 503
-          ? { 'retry-after': '1' }
-          : e.status === 429
-            ? { 'retry-after': retryAfterOf(e) }
-            : e.status === 405 && route
-              ? { allow: Object.keys(route.methods).join(', ') }
-              : {},
-      );
+      // A 503 or 429 says when to retry; a 405 which methods the route takes.
+      sendError(res, e, refusalHeaders(e, { retryAfterS: 1, ...(route ? { allow: Object.keys(route.methods).join(', ') } : {}) }));
     };
     // Requests per second per client address, before anything else is looked at (health and metrics are not counted).
     if (perAddress.enabled) {

@@ -22,7 +22,7 @@ import { Counter, type Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { FanoutError, isValidChannel, validateEvent } from '@fanout/protocol';
 import type { Logger } from '@fanout/observability';
-import { parseJson, readRawBody, sendError, sendJson, asFanoutError } from '@fanout/http-api';
+import { parseJson, readRawBody, refusalHeaders, sendError, sendJson, asFanoutError } from '@fanout/http-api';
 import type { PublisherClient, PublishedEvent } from '../producer/publisher-client.js';
 
 export interface InboundSource {
@@ -187,8 +187,8 @@ export class InboundWebhooks {
         outcome: e.code === 'kafka_unavailable' || e.code === 'not_ready' ? 'failed' : 'rejected',
       });
       req.resume();
-      // RFC 9110: a 405 says which methods the route takes.
-      sendError(res, e, e.status === 503 ? { 'retry-after': String(this.o.retryAfterS ?? 1) } : e.status === 405 ? { allow: 'POST' } : {});
+      // A 503 says when to retry; a 405 (RFC 9110) which methods the route takes.
+      sendError(res, e, refusalHeaders(e, { retryAfterS: this.o.retryAfterS ?? 1, allow: 'POST' }));
     }
   }
 

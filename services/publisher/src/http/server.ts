@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { FanoutError, validateEvent } from '@fanout/protocol';
 import { serveOps, type Health, type Logger } from '@fanout/observability';
-import { ApiKeys, asFanoutError, KeyedRateLimiter, rateLimited, readJsonBody, retryAfterOf, sendError, sendJson } from '@fanout/http-api';
+import { ApiKeys, asFanoutError, KeyedRateLimiter, rateLimited, readJsonBody, refusalHeaders, sendError, sendJson } from '@fanout/http-api';
 import { InboundWebhooks, parseInboundSources } from './inbound-webhooks.js';
 import type { PublisherClient } from '../producer/publisher-client.js';
 import type { PublisherConfig } from '../config.js';
@@ -123,17 +123,8 @@ export function createPublishServer(deps: PublishApiDeps): Server {
       metrics.events.inc({ outcome: e.code === 'kafka_unavailable' ? 'failed' : 'rejected' });
       // Drain what is left of a refused body so the client reads our answer, not a reset.
       req.resume();
-      // A 503 (Kafka unavailable, draining) is worth retrying: say when.
-      // RFC 9110: a 405 says which methods the route takes.
-      const headers: Record<string, string> =
-        e.status === 503
-          ? { 'retry-after': String(config.retryAfterS) }
-          : e.status === 429
-            ? { 'retry-after': retryAfterOf(e) }
-            : e.status === 405 && route
-              ? { allow: route.method }
-              : {};
-      sendError(res, e, headers);
+      // A 503 (Kafka unavailable, draining) or 429 is worth retrying: say when. A 405 says which methods the route takes.
+      sendError(res, e, refusalHeaders(e, { retryAfterS: config.retryAfterS, ...(route ? { allow: route.method } : {}) }));
     };
     if (!route)
       return fail(
