@@ -86,6 +86,10 @@ ensure() {
     log "cached: $ROOT ($(cat "$ROOT/.fanout-stamp"))"
     return
   fi
+  # Its mounts (for apt-get in the new root) in a mount namespace of its own, as run's.
+  if [ -z "${FANOUT_NODE24_NS:-}" ]; then
+    FANOUT_NODE24_NS=1 exec unshare --mount --propagation private "$0" ensure
+  fi
   local t0 new tmp
   t0=$(date +%s)
   command -v debootstrap >/dev/null 2>&1 || {
