@@ -4,7 +4,7 @@
  * native. CI runs this file on Node 20 (Debian 12: the 20.30 build) and on Node 24 (Debian 13:
  * the 20.57 build).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -155,5 +155,28 @@ describe('loadUws, with the builds installed in node_modules', () => {
       };
       expect(`${installed.name}@${installed.version}`).toBe(b.source);
     }
+  });
+});
+
+describe('one loader', () => {
+  it('nothing but native-uws.ts loads a uWebSockets.js build (other files import its types only)', () => {
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+        const path = join(dir, e.name);
+        if (e.isDirectory()) walk(path);
+        else if (/\.(ts|mts|js|mjs|cjs)$/.test(e.name)) files.push(path);
+      }
+    };
+    for (const dir of ['services', 'packages', 'bench', 'test', 'fuzz', 'scripts']) walk(join(ROOT, dir));
+    expect(files.length).toBeGreaterThan(100);
+    const modules = UWS_BUILDS.map((b) => b.module.replace(/[.]/g, '\\.')).join('|');
+    // A value import, a re-export, require() or import() (not `typeof import()`) of either build's module name.
+    const load = new RegExp(
+      `(?:^|\\n)\\s*(?:import(?!\\s+type\\b)[^'";]*?from\\s*|export[^'";]*?from\\s*|import\\s*)['"](?:${modules})['"]|(?<!typeof\\s*)(?:require|import)\\(\\s*['"](?:${modules})['"]`,
+    );
+    const loaders = files.filter((f) => load.test(readFileSync(f, 'utf8'))).map((f) => f.slice(ROOT.length).replace(/^\//, ''));
+    expect(loaders).toEqual([]); // native-uws.ts loads by module name from UWS_BUILDS, not by a literal
   });
 });
