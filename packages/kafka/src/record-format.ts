@@ -104,19 +104,110 @@ export function isForwardedCopy(m: Pick<KafkaMessage, 'headers'>): boolean {
  * Returns null for a record with no usable channel (it is skipped and counted).
  */
 export function fromRecord(m: KafkaMessage, partition: number, fromUsersTopic: boolean): IncomingEvent | null {
-  const h = m.headers;
-  let channel = header(h, HEADER_CHANNEL);
-  if (channel === undefined) {
-    const key = m.key?.toString();
-    if (!key) return null;
-    channel = fromUsersTopic ? `${USER_NAMESPACE}:${key}` : key;
+  const channel = recordChannel(m, fromUsersTopic);
+  if (channel === null) return null;
+  return {
+    channel,
+    id: eventId(headerBytes(m.headers, HEADER_ID), partition, Number(m.offset)),
+    publishedAt: recordPublishedAt(m),
+    dataJson: eventData(m.value),
+  };
+}
+
+/** The channel of a consumed record (`fanout-channel`, else from the key), or null when it has none. */
+export function recordChannel(m: Pick<KafkaMessage, 'headers' | 'key'>, fromUsersTopic: boolean): string | null {
+  const channel = header(m.headers, HEADER_CHANNEL);
+  if (channel !== undefined) return channel;
+  const key = m.key?.toString();
+  if (!key) return null;
+  return fromUsersTopic ? `${USER_NAMESPACE}:${key}` : key;
+}
+
+/** The first value of a header as it came (bytes from a consumer), or undefined. */
+export function headerBytes(h: IHeaders | undefined, name: string): Buffer | string | undefined {
+  const v = h?.[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** An event's id from its `fanout-id` header as it came, else `<partition>-<offset>`. */
+export function eventId(id: Buffer | string | undefined | null, partition: number, offset: number): string {
+  return id === undefined || id === null ? `${partition}-${offset}` : id.toString();
+}
+
+/**
+ * An event's data as JSON text, from a record value as it came: the value itself when it is one
+ * JSON value (checked once per record per gateway, whatever the content-type says: a malformed
+ * value must not reach subscribers as a broken frame; checked without building the value), else
+ * the value as a JSON string; `null` for no value.
+ */
+export function eventData(value: Buffer | string | null): string {
+  if (value === null) return 'null';
+  const raw = value.toString();
+  return isValidJson(raw) ? raw : JSON.stringify(raw);
+}
+
+/** The publish time of a consumed record (ms): `fanout-ts`, else the record timestamp; now if neither is a number. */
+export function recordPublishedAt(m: Pick<KafkaMessage, 'headers' | 'timestamp'>): number {
+  const ts = headerBytes(m.headers, HEADER_TS);
+  const n = ts === undefined ? Number(m.timestamp) : typeof ts === 'string' ? Number(ts) : decimalBytes(ts);
+  return Number.isFinite(n) ? n : Date.now();
+}
+
+/** A Buffer of 1-15 ASCII digits as a number (what Number(text) gives), without making the text; else Number(text). */
+function decimalBytes(b: Buffer): number {
+  const n = b.length;
+  if (n === 0 || n > 15) return Number(b.toString());
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) return Number(b.toString());
+    v = v * 10 + d;
   }
-  const id = header(h, HEADER_ID) ?? `${partition}-${m.offset}`;
-  const ts = Number(header(h, HEADER_TS) ?? m.timestamp);
-  const raw = m.value === null ? 'null' : m.value.toString('utf8');
-  // Checked once per record per gateway, whatever the content-type says: a malformed value must
-  // not reach subscribers as a broken frame.
-  // Checked without building the value (isValidJson accepts exactly what JSON.parse does).
-  const dataJson = isValidJson(raw) ? raw : JSON.stringify(raw);
-  return { channel, id, publishedAt: Number.isFinite(ts) ? ts : Date.now(), dataJson };
+  return v;
+}
+
+/**
+ * A consumed record as an IncomingEvent decoded on demand: the channel at once, the id, publish
+ * time and data when first read, then kept. A gateway keeps most broadcast records only as bytes
+ * in its windows (`rawId`, `rawValue`), and never needs them as text.
+ */
+export class RecordEvent implements IncomingEvent {
+  private idText: string | undefined;
+  private data: string | undefined;
+  private ts: number | undefined;
+
+  constructor(
+    readonly channel: string,
+    readonly message: KafkaMessage,
+    readonly partition: number,
+    readonly offset: number,
+  ) {}
+
+  get id(): string {
+    return (this.idText ??= eventId(this.rawId, this.partition, this.offset));
+  }
+
+  get publishedAt(): number {
+    return (this.ts ??= recordPublishedAt(this.message));
+  }
+
+  get dataJson(): string {
+    return (this.data ??= eventData(this.message.value));
+  }
+
+  /** The `fanout-id` header as it came (undefined: none). */
+  get rawId(): Buffer | string | undefined {
+    return headerBytes(this.message.headers, HEADER_ID);
+  }
+
+  /** The value as it came. */
+  get rawValue(): Buffer | null {
+    return this.message.value;
+  }
+}
+
+/** `fromRecord`, decoding only the channel now (RecordEvent); null for a record with no usable channel. */
+export function recordEvent(m: KafkaMessage, partition: number, offset: number, fromUsersTopic: boolean): RecordEvent | null {
+  const channel = recordChannel(m, fromUsersTopic);
+  return channel === null ? null : new RecordEvent(channel, m, partition, offset);
 }

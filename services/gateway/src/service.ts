@@ -102,7 +102,10 @@ export async function startGateway(
     maxAgeMs: config.windowMaxAgeMs,
     maxTotalBytes: config.windowTotalBytes,
   };
-  const windows = { broadcast: new ChannelWindows(windowLimits), users: new ChannelWindows(windowLimits) };
+  // Messages are built once per gateway (and read back from the windows) by one factory.
+  const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
+  const factory = new OutgoingFactory(config.streamEpoch, policies);
+  const windows = { broadcast: new ChannelWindows(windowLimits, factory), users: new ChannelWindows(windowLimits, factory) };
   const budget = new MemoryBudget({
     maxBytes: config.memoryBudgetBytes,
     caches: [windows.broadcast, windows.users],
@@ -163,8 +166,6 @@ export async function startGateway(
     ingest,
   );
 
-  const policies = new QueuePolicies(config.queuePolicies, config.defaultQueuePolicy);
-  const factory = new OutgoingFactory(config.streamEpoch, policies);
   // One long-lived reader for every resume and warm-up that needs Kafka (reads shared per partition).
   const replay = new ReplayReader({
     kafka,

@@ -22,7 +22,7 @@ export interface IngestDeps {
   factory: OutgoingFactory;
   hub: Hub;
   /** Long polls waiting on a channel (transports/long-poll.ts). */
-  pollers: { notify(o: Outgoing): void };
+  pollers: { notify(o: Outgoing): void; waiting(channel: string): boolean };
   counts: IngestCounts;
   /** Publish-to-dispatch latency of a wanted record, in seconds. */
   observeLatency(seconds: number): void;
@@ -45,14 +45,22 @@ export function recordHandler(
     const now = Date.now();
     if (warmup.isHistory(partition, offset)) {
       // The recent past, loading the window at start: aged by its publish time, sent to nobody.
-      windows.append(factory.make(e, partition, offset, Math.min(now, e.publishedAt)));
+      windows.append(e, partition, offset, Math.min(now, e.publishedAt));
       warmup.handled(partition, offset);
       return;
     }
+    const wanted = hub.wants(e.channel);
+    if (!wanted && !pollers.waiting(e.channel)) {
+      // Nobody here wants it now (most of the broadcast topic, on most gateways): only the window
+      // keeps it, as the bytes it came in; it is not decoded and no message is built.
+      windows.append(e, partition, offset, now);
+      counts.unwanted++;
+      return;
+    }
     const o = factory.make(e, partition, offset, now);
-    windows.append(o);
+    windows.append(e, partition, offset, now);
     pollers.notify(o);
-    if (!hub.wants(e.channel)) {
+    if (!wanted) {
       counts.unwanted++;
       return;
     }

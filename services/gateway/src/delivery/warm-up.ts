@@ -111,7 +111,7 @@ export async function warmGainedPartitions(
         const now = Date.now();
         for (const r of events) {
           stream.windows.noteOffset(p, r.offset);
-          stream.windows.append(factory.make(r.event, p, r.offset, Math.min(now, r.event.publishedAt)));
+          stream.windows.append(r.event, p, r.offset, Math.min(now, r.event.publishedAt));
         }
         stream.windows.noteOffset(p, resumeAt - 1);
         logger.info({ users_partition: p, records: events.length }, 'warmed the window of a gained partition');

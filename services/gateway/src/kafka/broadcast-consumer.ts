@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { fromRecord, whileRunning, withRetry, type IncomingEvent } from '@fanout/kafka';
+import { recordEvent, whileRunning, withRetry, type IncomingEvent } from '@fanout/kafka';
 import type { Logger } from '@fanout/observability';
 
 export interface BroadcastConsumerOptions {
@@ -155,7 +155,7 @@ export class BroadcastConsumer {
       for (const m of batch.messages) {
         const offset = Number(m.offset);
         next = offset + 1;
-        const event = fromRecord(m, partition, false);
+        const event = recordEvent(m, partition, offset, false);
         if (event === null) {
           onSkipped?.();
           this.opts.onSkippedOffset?.(partition, offset);

@@ -43,7 +43,7 @@ export function attachEtagPoll(app: TemplatedApp, deps: PullDeps): void {
       const etag = etagFor(deps, channel, `;${since ?? ''};${limit}`);
       if (matches(info.ifNoneMatch, etag)) return reply.notModified(etag);
       if (since === null) {
-        const all = stream.windows.all(channel).slice(-limit);
+        const all = stream.windows.all(channel, limit);
         const cursor = formatPosition({ epoch: deps.epoch, partition, offset: stream.windows.lastOffset(partition) ?? -1 });
         return reply.json(200, rangeBody({ messages: all, cursor }), { etag });
       }

@@ -43,6 +43,11 @@ export class LongPollers {
     if (set.size === 0) this.byChannel.delete(channel);
   }
 
+  /** Whether a long poll waits on the channel (a message for it must be built to answer it). */
+  waiting(channel: string): boolean {
+    return this.byChannel.has(channel);
+  }
+
   /** A new message: every poller of its channel is answered (after this turn, with all that came). */
   notify(o: Outgoing): void {
     const set = this.byChannel.get(o.channel);
