@@ -44,7 +44,7 @@ export const RECORD_HEADER_BYTES = 40;
  * object, the Buffer's objects and backing-store bookkeeping, the Map entry (measured ~400 B).
  */
 export const WINDOW_OVERHEAD_BYTES = 480;
-/** The smallest Buffer a window allocates. */
+/** The smallest Buffer a window grows to. */
 const MIN_CAPACITY = 256;
 
 export interface WindowLimits {
@@ -187,7 +187,9 @@ export class ChannelWindows {
       }
       if (w.tail + size > w.buf.length) this.makeRoom(w, size);
     } else {
-      const buf = Buffer.allocUnsafeSlow(capacityFor(size));
+      // A new window gets room for its first message only: most channels of a large topic hold one
+      // or two messages at a time, and room kept for appends that never come would crowd others out.
+      const buf = Buffer.allocUnsafeSlow(size);
       w = {
         channel,
         partition,
