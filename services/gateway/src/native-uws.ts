@@ -180,7 +180,3 @@ export function loadUws(
   }
   throw new NativeUwsError(why.join('; '), runtime, builds);
 }
-
-export function loadNativeUws(): Uws {
-  return loadUws().uws;
-}

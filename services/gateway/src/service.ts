@@ -8,7 +8,7 @@ import { openKafka, ensureTopics, GroupView } from '@fanout/kafka';
 import { createLogger, createRegistry, Health, type Logger } from '@fanout/observability';
 import { ChannelPermissions, TokenVerifier } from '@fanout/auth';
 import { gatewayConfig, type GatewayConfig } from './config.js';
-import { loadNativeUws } from './native-uws.js';
+import { loadUws } from './native-uws.js';
 import { Hub } from './delivery/hub.js';
 import { Session } from './delivery/session.js';
 import { QueuePolicies } from './delivery/queue-policy.js';
@@ -57,7 +57,8 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const config = gatewayConfig(overrides, argv);
   const log = logger ?? createLogger('gateway', { region: config.region, node: config.node });
-  const uws = loadNativeUws();
+  const { uws, build: uwsBuild } = loadUws();
+  log.info({ uws: uwsBuild.source, node: process.version }, 'uWebSockets.js native binary loaded');
   // `users`: a member of the region's group with the partitions it was given warmed. Connections are
   // accepted before (broadcast channels are served), /readyz waits for it: a rolling update then
   // stops the next gateway only once this one can take over its user partitions.
