@@ -36,6 +36,17 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * The data of a sentinel message. Published after whatever must not arrive, on the same channel (one
+ * key, one partition, delivered in order), its arrival proves that nothing else came before it: a test
+ * waits for the sentinel instead of sleeping and hoping that a wrong message would have shown by then.
+ */
+export const SENTINEL = { sentinel: true } as const;
+
+export function isSentinel(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && (data as { sentinel?: unknown }).sentinel === true;
+}
+
 /** A WebSocket client that keeps every frame it receives, parsed. */
 export class TestClient {
   readonly frames: ServerFrame[] = [];
@@ -64,6 +75,20 @@ export class TestClient {
 
   messages(channel?: string): Extract<ServerFrame, { t: 'msg' }>[] {
     return this.frames.filter((f): f is Extract<ServerFrame, { t: 'msg' }> => f.t === 'msg' && (channel === undefined || f.ch === channel));
+  }
+
+  /** Waits for the sentinel on `channel` (see SENTINEL) and returns that channel's messages that came before it. */
+  async beforeSentinel(channel: string, timeoutMs = 15_000): Promise<Extract<ServerFrame, { t: 'msg' }>[]> {
+    const msgs = await waitFor(
+      () => {
+        const m = this.messages(channel);
+        const i = m.findIndex((f) => isSentinel(f.data));
+        return i >= 0 && m.slice(0, i);
+      },
+      `the sentinel on ${channel}`,
+      timeoutMs,
+    );
+    return msgs;
   }
 
   errors(): Extract<ServerFrame, { t: 'error' }>[] {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
 import { startPublisher, type RunningPublisher } from '@fanout/publisher';
-import { brokers, TestClient, uniqueTopics, waitFor } from '../../../test/helpers.js';
+import { brokers, isSentinel, SENTINEL, TestClient, uniqueTopics, waitFor } from '../../../test/helpers.js';
 
 const KEY = 'test-key-0123456789';
 const topics = uniqueTopics('fanout');
@@ -77,16 +77,26 @@ describe('fan-out from Kafka to WebSocket clients', () => {
   it('delivers a whole namespace to a wildcard subscription, once even with an exact subscription too', async () => {
     const x = await client(us);
     await x.subscribe('fx:*', 'fx:EURUSD');
+    // A control subscriber of other:1 proves that record was dispatched, just not to x.
+    const y = await client(us);
+    await y.subscribe('other:1');
     await publish([
       { channel: 'fx:EURUSD', data: 'e' },
       { channel: 'fx:GBPUSD', data: 'g' },
       { channel: 'other:1', data: 'o' },
     ]);
     await waitFor(() => x.messages().length >= 2, 'two fx messages');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => y.messages('other:1').length === 1, 'the control subscriber');
+    // A second copy of either fx message would come before that channel's sentinel.
+    await publish([
+      { channel: 'fx:EURUSD', data: SENTINEL },
+      { channel: 'fx:GBPUSD', data: SENTINEL },
+    ]);
+    await Promise.all([x.beforeSentinel('fx:EURUSD'), x.beforeSentinel('fx:GBPUSD')]);
     expect(
       x
         .messages()
+        .filter((m) => !isSentinel(m.data))
         .map((m) => m.ch)
         .sort(),
     ).toEqual(['fx:EURUSD', 'fx:GBPUSD']);

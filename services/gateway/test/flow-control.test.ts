@@ -70,12 +70,16 @@ describe('credits', () => {
     expect(c.messages()).toHaveLength(0);
     expect(await c.request({ op: 'credit', n: 10 })).toMatchObject({ t: 'credits' });
     await waitFor(() => c.messages().length === 10, '10 messages');
-    await new Promise((r) => setTimeout(r, 300));
+    // A round trip: the gateway has handled everything the client sent before this ping.
+    expect(await c.request({ op: 'ping' })).toMatchObject({ t: 'pong' });
     expect(c.messages()).toHaveLength(10);
     await c.request({ op: 'credit', n: 5 });
     await waitFor(() => c.messages().length === 15, '15 messages');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(c.messages().map((m) => (m.data as { seq: number }).seq)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    // One more credit is the sentinel: the 20 still queued wait for credits, so the next to arrive is
+    // seq 15; a message sent beyond the credits before it would show as 16 messages or a seq out of place.
+    await c.request({ op: 'credit', n: 1 });
+    await waitFor(() => c.messages().find((m) => (m.data as { seq: number }).seq === 15), 'seq 15');
+    expect(c.messages().map((m) => (m.data as { seq: number }).seq)).toEqual(Array.from({ length: 16 }, (_, i) => i));
   });
 
   it.each([
@@ -112,7 +116,6 @@ describe('queue policies', () => {
     await waitFor(() => w.messages().length === 40, 'the witness to get all 40');
     await c.request({ op: 'credit', n: 100 });
     await waitFor(() => c.messages().length === 2, 'one message per key');
-    await new Promise((r) => setTimeout(r, 200));
     expect(
       c
         .messages()
@@ -122,10 +125,12 @@ describe('queue policies', () => {
       ['prices:AAA', 19],
       ['prices:BBB', 19],
     ]);
-    // With credits the client flows again: later ticks arrive, all newer than what it saw.
-    await publish('prices:AAA', 3, (i) => ({ seq: 100 + i }));
-    await waitFor(() => c.messages('prices:AAA').length === 4, 'three more AAA ticks');
+    // With credits the client flows again: later ticks arrive, all newer than what it saw. They are
+    // also the sentinels: a stale value of either key would come before them on its channel.
+    await Promise.all([publish('prices:AAA', 3, (i) => ({ seq: 100 + i })), publish('prices:BBB', 1, () => ({ seq: 200 }))]);
+    await waitFor(() => c.messages('prices:AAA').length >= 4 && c.messages('prices:BBB').length >= 2, 'three more AAA ticks, one BBB');
     expect(c.messages('prices:AAA').map((m) => (m.data as { seq: number }).seq)).toEqual([19, 100, 101, 102]);
+    expect(c.messages('prices:BBB').map((m) => (m.data as { seq: number }).seq)).toEqual([19, 200]);
   });
 
   it('drop keeps the newest, and tells the client the exact position range it missed', async () => {

@@ -5,7 +5,7 @@ import { createLogger } from '@fanout/observability';
 import { freePort } from '@fanout/kafka';
 import { startGateway, type RunningGateway, type GatewayConfig } from '@fanout/gateway';
 import { PublisherClient, type PublishedEvent } from '@fanout/publisher';
-import { productionGroupBrokers, TestClient, uniqueTopics, waitFor } from '../../../test/helpers.js';
+import { isSentinel, productionGroupBrokers, SENTINEL, TestClient, uniqueTopics, waitFor } from '../../../test/helpers.js';
 
 // Resume is measured where it must hold: a broker with Kafka's default group settings, where every
 // new consumer group's first join waits 3 s (so nothing may create a group per resume).
@@ -67,8 +67,9 @@ describe('resume from a position', () => {
     await waitFor(() => b.messages().length === 5, 'the 5 missed messages');
     await publish('news:win', 10, 12);
     await waitFor(() => b.messages().length === 7, 'two live messages');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(seqs(b, 'news:win')).toEqual(range(5, 12));
+    await pub.publishBatch([{ channel: 'news:win', data: SENTINEL }]);
+    const got = await b.beforeSentinel('news:win');
+    expect(got.map((m) => (m.data as { seq: number }).seq)).toEqual(range(5, 12));
   });
 
   it('reads from Kafka what the window no longer holds, with no duplicate at the seam', async () => {
@@ -82,8 +83,9 @@ describe('resume from a position', () => {
     // Live messages published while the replay reads Kafka are held and follow it.
     await publish('news:deep', 20, 25);
     await waitFor(() => b.messages().length === 22, 'messages 3..24', 20_000);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(seqs(b, 'news:deep')).toEqual(range(3, 25));
+    await pub.publishBatch([{ channel: 'news:deep', data: SENTINEL }]);
+    const got = await b.beforeSentinel('news:deep');
+    expect(got.map((m) => (m.data as { seq: number }).seq)).toEqual(range(3, 25));
     const metrics = await (await fetch(gw.url + '/metrics')).text();
     expect(metrics).toMatch(/fanout_gateway_resumes_total\{[^}]*source="kafka"[^}]*\} 1/);
   });
@@ -253,12 +255,14 @@ describe('a gateway killed mid-stream', () => {
 
     // The client: remembers its last position, and on any close reconnects to the other gateway.
     const received: number[] = [];
+    let sentinels = 0;
     let last: string | undefined;
     let current = await client(`ws://127.0.0.1:${ports[0]}/v1/ws`);
     const attach = async (c: TestClient) => {
       c.ws.on('message', (d) => {
         const f = JSON.parse(d.toString());
-        if (f.t === 'msg') {
+        if (f.t === 'msg' && isSentinel(f.data)) sentinels++;
+        else if (f.t === 'msg') {
           received.push(f.data.seq);
           last = f.pos;
         }
@@ -281,7 +285,9 @@ describe('a gateway killed mid-stream', () => {
     await attach(current);
     await publishing;
     await waitFor(() => received.length >= total, `all ${total} messages`, 30_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // A duplicate after the reconnect would come before the sentinel (one channel, in order).
+    await pub.publishBatch([{ channel: 'news:kill', data: SENTINEL }]);
+    await waitFor(() => sentinels > 0, 'the sentinel');
     expect(received).toEqual(range(0, total));
     g2.kill('SIGTERM');
   }, 120_000);

@@ -3,7 +3,7 @@ import type { Browser } from 'playwright-core';
 import { createLogger } from '@fanout/observability';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
-import { brokers, uniqueTopics } from '../../../test/helpers.js';
+import { brokers, SENTINEL, uniqueTopics } from '../../../test/helpers.js';
 import { launchChromium } from '../../../test/browser.js';
 import { startProxy, type TcpProxy } from '../../../test/tcp-proxy.js';
 
@@ -37,21 +37,25 @@ describe('SSE in a real browser', () => {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${proxy.port}/healthz`);
     await page.evaluate(() => {
-      const w = window as unknown as { seqs: number[]; opens: number; es: EventSource };
+      const w = window as unknown as { seqs: number[]; opens: number; subscribed: number; sentinels: number; es: EventSource };
       w.seqs = [];
       w.opens = 0;
+      w.subscribed = 0;
+      w.sentinels = 0;
       w.es = new EventSource('/v1/sse?channels=news:browser');
       w.es.onopen = () => w.opens++;
       w.es.onmessage = (e) => {
         const f = JSON.parse(e.data);
-        if (f.t === 'msg') w.seqs.push(f.data.seq);
+        if (f.t === 'subscribed') w.subscribed++;
+        else if (f.t === 'msg' && f.data.sentinel === true) w.sentinels++;
+        else if (f.t === 'msg') w.seqs.push(f.data.seq);
       };
     });
     const seqs = () => page.evaluate(() => (window as unknown as { seqs: number[] }).seqs);
     const opens = () => page.evaluate(() => (window as unknown as { opens: number }).opens);
     await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 1);
-    // Give the gateway a moment to register the subscription before publishing.
-    await new Promise((r) => setTimeout(r, 300));
+    // The gateway has registered the subscription: publish after its subscribed frame.
+    await page.waitForFunction(() => (window as unknown as { subscribed: number }).subscribed === 1);
     await pub.publishBatch([0, 1, 2, 3, 4].map((seq) => ({ channel: 'news:browser', data: { seq } })));
     await page.waitForFunction(() => (window as unknown as { seqs: number[] }).seqs.length === 5);
 
@@ -61,7 +65,9 @@ describe('SSE in a real browser', () => {
     await page.waitForFunction(() => (window as unknown as { opens: number }).opens === 2, undefined, { timeout: 15_000 });
     await pub.publishBatch([8, 9].map((seq) => ({ channel: 'news:browser', data: { seq } })));
     await page.waitForFunction(() => (window as unknown as { seqs: number[] }).seqs.length >= 10, undefined, { timeout: 15_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    // A repeat would come before the sentinel (one channel, in order).
+    await pub.publishBatch([{ channel: 'news:browser', data: SENTINEL }]);
+    await page.waitForFunction(() => (window as unknown as { sentinels: number }).sentinels === 1, undefined, { timeout: 15_000 });
     expect(await seqs()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(await opens()).toBe(2);
     await page.close();

@@ -6,7 +6,7 @@ import { createLogger } from '@fanout/observability';
 import { startGateway, type RunningGateway } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
 import { startRouter, type RunningRouter, type Route } from '@fanout/router';
-import { productionGroupBrokers, TestClient, uniqueTopics, waitFor } from '../../../test/helpers.js';
+import { isSentinel, productionGroupBrokers, SENTINEL, TestClient, uniqueTopics, waitFor } from '../../../test/helpers.js';
 
 // Rebalances are tested where they must hold: a broker with Kafka's default group settings.
 const brokers = productionGroupBrokers;
@@ -72,6 +72,9 @@ class UserClient {
   readonly seqs: number[] = [];
   readonly nodes: string[] = [];
   readonly closes: number[] = [];
+  /** Subscribed frames and sentinel messages (see SENTINEL) received; sentinels are kept out of seqs. */
+  subscribed = 0;
+  sentinels = 0;
   private last: string | undefined;
   private stopped = false;
   private ws: WebSocket | null = null;
@@ -106,8 +109,11 @@ class UserClient {
           ws.send(
             JSON.stringify({ op: 'subscribe', id: 1, channels: [channel], ...(this.last ? { positions: { [channel]: this.last } } : {}) }),
           );
+        } else if (f.t === 'subscribed') {
+          this.subscribed++;
         } else if (f.t === 'msg') {
-          this.seqs.push(f.data.seq);
+          if (isSentinel(f.data)) this.sentinels++;
+          else this.seqs.push(f.data.seq);
           this.last = f.pos;
         } else if (f.t === 'error' && f.code === 'wrong_gateway') {
           ws.close();
@@ -208,9 +214,10 @@ describe('user channels', () => {
       await waitFor(() => received[region]!.messages().length === 1, `the event in ${region}`);
       expect(received[region]!.messages()[0]).toMatchObject({ ch: `user:${user}`, id: sent!.id });
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // A second copy in either region would come before the sentinel (one channel, in order).
+    await pub.publishBatch([{ channel: `user:${user}`, data: SENTINEL }]);
     for (const region of ['eu', 'us']) {
-      expect(received[region]!.messages()).toHaveLength(1);
+      expect(await received[region]!.beforeSentinel(`user:${user}`)).toHaveLength(1);
       received[region]!.close();
     }
   });
@@ -229,7 +236,7 @@ describe('user channels', () => {
     const clients = await Promise.all(users.map(async (u) => new UserClient(u, 'eu', await signConnectToken(SECRET, { sub: u }))));
     const running = clients.map((c) => c.run());
     await waitFor(() => clients.every((c) => c.nodes.length > 0), 'every client connected');
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => clients.every((c) => c.subscribed > 0), 'every client subscribed');
 
     const total = 150;
     const publishing = (async () => {
@@ -238,7 +245,7 @@ describe('user channels', () => {
         await new Promise((r) => setTimeout(r, 40));
       }
     })();
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor(() => clients.every((c) => c.seqs.length >= 20), 'the stream to be under way at every client', 30_000);
     const leaving = gateways.find((g) => g.config.node === 'gw-eu-0')!;
     await leaving.shutdown();
     await settled(['eu'], 1);
@@ -246,7 +253,9 @@ describe('user channels', () => {
     await settled(['eu'], 2);
     await publishing;
     await waitFor(() => clients.every((c) => c.seqs.length >= total), 'every event at every client', 60_000);
-    await new Promise((r) => setTimeout(r, 500));
+    // A repeat would come before its user's sentinel (one channel, one partition, in order).
+    await pub.publishBatch(users.map((u) => ({ channel: `user:${u}`, data: SENTINEL })));
+    await waitFor(() => clients.every((c) => c.sentinels > 0), 'every sentinel at every client', 30_000);
     for (const c of clients) c.stop();
     await Promise.all(running);
 
