@@ -152,6 +152,8 @@ describe('repeated forwarded copies', () => {
 /** One user's WebSocket client: every message of its channel, in arrival order. */
 class UserClient {
   readonly seqs: number[] = [];
+  /** The tags of the sentinel records received (see sentinels()), kept out of seqs, positions and ids. */
+  readonly sentinels: string[] = [];
   readonly positions: string[] = [];
   readonly ids: string[] = [];
   private constructor(
@@ -172,6 +174,7 @@ class UserClient {
             JSON.stringify({ op: 'subscribe', id: 1, channels: [channel], ...(position ? { positions: { [channel]: position } } : {}) }),
           );
         else if (f.t === 'subscribed') resolve();
+        else if (f.t === 'msg' && f.ch === channel && typeof f.data.sentinel === 'string') c.sentinels.push(f.data.sentinel);
         else if (f.t === 'msg' && f.ch === channel) {
           c.seqs.push(f.data.seq);
           c.positions.push(f.pos);
@@ -216,6 +219,34 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
   const users = Array.from({ length: USERS }, (_, i) => `kc-${i}`);
   const clients = new Map<string, UserClient>();
   const ownerOf = (partition: number) => gateways.find((g) => g.users.ownedPartitions.includes(partition))!;
+  let sentinelCount = 0;
+
+  /**
+   * Writes a sentinel record for each user to the user's own partition (after everything written there
+   * so far) and waits until each of `readers` (by default the users' clients) has it: anything those
+   * clients were going to get from that partition before it, a duplicate included, has come by then.
+   */
+  async function sentinels(forUsers: string[], readers?: UserClient[]): Promise<void> {
+    const tag = `s${++sentinelCount}`;
+    const kafka = new Kafka({ brokers: brokers(), clientId: 'misrouted-sentinel', logLevel: 0 });
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({
+        topic: t.topicUsers,
+        acks: -1,
+        messages: forUsers.map((u) => ({
+          key: u,
+          value: JSON.stringify({ user: u, sentinel: tag }),
+          partition: partitionFor(u, PARTITIONS),
+        })),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    for (const c of readers ?? forUsers.map((u) => clients.get(u)!))
+      await waitFor(() => c.sentinels.includes(tag), `sentinel ${tag} at ${c.user}`, 30_000);
+  }
 
   beforeAll(async () => {
     router = await startRouter({
@@ -293,7 +324,12 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     kcat(['-t', t.topicUsers, '-K:', '-H', 'content-type=application/json', '-H', 'x-producer=kcat'], lines.join('\n') + '\n');
     await waitFor(() => users.every((u) => clients.get(u)!.seqs.length >= PER_USER), 'every record at its user', 120_000);
     const deliveredMs = Date.now() - started;
-    await new Promise((r) => setTimeout(r, 1500)); // room for a duplicate to show
+    await waitFor(
+      async () =>
+        (await counter(gateways, 'fanout_gateway_forwarded_copies_total', { outcome: 'delivered' })) >= misroutedUsers.length * PER_USER,
+      'every forwarded copy delivered',
+    );
+    await sentinels(users); // a duplicate would show before it
 
     const expected = Array.from({ length: PER_USER }, (_, i) => i + 1);
     let lost = 0;
@@ -378,7 +414,7 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
       extra.map((seq) => `${user}:${JSON.stringify({ user, seq })}`).join('\n') + '\n',
     );
     await waitFor(() => c.seqs.length >= had + extra.length, 'the explicitly partitioned records', 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await sentinels([user]);
     expect(c.seqs.slice(had)).toEqual(extra);
     expect(await counter(gateways, 'fanout_gateway_misrouted_records_total', { action: 'forwarded' })).toBe(before + extra.length);
     const line = logs.filter((l) => l.looks_like === 'unknown' && l.users_partition === explicit);
@@ -399,7 +435,7 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
       );
       expect(logs.filter((l) => l.reason === reason)).toHaveLength(1);
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await sentinels([a, b]);
     expect([clients.get(a)!.seqs.length, clients.get(b)!.seqs.length]).toEqual(had);
   });
 
@@ -431,7 +467,7 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     });
     await producer.disconnect();
     await waitFor(() => c.seqs.length >= had + 2, 'the forwarded copies', 15_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await sentinels([user]);
     expect(c.seqs.slice(had)).toEqual([last + 1, last + 2]);
     expect(await counter(gateways, 'fanout_gateway_forwarded_copies_total', { outcome: 'duplicate' })).toBe(1);
     expect(await counter(gateways, 'fanout_gateway_forwarded_copies_total', { outcome: 'other_region' })).toBe(1);
@@ -442,7 +478,7 @@ describe.skipIf(!hasKcat)('user records from a librdkafka producer (kcat, CRC32 
     const resumesBefore = await counter([owner], 'fanout_gateway_resumes_total', { source: 'kafka' });
     const again = await UserClient.open(user, owner.wsUrl, c.positions[0]);
     await waitFor(() => again.seqs.length >= c.seqs.length - 1, 'the resumed client to catch up', 15_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await sentinels([user], [again]);
     again.close();
     expect(again.seqs).toEqual(c.seqs.slice(1));
     expect(again.positions).toEqual(c.positions.slice(1));
