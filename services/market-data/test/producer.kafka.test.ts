@@ -29,7 +29,8 @@ describe('market-data producer (real Kafka)', () => {
     const rate = 200;
     const md = await startMarketData({ brokers: brokers(), ...topics, symbols, rate, logIntervalS: 60, seed: 1234, port: 0 }, logger);
     const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, 1000));
+    // About a second of ticks: until Kafka has acknowledged a second's worth.
+    await waitFor(() => md.producer.stats.acknowledged >= rate, `${rate} acknowledged ticks`, 15_000);
     const metrics = await (await fetch(`http://127.0.0.1:${md.port}/metrics`)).text();
     expect(metrics).toMatch(/fanout_market_data_ticks_acknowledged_total\{[^}]*\} [1-9]/);
     expect((await fetch(`http://127.0.0.1:${md.port}/readyz`)).status).toBe(200);

@@ -1,16 +1,24 @@
 /**
- * The producer's pacing and bounds, against a stand-in publisher (no Kafka).
+ * The producer's pacing and bounds, against a stand-in publisher (no Kafka). The producer takes its
+ * time from performance.now and its slices from setInterval, so a fake clock drives it: the rates
+ * are exact whatever the machine's load.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { EventInput } from '@fanout/protocol';
 import { TickProducer } from '../src/producer.js';
 import type { Tick } from '../src/ticks.js';
 
 const logger = pino({ level: 'silent' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('TickProducer pacing', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'performance'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('publishes at the set total rate, round robin over the symbols, to prices:<SYMBOL>', async () => {
     const got: EventInput[] = [];
     const producer = new TickProducer({
@@ -22,7 +30,7 @@ describe('TickProducer pacing', () => {
     });
     const t0 = performance.now();
     producer.start();
-    await sleep(1000);
+    await vi.advanceTimersByTimeAsync(1000);
     await producer.stop();
     const seconds = (performance.now() - t0) / 1000;
     const expected = 400 * seconds;
@@ -52,15 +60,16 @@ describe('TickProducer pacing', () => {
       logIntervalMs: 0,
     });
     producer.start();
-    await sleep(300);
+    await vi.advanceTimersByTimeAsync(300);
     expect(producer.stats.published).toBe(50);
     expect(producer.stats.inFlight).toBe(50);
     expect(producer.stats.skipped).toBeGreaterThan(100);
     // Bounded stop: gives up waiting for acknowledgements that never come.
-    expect(await producer.stop(100)).toBe(false);
+    const stopping = producer.stop(100);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await stopping).toBe(false);
     for (const r of pending) r();
-    await sleep(10);
-    expect(producer.stats).toMatchObject({ inFlight: 0, acknowledged: 50 });
+    await vi.waitFor(() => expect(producer.stats).toMatchObject({ inFlight: 0, acknowledged: 50 }));
   });
 
   it('counts failed publishes and keeps going', async () => {
@@ -77,7 +86,7 @@ describe('TickProducer pacing', () => {
       logIntervalMs: 0,
     });
     producer.start();
-    await sleep(300);
+    await vi.advanceTimersByTimeAsync(300);
     expect(await producer.stop()).toBe(true);
     expect(producer.stats.failed).toBeGreaterThan(10);
     expect(producer.stats.acknowledged).toBeGreaterThan(10);
