@@ -3,7 +3,7 @@
  * real gateway only sends in rare situations (reset, gap, wrong_gateway), duplicates, chunking,
  * the SSE fallback and the router. gateway.test.ts runs the same client against the real thing.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FanoutClientError } from '@fanout/client';
 import { useHarness } from './harness.js';
 import { msg, sleep, waitFor } from './fake-gateway.js';
@@ -70,8 +70,8 @@ describe('connecting and subscribing', () => {
     await waitFor(() => g.sent(0, 'unsubscribe').length === 1, 'unsubscribe frame');
     g.conns[0]!.send(msg('a:x', 1, 'late'));
     g.conns[0]!.send(msg('a:y', 1, 'kept'));
-    await waitFor(() => data().length === 1, 'one message');
-    await sleep(50);
+    // 'kept' follows 'late' on the same socket: once it is delivered, 'late' has been handled.
+    await waitFor(() => data().includes('kept'), 'the kept message');
     expect(data()).toEqual(['kept']);
     expect(c.stats.unwanted).toBe(1);
   });
@@ -100,8 +100,8 @@ describe('resume and dedupe', () => {
     // An at-least-once replay: 2 and 3 again, then 4; and the same message twice.
     for (const i of [2, 3, 4, 4, 5]) g.conns[1]!.send(msg('a:x', i));
     g.conns[1]!.send(msg('a:y', 40, 'y40 again', '1', 2));
-    await waitFor(() => data().length === 7, 'seven messages');
-    await sleep(50);
+    // Every frame sent has been handled once the client has received all 11 (the last a duplicate).
+    await waitFor(() => c.stats.received === 11, 'the 11 frames');
     expect(data()).toEqual([1, 2, 3, 'y40', 'w9', 4, 5]);
     expect(c.stats).toMatchObject({ received: 11, delivered: 7, duplicates: 4 });
     expect(c.positions()).toMatchObject({ 'a:x': '1:0:5' });
@@ -186,10 +186,17 @@ describe('reconnecting', () => {
     for (let i = 1; i < 5; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual([40, 80, 160, 200][i - 1]! - 5);
     g.refuseUpgrades = null;
     await waitFor(() => c.state === 'open', 'open');
-    await sleep(350); // stable
-    const before = of('state').filter((s) => s.state === 'reconnecting').length;
-    g.dropAll();
-    await waitFor(() => of('state').filter((s) => s.state === 'reconnecting').length > before, 'a new plan');
+    // Stable: the client measures how long a connection was up with Date.now, so a fake clock (only
+    // Date; sockets and the client's timers run as usual) moves it past stableMs (300) at once.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 350);
+      const before = of('state').filter((s) => s.state === 'reconnecting').length;
+      g.dropAll();
+      await waitFor(() => of('state').filter((s) => s.state === 'reconnecting').length > before, 'a new plan');
+    } finally {
+      vi.useRealTimers();
+    }
     expect(
       of('state')
         .filter((s) => s.state === 'reconnecting')
@@ -225,6 +232,8 @@ describe('reconnecting', () => {
     const sub = c.subscribe('a:x');
     await waitFor(() => c.state === 'closed', 'closed');
     await expect(sub).rejects.toMatchObject({ code: 'token_expired' });
+    // No sentinel can show that a reconnect will never come: a quiet period of six times the first
+    // backoff delay (50 ms in the harness), in which a planned reconnect would have opened a connection.
     await sleep(300);
     expect(g.conns.length).toBe(1);
     expect(of('error')).toEqual([{ code: 'token_expired', message: 'The connect token has expired', fatal: true, closeCode: 4501 }]);
@@ -283,6 +292,8 @@ describe('reconnecting', () => {
     await waitFor(() => c.positions()['a:x'] === '1:0:8', 'position');
     c.close();
     expect(c.state).toBe('closed');
+    // No sentinel can show that a reconnect will never come: a quiet period of four times the first
+    // backoff delay (50 ms in the harness), in which a reconnect would have opened a connection.
     await sleep(200);
     expect(g.conns.length).toBe(1);
     c.connect();

@@ -201,10 +201,14 @@ export function msg(ch: string, offset: number, data: unknown = offset, epoch = 
   return { t: 'msg', ch, id: `e-${ch}-${offset}`, pos: `${epoch}:${partition}:${offset}`, ts: Date.now(), data };
 }
 
-export async function waitFor<T>(check: () => T | undefined | false | null, what: string, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | false | null | Promise<T | undefined | false | null>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -11,7 +11,7 @@ import { PublisherClient, type PublishedEvent } from '@fanout/publisher';
 import { signConnectToken } from '@fanout/auth';
 import { startGateway, type GatewayConfig, type RunningGateway } from '@fanout/gateway';
 import { backoffCeiling, FanoutClient, type FanoutClientEvents, type FanoutClientOptions, type WebSocketLike } from '@fanout/client';
-import { brokers, uniqueTopics } from '../../../test/helpers.js';
+import { brokers, isSentinel, SENTINEL, uniqueTopics } from '../../../test/helpers.js';
 import { startProxy, type TcpProxy } from '../../../test/tcp-proxy.js';
 import { sleep, waitFor } from './fake-gateway.js';
 
@@ -117,9 +117,11 @@ function client(opts: FanoutClientOptions) {
     events.filter((e) => e.type === type).map((e) => e.ev as FanoutClientEvents[K]);
   const seqs = (channel?: string) =>
     of('message')
-      .filter((m) => channel === undefined || m.channel === channel)
+      .filter((m) => (channel === undefined || m.channel === channel) && !isSentinel(m.data))
       .map((m) => (m.data as { seq: number }).seq);
-  return { c, events, of, seqs };
+  /** Sentinel messages delivered (see SENTINEL in test/helpers.ts); seqs() leaves them out. */
+  const sentinels = () => of('message').filter((m) => isSentinel(m.data)).length;
+  return { c, events, of, seqs, sentinels };
 }
 
 function publish(channel: string, from: number, count: number): Promise<PublishedEvent[]> {
@@ -246,7 +248,9 @@ describe('the client SDK against a real gateway', () => {
     await expect(sub).rejects.toMatchObject({ code: 'token_invalid' });
     expect(bad.of('error')).toEqual([expect.objectContaining({ code: 'token_invalid', fatal: true, closeCode: 4501 })]);
     expect(bad.of('state').at(-1)).toMatchObject({ state: 'closed', code: 4501 });
-    await sleep(1000);
+    // No sentinel can show that a retry will never come: a quiet period of three times the backoff
+    // ceiling (100 ms), in which a planned retry would have made a second attempt.
+    await sleep(300);
     expect(bad.of('attempt').length).toBe(1);
 
     const good = client({ url: gw.url, token: async () => signConnectToken(SECRET, { sub: 'alice', channels: ['orders:*'] }) });
@@ -280,27 +284,31 @@ describe('the client SDK against a real gateway', () => {
     await c.subscribe('news:manual');
     await publish('news:manual', 0, 30);
     await waitFor(() => seqs().length === 10, 'ten messages');
-    await sleep(300);
     expect(seqs().length).toBe(10);
     expect(c.grant(5)).toBe(true);
     await waitFor(() => seqs().length === 15, 'five more');
-    await sleep(200);
-    expect(seqs()).toEqual(range(0, 15));
+    // One more credit is the sentinel: the 15 still queued wait for credits, so the next to arrive is
+    // seq 15; a message sent beyond the credits before it would show as a seq out of place.
+    expect(c.grant(1)).toBe(true);
+    await waitFor(() => seqs().includes(15), 'seq 15');
+    expect(seqs()).toEqual(range(0, 16));
   });
 
   it('deduplicates by position: frames delivered twice (and replayed) reach the app once', async () => {
     const gw = await gateway();
     const ws = recordingWebSocket({ duplicate: true });
-    const { c, seqs } = client({ url: gw.url, WebSocket: ws.Ctor });
+    const { c, seqs, sentinels } = client({ url: gw.url, WebSocket: ws.Ctor });
     c.connect();
     await c.subscribe(['news:dup-a', 'news:dup-b']);
     await Promise.all([publish('news:dup-a', 0, 200), publish('news:dup-b', 0, 200)]);
     await waitFor(() => seqs().length >= 400, '400 messages');
-    await sleep(200);
+    // A repeat that got through would come before its channel's sentinel.
+    await Promise.all(['news:dup-a', 'news:dup-b'].map((channel) => pub.publishBatch([{ channel, data: SENTINEL }])));
+    await waitFor(() => sentinels() === 2, 'the two sentinels');
     expect(seqs('news:dup-a')).toEqual(range(0, 200));
     expect(seqs('news:dup-b')).toEqual(range(0, 200));
     expect(c.stats.duplicates).toBeGreaterThanOrEqual(400);
-    expect(c.stats.delivered).toBe(400);
+    expect(c.stats.delivered).toBe(400 + 2);
   });
 
   it('falls back to SSE where WebSockets are blocked, and resumes the stream with its cursor after a cut', async () => {
@@ -322,7 +330,7 @@ describe('the client SDK against a real gateway', () => {
       send() {}
       close() {}
     }
-    const { c, of, seqs } = client({
+    const { c, of, seqs, sentinels } = client({
       url: lb.url,
       WebSocket: BlockedWebSocket,
       wsFailuresBeforeSse: 2,
@@ -344,12 +352,23 @@ describe('the client SDK against a real gateway', () => {
     await waitFor(() => c.state === 'reconnecting', 'reconnecting');
     await publish('news:sse-a', 50, 10);
     await publish('news:sse-b', 50, 10);
-    await sleep(300);
+    // The client comes back once the gateway has them (seq 59 its latest on both channels), so they are a replay.
+    await waitFor(async () => {
+      for (const channel of ['news:sse-a', 'news:sse-b']) {
+        const body = (await (await fetch(`${gw.url}/v1/latest?channel=${channel}`)).json()) as {
+          message: { data: { seq: number } } | null;
+        };
+        if (body.message?.data.seq !== 59) return false;
+      }
+      return true;
+    }, 'the gateway to have the messages published meanwhile');
     lb.route(gw.port);
     await waitFor(() => seqs().length >= 120, 'the replay over SSE', 15_000);
     await publish('news:sse-a', 60, 5);
     await waitFor(() => seqs('news:sse-a').length >= 65, 'live again');
-    await sleep(200);
+    // A repeat would come before its channel's sentinel.
+    await Promise.all(['news:sse-a', 'news:sse-b'].map((channel) => pub.publishBatch([{ channel, data: SENTINEL }])));
+    await waitFor(() => sentinels() === 2, 'the two sentinels');
     expect(seqs('news:sse-a')).toEqual(range(0, 65));
     expect(seqs('news:sse-b')).toEqual(range(0, 60));
     expect(of('welcome').length).toBe(2);

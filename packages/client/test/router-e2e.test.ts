@@ -11,7 +11,7 @@ import { startGateway, type RunningGateway } from '@fanout/gateway';
 import { PublisherClient } from '@fanout/publisher';
 import { startRouter, type RunningRouter } from '@fanout/router';
 import { FanoutClient, type FanoutClientEvents } from '@fanout/client';
-import { brokers, uniqueTopics } from '../../../test/helpers.js';
+import { brokers, isSentinel, SENTINEL, uniqueTopics } from '../../../test/helpers.js';
 import { sleep, waitFor } from './fake-gateway.js';
 
 const SECRET = 'client-router-test-secret-0123456789-abc';
@@ -93,6 +93,7 @@ describe('the SDK with the router', () => {
     const nodes = new Map<string, string[]>();
     const redirects = new Map<string, number>();
     const errors: FanoutClientEvents['error'][] = [];
+    const sentinels = new Set<string>();
     for (const u of users) {
       const c = new FanoutClient({
         routerUrl: router.url,
@@ -105,7 +106,7 @@ describe('the SDK with the router', () => {
       clients.push(c);
       seen.set(u, []);
       nodes.set(u, []);
-      c.on('message', (m) => seen.get(u)!.push((m.data as { seq: number }).seq));
+      c.on('message', (m) => (isSentinel(m.data) ? sentinels.add(u) : seen.get(u)!.push((m.data as { seq: number }).seq)));
       c.on('welcome', (w) => nodes.get(u)!.push(w.node));
       c.on('reconnect', (r) => r.reason === 'rebalance' && redirects.set(u, (redirects.get(u) ?? 0) + 1));
       c.on('disconnect', (d) => d.code === 4002 && redirects.set(u, (redirects.get(u) ?? 0) + 1));
@@ -127,14 +128,16 @@ describe('the SDK with the router', () => {
         await sleep(40);
       }
     })();
-    await sleep(1000);
+    await waitFor(() => users.every((u) => seen.get(u)!.length >= 20), 'the stream to be under way at every client', 30_000);
     await gateways.find((g) => g.config.node === 'gw-eu-0')!.shutdown();
     await settled(1);
     await gateway('gw-eu-2');
     await settled(2);
     await publishing;
     await waitFor(() => users.every((u) => seen.get(u)!.length >= total), 'every event at every client', 60_000);
-    await sleep(500);
+    // A repeat would come before its user's sentinel (one channel, one partition, in order).
+    await pub.publishBatch(users.map((u) => ({ channel: `user:${u}`, data: SENTINEL })));
+    await waitFor(() => sentinels.size === users.length, 'every sentinel at every client', 30_000);
 
     const expected = Array.from({ length: total }, (_, i) => i);
     for (const u of users) expect(seen.get(u), u).toEqual(expected);
