@@ -111,9 +111,12 @@ describe('retries', () => {
   it('delivers user channels and only to endpoints whose patterns match', async () => {
     const mine = await receiver();
     const other = await receiver();
+    // A control endpoint for the event nobody else may get: once it has it, the dispatcher has matched it.
+    const control = await receiver();
     const a = await api(d.url, 'POST', '/v1/endpoints', { url: mine.url, channels: ['user:42', 'news:global'] });
     const b = await api(d.url, 'POST', '/v1/endpoints', { url: other.url, channels: ['user:43'] });
-    expect([a.status, b.status]).toEqual([201, 201]);
+    const c = await api(d.url, 'POST', '/v1/endpoints', { url: control.url, channels: ['news:local'] });
+    expect([a.status, b.status, c.status]).toEqual([201, 201, 201]);
     await pub.publishBatch([
       { channel: 'user:42', data: { hello: 42 }, id: 'evt-u42' },
       { channel: 'news:global', data: 'headline', id: 'evt-news' },
@@ -123,7 +126,13 @@ describe('retries', () => {
     const body = JSON.parse(mine.attemptsOf('evt-u42')[0]!.body) as Record<string, unknown>;
     expect(body).toMatchObject({ type: 'fanout.event', channel: 'user:42', data: { hello: 42 } });
     expect(Date.parse(body.timestamp as string)).toBeGreaterThan(Date.now() - 60_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => control.delivered().has('evt-local'), 'the control endpoint');
+    // Nothing queued or in flight: a delivery of evt-local to another endpoint would have reached it.
+    await waitFor(
+      async () =>
+        (await metric(d.url, 'fanout_webhook_queued_deliveries')) === 0 && (await metric(d.url, 'fanout_webhook_requests_in_flight')) === 0,
+      'no delivery queued or in flight',
+    );
     expect(mine.delivered().has('evt-local')).toBe(false);
     expect(other.requests).toHaveLength(0);
   });
