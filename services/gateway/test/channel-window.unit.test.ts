@@ -68,6 +68,8 @@ describe('channel windows', () => {
     back.forEach((o, i) => same(o, live[i]!));
     expect(back[1]!.conflateKey).toBe('prices:eu/XYZ');
     expect(w.latest('prices:eu', 10)?.offset).toBe(12);
+    expect(w.latestPosition('prices:eu', 10)).toEqual({ partition: 3, offset: 12 });
+    expect(w.latestPosition('news:none')).toBeUndefined();
     expect(w.all('prices:eu', 1, 10).map((o) => o.offset)).toEqual([12]);
     expect(w.latest('news:none')).toBeUndefined();
   });

@@ -300,6 +300,14 @@ export class ChannelWindows {
     return w.count > 0 ? this.read(w, w.last) : undefined;
   }
 
+  /** Where the newest message of a channel is (after age eviction), without reading it back: ETags name it. */
+  latestPosition(channel: string, now = Date.now()): { partition: number; offset: number } | undefined {
+    const w = this.windows.get(channel);
+    if (!w) return undefined;
+    this.expire(w, now);
+    return w.count > 0 ? { partition: w.partition, offset: w.f64[w.last >> 3]! } : undefined;
+  }
+
   /**
    * What a client that last saw `offset` on `partition` is owed: from the window, or a range to
    * read from Kafka when the window does not cover it.

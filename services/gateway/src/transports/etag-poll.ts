@@ -14,8 +14,9 @@ import { authorize, intParam, rangeBody, readRequest, readSince, Reply, requireC
 
 /** Names the channel's newest position, and for history the request's since/limit (the representation depends on them). */
 function etagFor(deps: PullDeps, channel: string, variant = ''): string {
-  const latest = deps.streams.for(channel).windows.latest(channel);
-  return `W/"${latest ? latest.position : 'none'}${variant}"`;
+  // The position only: a poller answered 304 costs no message read back from the window.
+  const latest = deps.streams.for(channel).windows.latestPosition(channel);
+  return `W/"${latest ? formatPosition({ epoch: deps.epoch, ...latest }) : 'none'}${variant}"`;
 }
 
 function matches(ifNoneMatch: string, etag: string): boolean {
