@@ -29,8 +29,9 @@ export interface IngestDeps {
 }
 
 /**
- * The hot path for one stream: one envelope per record per gateway, the same bytes to every
- * subscriber and to the channel's window (resume, polling, history). Records of a partition's
+ * The hot path for one stream: every record goes to its channel's window (resume, polling,
+ * history), as the bytes it came in; a record some local connection or long poll wants is also
+ * encoded, once per gateway, and the same bytes go to every subscriber. Records of a partition's
  * recent past (the warm-up) only load the window.
  */
 export function recordHandler(
