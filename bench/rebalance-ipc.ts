@@ -87,6 +87,22 @@ export interface WorkerCounters {
   finalTransports: Record<string, number>;
 }
 
+/** Counters of a worker before anything happened. */
+export function emptyCounters(): WorkerCounters {
+  return {
+    errors: {},
+    closeCodes: {},
+    reconnects: {},
+    resets: {},
+    gaps: 0,
+    attempts: 0,
+    sdkDuplicates: 0,
+    stopped: 0,
+    welcomes: {},
+    finalTransports: {},
+  };
+}
+
 export type FromWorker =
   | { op: 'progress'; progress: Progress }
   | { op: 'started'; started: number; ms: number }

@@ -13,7 +13,15 @@
 import WebSocket from 'ws';
 import { FanoutClient } from '@fanout/client';
 import { signConnectToken } from '@fanout/auth';
-import type { Disruption, FromWorker, Progress, ToWorker, UserResult, WorkerCounters } from './rebalance-ipc.js';
+import {
+  emptyCounters,
+  type Disruption,
+  type FromWorker,
+  type Progress,
+  type ToWorker,
+  type UserResult,
+  type WorkerCounters,
+} from './rebalance-ipc.js';
 
 if (!process.send) {
   console.error('rebalance-worker.ts is started by bench/rebalance.ts (IPC)');
@@ -51,18 +59,7 @@ interface Tracked {
 const instances = new Map<string, string>();
 const tracked: Tracked[] = [];
 const finished: Disruption[] = [];
-const counters: WorkerCounters = {
-  errors: {},
-  closeCodes: {},
-  reconnects: {},
-  resets: {},
-  gaps: 0,
-  attempts: 0,
-  sdkDuplicates: 0,
-  stopped: 0,
-  welcomes: {},
-  finalTransports: {},
-};
+const counters: WorkerCounters = emptyCounters();
 const bump = (rec: Record<string, number>, key: string) => {
   rec[key] = (rec[key] ?? 0) + 1;
 };

@@ -57,7 +57,15 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { brokerGroupDelayMs, freePort, GROUP_DELAY_KAFKA_DEFAULT_MS, startLocalKafka, waitForBroker } from '@fanout/kafka';
 import { PublisherClient } from '@fanout/publisher';
-import type { Disruption, FromWorker, Progress, ToWorker, UserResult, WorkerCounters } from './rebalance-ipc.js';
+import {
+  emptyCounters,
+  type Disruption,
+  type FromWorker,
+  type Progress,
+  type ToWorker,
+  type UserResult,
+  type WorkerCounters,
+} from './rebalance-ipc.js';
 import { cpuSeconds, deleteTopics, machineJiffies, numParam } from './processes.js';
 import { fmt, table } from './report.js';
 
@@ -794,18 +802,7 @@ async function main(): Promise<number> {
     const answers = await Promise.all(workers.map((w) => w.request({ op: 'results' }, 60_000)));
     const results: UserResult[] = [];
     const disruptions: Disruption[] = [];
-    const counters: WorkerCounters = {
-      errors: {},
-      closeCodes: {},
-      reconnects: {},
-      resets: {},
-      gaps: 0,
-      attempts: 0,
-      sdkDuplicates: 0,
-      stopped: 0,
-      welcomes: {},
-      finalTransports: {},
-    };
+    const counters: WorkerCounters = emptyCounters();
     const merge = (into: Record<string, number>, from: Record<string, number>) => {
       for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
     };
