@@ -3,15 +3,14 @@ import type { IncomingEvent } from '@fanout/kafka';
 import { QueuePolicies, type QueuePolicy } from './queue-policy.js';
 
 /**
- * One message on its way out, built once per message per gateway and shared by every
- * connection's queue and the channel's window: the encoded frame plus what the queue needs to
- * apply its policy.
+ * One message on its way out, built once per message per gateway (for a record someone here wants,
+ * or read back from a channel window) and shared by every connection's queue and long poll: the
+ * encoded frame plus what the queue needs to apply its policy.
  *
  * The frame is kept as the encoded JSON text until something needs its bytes (the first socket
- * write, or a queue), then as bytes only: a message nobody on this gateway subscribes to (most of
- * the broadcast topic, on most gateways) is never encoded to UTF-8, which is a third of the
- * gateway's own work per record. `bytes`, its UTF-8 length, is fixed at creation so that every
- * count (queues, windows, budget) adds and removes the same amount whichever form it is in.
+ * write, or a queue), then as bytes only: a message answered only as JSON (polls, history) is
+ * never encoded to UTF-8. `bytes`, its UTF-8 length, is fixed at creation so that every count
+ * (queues, budget) adds and removes the same amount whichever form it is in.
  */
 export class Outgoing {
   private text: string | null;
@@ -25,7 +24,7 @@ export class Outgoing {
     readonly channel: string,
     readonly partition: number,
     readonly offset: number,
-    /** When the gateway dispatched it (ms), for the window's age bound. */
+    /** When the gateway dispatched it (ms). */
     readonly at: number,
     readonly policy: QueuePolicy,
     /** For `conflate`: messages with the same key replace each other while the connection is blocked. */
